@@ -1,0 +1,3 @@
+"""Visual image search engine and agent: featurizer, LSH index, daemon and thin client."""
+
+__version__ = "0.1.0"
