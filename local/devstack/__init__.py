@@ -1,0 +1,1 @@
+"""Embedded local stack: moto S3 over HTTP, the daemon, the Lambda handler and the page."""

@@ -1,0 +1,1 @@
+"""Publish the site, gallery, index and agent bundle to the stack's buckets."""
