@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help venv system-deps lint test test-unit demo bench bench-quick clean
+.PHONY: help venv system-deps lint test test-unit demo bench bench-quick clean validate sam-build publish
 
 help:
 	@echo "make demo   - run the whole product locally (moto S3, daemon, Lambda handler, page)"
 	@echo "make test   - create .venv, install, lint and run every test"
 	@echo "make bench  - measure every stage (writes docs/benchmarks.md)"
+	@echo "make sam-build / make publish - deploy to AWS (docs/deploy.md)"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,31 @@ system-deps:
 		else echo "please install:$$missing (Debian packages)"; exit 1; fi; \
 	fi
 
+# The template is linted with both tools; sam stays offline and quiet.
+SAM := SAM_CLI_TELEMETRY=0 $(BIN)/sam
+# sam build needs the function's runtime (python3.12) on PATH. Where pyenv provides the
+# interpreters, select the newest 3.11 (ours) and 3.12 (the runtime's) through PYENV_VERSION.
+PYENV_LATEST = $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare | grep -E '^$(1)\.[0-9]+$$' | sort -V | tail -n 1)
+PYENV_PAIR = $(subst $(eval) ,:,$(strip $(call PYENV_LATEST,3\.11) $(call PYENV_LATEST,3\.12)))
+SAM_BUILD_ENV = $(if $(PYENV_PAIR),PYENV_VERSION=$(PYENV_PAIR))
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint --region us-east-1
+	@if command -v shellcheck >/dev/null; then shellcheck agent_scripts/bootstrap.sh; \
+	else echo "shellcheck not installed: skipping agent_scripts/bootstrap.sh (make system-deps installs it)"; fi
+
+validate: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint --region us-east-1
+
+sam-build: $(STAMP)
+	$(SAM_BUILD_ENV) $(SAM) build
+
+# Reads the deployed stack's outputs and fills its buckets; ARGS="--help" lists the options.
+publish: $(STAMP)
+	$(BIN)/python -m publish $(if $(IMAGES),--images $(IMAGES)) $(ARGS)
 
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q
@@ -45,3 +69,8 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .aws-sam build dist .pytest_cache
+
+# The agent bundle for the instance: dist/agent-<hash>.tar.gz and dist/current.json (its pointer).
+.PHONY: bundle
+bundle: $(STAMP)
+	$(BIN)/python -m publish.bundle --out dist

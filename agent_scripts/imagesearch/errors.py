@@ -9,6 +9,7 @@ ERROR_CODES = (
     "bad_image",  # not an image, truncated, corrupt, decompression bomb
     "too_large",  # the query image exceeds the download cap
     "index_unavailable",  # no index version could be loaded
+    "weights_unavailable",  # model weights cannot be had (offline, missing file, wrong file)
     "internal",  # anything unexpected; the message says what
 )
 

@@ -1,0 +1,219 @@
+"""ResNet-50 (MXNet Gluon) image features: weight sources, preprocessing, batched featurization."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from imagesearch.errors import SearchError
+from imagesearch.s3io import download_file, is_s3_uri, parse_s3_uri
+
+MODEL_NAME = "resnet50_v1"
+FEATURE_DIM = 2048
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def _mx():
+    # MXNet takes about a second to import; only code that featurizes pays for it.
+    import mxnet as mx
+    from mxnet.gluon.model_zoo import vision
+
+    return mx, vision
+
+
+def file_sha256(path: str) -> str:
+    """The sha256 hex digest of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def params_digest(net: Any) -> str:
+    """A sha256 over the network's parameters by structural name, shape and float32 bytes.
+
+    Independent of the file format and of Gluon's per-process name prefixes, so a featurizer
+    rebuilt from the manifest can prove it computes the same function as the one that built it.
+    """
+    h = hashlib.sha256()
+    params = net._collect_params_with_prefix()  # structural names, as save_parameters writes them
+    for name in sorted(params):
+        arr = params[name].data().asnumpy().astype(np.float32, copy=False)
+        h.update(name.encode())
+        h.update(str(arr.shape).encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def pretrained_path(model_root: str | None = None) -> str:
+    """Where the model zoo keeps (or would keep) the pretrained resnet50_v1 .params file."""
+    mx, _ = _mx()
+    from mxnet.gluon.model_zoo import model_store
+
+    root = model_root or os.path.join(mx.base.data_dir(), "models")
+    return os.path.join(os.path.expanduser(root), f"{MODEL_NAME}-{model_store.short_hash(MODEL_NAME)}.params")
+
+
+def _fetch_pretrained(model_root: str | None) -> str:
+    mx, _ = _mx()
+    from mxnet.gluon.model_zoo import model_store
+
+    path = pretrained_path(model_root)
+    root = os.path.dirname(path)
+    try:
+        # The zoo prints its progress on stdout, which is where our JSON goes.
+        with contextlib.redirect_stdout(sys.stderr):
+            return model_store.get_model_file(MODEL_NAME, root=root)
+    except Exception as e:  # noqa: BLE001 - any download failure means the same thing to the user
+        raise SearchError(
+            "weights_unavailable",
+            f"pretrained {MODEL_NAME} weights are not cached at {path} and could not be downloaded "
+            f"({type(e).__name__}: {e}). Either pass --weights FILE.params (local or s3://), "
+            f"put the model zoo file at {path} (or set MXNET_HOME), "
+            "or pass --weights seed:N for an offline index whose features are NOT pretrained.",
+        ) from e
+
+
+class Featurizer:
+    """ResNet-50 v1 `features` (2048-d) at a fixed square input size, with known weights."""
+
+    def __init__(self, net: Any, *, size: int, weights: dict, batch_size: int = 64) -> None:
+        if size < 32:
+            raise SearchError(
+                "bad_request", f"input size must be at least 32 px (ResNet-50 strides by 32), not {size}"
+            )
+        self.net = net
+        self.size = int(size)
+        self.weights = weights
+        self.batch_size = int(batch_size)
+        self.dim = FEATURE_DIM
+        self._features = net.features
+        # Hybridizing roughly doubles throughput at small sizes (docs/engine.md). Features were
+        # measured bit-identical across batch sizes and with or without hybridization.
+        self._features.hybridize(static_alloc=True, static_shape=True)
+
+    @property
+    def digest(self) -> str:
+        """The parameter digest recorded in the manifest as weights.sha256."""
+        return self.weights["sha256"]
+
+    @classmethod
+    def load(
+        cls,
+        source: str,
+        *,
+        size: int,
+        s3: Any = None,
+        cache_dir: str | None = None,
+        model_root: str | None = None,
+        batch_size: int = 64,
+    ) -> Featurizer:
+        """A featurizer from `source`: a .params path, an s3:// URI, "pretrained" or "seed:N"."""
+        mx, vision = _mx()
+        file_hash = None
+        if source.startswith("seed:"):
+            try:
+                seed = int(source[len("seed:") :])
+            except ValueError as e:
+                raise SearchError(
+                    "bad_request", f"seed weights look like seed:N with an integer N, not {source!r}"
+                ) from e
+            mx.random.seed(seed)
+            net = vision.resnet50_v1(pretrained=False)
+            net.initialize(mx.init.Xavier(), ctx=mx.cpu())
+            net(mx.nd.zeros((1, 3, 32, 32)))  # materialise deferred shapes so every parameter exists
+            pretrained = False
+        else:
+            if source == "pretrained":
+                path = _fetch_pretrained(model_root)
+                pretrained = True
+            elif is_s3_uri(source):
+                if s3 is None:
+                    raise SearchError("bad_request", f"weights {source} are on S3 but no S3 client was given")
+                bucket, key = parse_s3_uri(source)
+                path = os.path.join(cache_dir or ".", "weights", bucket, key)
+                if not os.path.exists(path):
+                    try:
+                        download_file(s3, bucket, key, path)
+                    except SearchError as e:
+                        raise SearchError("weights_unavailable", f"weights {source}: {e.message}") from e
+                pretrained = None
+            else:
+                path = source
+                pretrained = None
+            if not os.path.isfile(path):
+                raise SearchError(
+                    "weights_unavailable",
+                    f"weights file {path} does not exist; pass "
+                    "--weights FILE.params, s3://bucket/key.params, pretrained or seed:N",
+                )
+            net = vision.resnet50_v1(pretrained=False)
+            try:
+                net.load_parameters(path, ctx=mx.cpu())
+            except (AssertionError, ValueError, OSError, mx.base.MXNetError) as e:
+                raise SearchError(
+                    "weights_unavailable",
+                    f"{path} is not a {MODEL_NAME} .params file (as Gluon's save_parameters "
+                    f"writes for the whole network): {e}",
+                ) from e
+            file_hash = file_sha256(path)
+            if pretrained is None:
+                # Only the model zoo's published file is known to be ImageNet-pretrained; any other
+                # file is labelled not pretrained rather than guessed.
+                pretrained = _is_zoo_file(path)
+        weights = {"source": source, "sha256": params_digest(net), "pretrained": bool(pretrained)}
+        if file_hash is not None:
+            weights["file_sha256"] = file_hash
+        return cls(net, size=size, weights=weights, batch_size=batch_size)
+
+    def save_params(self, path: str) -> None:
+        """Write the whole network's parameters as a Gluon .params file."""
+        self.net.save_parameters(path)
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """One RGB image as a normalised CHW float32 array at the featurizer's input size."""
+        im = image.convert("RGB")
+        if im.size != (self.size, self.size):
+            im = im.resize((self.size, self.size), Image.BILINEAR)
+        x = np.asarray(im, dtype=np.float32) / 255.0
+        x = (x - IMAGENET_MEAN) / IMAGENET_STD
+        return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+    def featurize_arrays(self, batch: np.ndarray) -> np.ndarray:
+        """Features (n, 2048) float32 of preprocessed arrays (n, 3, size, size), n <= batch_size."""
+        mx, _ = _mx()
+        n = batch.shape[0]
+        if n == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        for start in range(0, n, self.batch_size):
+            chunk = batch[start : start + self.batch_size]
+            y = self._features(mx.nd.array(chunk, dtype="float32")).asnumpy()
+            out.append(y.reshape(chunk.shape[0], -1))
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    def featurize_images(self, images: Iterable[Image.Image]) -> np.ndarray:
+        """Features (n, 2048) float32 of decoded images."""
+        arrays = [self.preprocess(im) for im in images]
+        if not arrays:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.featurize_arrays(np.stack(arrays))
+
+
+def _is_zoo_file(path: str) -> bool:
+    from mxnet.gluon.model_zoo import model_store
+
+    h = hashlib.sha1()  # noqa: S324 - the zoo publishes sha1 checksums; this is a label, not security
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest() == model_store._model_sha1.get(MODEL_NAME)

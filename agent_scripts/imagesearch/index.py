@@ -1,0 +1,211 @@
+"""Random-hyperplane LSH with multi-probe and exact cosine re-ranking, and the exact reference.
+
+Vectors are centred (the index mean is stored) and L2-normalised, so a dot product is a cosine and
+a random hyperplane through the origin splits the data instead of leaving it all on one side.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+_CHUNK = 4096  # rows hashed per matrix product while building tables; bounds temporary memory
+
+
+@dataclass(frozen=True)
+class LshParams:
+    """Tables, bits per table (0: chosen from the count), buckets probed per table, seed."""
+
+    tables: int = 16
+    bits: int = 0
+    probes: int = 16
+    seed: int = 0
+
+    def resolved_bits(self, count: int) -> int:
+        """Bits per table: as given, or about log2(count) - 4 (buckets of ~16 on uniform data)."""
+        if self.bits:
+            return self.bits
+        return int(min(max(round(math.log2(max(count, 2))) - 4, 4), 24))
+
+    def to_json(self, count: int) -> dict:
+        """The manifest form, with the bits resolved for `count` vectors."""
+        d = asdict(self)
+        d["bits"] = self.resolved_bits(count)
+        return d
+
+
+def centre_and_normalise(features: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """(features - mean) / norm as float32; an all-zero row stays zero."""
+    x = np.asarray(features, dtype=np.float32) - mean.astype(np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    np.maximum(norms, 1e-12, out=norms)
+    return (x / norms).astype(np.float32, copy=False)
+
+
+def feature_mean(features: np.ndarray) -> np.ndarray:
+    """The column mean in float64 (order-stable), returned as float32."""
+    if len(features) == 0:
+        return np.zeros(features.shape[1], dtype=np.float32)
+    return np.asarray(features, dtype=np.float64).mean(axis=0).astype(np.float32)
+
+
+def top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best (rows, scores), best first, ties broken by the lower row; -inf scores dropped."""
+    keep = np.isfinite(scores)
+    scores, rows = scores[keep], rows[keep]
+    if len(scores) > k:
+        # Everything tied with the k-th best stays in, so the tie-break below is exact.
+        threshold = np.partition(scores, len(scores) - k)[len(scores) - k]
+        sel = scores >= threshold
+        scores, rows = scores[sel], rows[sel]
+    order = np.lexsort((rows, -scores))[:k]
+    return rows[order], scores[order]
+
+
+def exact_search(
+    vectors: np.ndarray, q: np.ndarray, k: int, exclude: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine top-k: one matrix-vector product over every vector."""
+    scores = vectors @ q
+    if exclude is not None and len(exclude):
+        scores[exclude] = -np.inf
+    return top_k(scores, np.arange(len(scores)), k)
+
+
+class LshTables:
+    """Hyperplanes plus, per table, the bucket codes in sorted order and the rows they belong to."""
+
+    def __init__(self, planes: np.ndarray, codes: np.ndarray, order: np.ndarray, probes: int) -> None:
+        self.planes = planes  # (tables, bits, dim) float32
+        self.codes = codes  # (tables, n) uint64, sorted within each table
+        self.order = order  # (tables, n) int32: order[t, i] is the row whose code is codes[t, i]
+        self.probes = int(probes)
+        self.tables, self.bits, self.dim = planes.shape
+        self._flat = np.ascontiguousarray(planes.reshape(-1, self.dim))
+        self._weights = (np.uint64(1) << np.arange(self.bits, dtype=np.uint64)).astype(np.uint64)
+
+    @staticmethod
+    def make_planes(params: LshParams, count: int, dim: int) -> np.ndarray:
+        """Gaussian hyperplanes, a pure function of the seed and shape."""
+        rng = np.random.default_rng(params.seed)
+        return rng.standard_normal((params.tables, params.resolved_bits(count), dim)).astype(np.float32)
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, params: LshParams, planes: np.ndarray | None = None) -> LshTables:
+        """Hash every vector into every table."""
+        n, dim = vectors.shape
+        if planes is None:
+            planes = cls.make_planes(params, n, dim)
+        tables, bits, _ = planes.shape
+        flat = planes.reshape(-1, dim)
+        weights = np.uint64(1) << np.arange(bits, dtype=np.uint64)
+        codes = np.empty((tables, n), dtype=np.uint64)
+        for start in range(0, n, _CHUNK):
+            proj = vectors[start : start + _CHUNK] @ flat.T
+            b = (proj.reshape(-1, tables, bits) > 0).astype(np.uint64)
+            codes[:, start : start + _CHUNK] = (b * weights).sum(axis=2).T
+        order = np.argsort(codes, axis=1, kind="stable").astype(np.int32)
+        sorted_codes = np.take_along_axis(codes, order.astype(np.int64), axis=1)
+        return cls(planes, sorted_codes, order, params.probes)
+
+    def _probe_codes(self, q: np.ndarray) -> list[np.ndarray]:
+        """Per table: the query's bucket, then the next most likely ones (multi-probe, Lv et al. 2007).
+
+        A bucket reached by flipping bits whose projections are nearest zero is where a near
+        neighbour most likely fell; perturbation sets are enumerated in order of the sum of
+        squared margins with the shift/expand heap.
+        """
+        proj = (self._flat @ q).reshape(self.tables, self.bits)
+        base = ((proj > 0).astype(np.uint64) * self._weights).sum(axis=1)
+        out = []
+        for t in range(self.tables):
+            margins = proj[t] * proj[t]
+            rank = np.argsort(margins, kind="stable")
+            sc = margins[rank]
+            flips = [np.uint64(0)]
+            heap = [(float(sc[0]), (0,))] if self.bits else []
+            while heap and len(flips) < self.probes:
+                s, a = heapq.heappop(heap)
+                mask = np.uint64(0)
+                for j in a:
+                    mask |= self._weights[rank[j]]
+                flips.append(mask)
+                last = a[-1]
+                if last + 1 < self.bits:
+                    heapq.heappush(heap, (s - float(sc[last]) + float(sc[last + 1]), a[:-1] + (last + 1,)))
+                    heapq.heappush(heap, (s + float(sc[last + 1]), a + (last + 1,)))
+            out.append(base[t] ^ np.array(flips, dtype=np.uint64))
+        return out
+
+    def candidates(self, q: np.ndarray, n: int) -> np.ndarray:
+        """Sorted unique rows sharing a probed bucket with `q` in any table."""
+        seen = np.zeros(n, dtype=bool)
+        for t, probe in enumerate(self._probe_codes(q)):
+            codes = self.codes[t]
+            lo = np.searchsorted(codes, probe, side="left")
+            hi = np.searchsorted(codes, probe, side="right")
+            order = self.order[t]
+            for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+                if b > a:
+                    seen[order[a:b]] = True
+        return np.flatnonzero(seen)
+
+
+def lsh_search(
+    vectors: np.ndarray, tables: LshTables, q: np.ndarray, k: int, exclude: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """LSH top-k: candidates from the probed buckets re-ranked by exact cosine; also how many were scored."""
+    cand = tables.candidates(q, len(vectors))
+    if exclude is not None and len(exclude):
+        cand = np.setdiff1d(cand, exclude, assume_unique=False)
+    if len(cand) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), 0
+    scores = np.asarray(vectors[cand], dtype=np.float32) @ q
+    rows, best = top_k(scores, cand, k)
+    return rows, best, len(cand)
+
+
+def measure_recall(
+    vectors: np.ndarray, params: LshParams, *, k: int = 10, queries: int = 200, seed: int = 0
+) -> dict | None:
+    """LSH recall@k against exact on held-out rows (left out of the tables and the exact answer).
+
+    Returns None when there are too few vectors to hold any out meaningfully.
+    """
+    n = len(vectors)
+    nq = min(queries, n // 10)
+    if nq < 2 or n - nq <= k:
+        return None
+    rng = np.random.default_rng(seed)
+    held = np.sort(rng.choice(n, size=nq, replace=False))
+    base = np.setdiff1d(np.arange(n), held)
+    base_vectors = np.asarray(vectors[base], dtype=np.float32)
+    planes = LshTables.make_planes(params, n, vectors.shape[1])  # the same planes the full index uses
+    tables = LshTables.build(base_vectors, params, planes=planes)
+    hits, scored, t_exact, t_lsh = 0, 0, [], []
+    for row in held:
+        q = np.asarray(vectors[row], dtype=np.float32)
+        t0 = time.perf_counter()
+        truth, _ = exact_search(base_vectors, q, k)
+        t1 = time.perf_counter()
+        got, _, m = lsh_search(base_vectors, tables, q, k)
+        t2 = time.perf_counter()
+        t_exact.append(t1 - t0)
+        t_lsh.append(t2 - t1)
+        hits += len(set(truth.tolist()) & set(got.tolist()))
+        scored += m
+    return {
+        "k": k,
+        "queries": int(nq),
+        "recall": round(hits / (nq * min(k, len(base))), 4),
+        "fraction_scored": round(scored / (nq * len(base)), 4),
+        # Informative only (timing depends on the machine's load); the default mode is not chosen from it.
+        "median_ms": {
+            "exact": round(float(np.median(t_exact)) * 1e3, 3),
+            "lsh": round(float(np.median(t_lsh)) * 1e3, 3),
+        },
+    }

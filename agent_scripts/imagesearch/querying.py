@@ -1,0 +1,70 @@
+"""One search as the agent runs it: fetch the query image from S3, then search an open index.
+
+Shared by the warm daemon and the thin client's cold path so both answer the same JSON.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import nullcontext
+from typing import Any
+
+from imagesearch.errors import SearchError
+from imagesearch.images import content_hash
+from imagesearch.s3io import read_s3_capped
+
+
+def parse_allowed_buckets(value: str) -> frozenset[str]:
+    """The comma-separated IMAGESEARCH_ALLOWED_BUCKETS value as a set (empty: any bucket)."""
+    return frozenset(name.strip() for name in value.split(",") if name.strip())
+
+
+def fetch_query_image(s3: Any, bucket: str, key: str, *, max_bytes: int,
+                      allowed_buckets: frozenset[str] = frozenset()) -> bytes:
+    """The query image's bytes, refusing buckets outside the allow-list and oversized objects."""
+    if allowed_buckets and bucket not in allowed_buckets:
+        raise SearchError("bad_request", f"bucket {bucket!r} is not one this agent reads query images from")
+    return read_s3_capped(s3, bucket, key, max_bytes)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+def search_image(searcher: Any, data: bytes, k: int, *, mode: str | None = None,
+                 featurize_lock: threading.Lock | None = None) -> dict:
+    """The agent JSON answer for image bytes against one open Searcher.
+
+    An image already in the index (same content hash) reuses its stored vector, so it never waits
+    for the featurizer; only new images take `featurize_lock` (MXNet is not thread-safe). The image
+    itself is excluded from its own matches.
+    """
+    started = time.perf_counter()
+    mode = searcher.resolve_mode(mode)  # once, so the answer names the mode the search used
+    digest = content_hash(data)
+    row = searcher.lookup(digest)
+    featurize_s = 0.0
+    if row is not None:
+        vector = searcher.vector(row)
+    else:
+        with featurize_lock if featurize_lock is not None else nullcontext():
+            t0 = time.perf_counter()
+            vector = searcher.featurize(data)
+            featurize_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = searcher.search_vector(vector, k, mode=mode, exclude_hash=digest)
+    search_s = time.perf_counter() - t0
+    return {
+        "ok": True,
+        "results": [{"key": r["key"], "score": round(float(r["score"]), 6)} for r in results],
+        "index": index_summary(searcher, mode),
+        "timings_ms": {"featurize": _ms(featurize_s), "search": _ms(search_s),
+                       "total": _ms(time.perf_counter() - started)},
+        "indexed": row is not None,
+    }
+
+
+def index_summary(searcher: Any, mode: str | None = None) -> dict:
+    """The answer's `index` object: version, count and the mode actually used."""
+    return {"version": searcher.version, "count": searcher.count, "mode": searcher.resolve_mode(mode)}

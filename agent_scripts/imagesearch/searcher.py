@@ -1,0 +1,218 @@
+"""One open index version: lookup by content hash, featurize, and search (LSH or exact)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from imagesearch import settings
+from imagesearch.artifacts import load_version, local_version_dir, read_current
+from imagesearch.errors import SearchError
+from imagesearch.images import content_hash, decode_image
+from imagesearch.index import LshTables, centre_and_normalise, exact_search, lsh_search
+
+MODES = ("lsh", "exact")
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+class Searcher:
+    """A memory-mapped index version plus the featurizer that made it (loaded on first need)."""
+
+    def __init__(
+        self,
+        *,
+        version: str,
+        directory: str,
+        manifest: dict,
+        arrays: dict[str, np.ndarray],
+        featurizer: Any = None,
+        s3: Any = None,
+        cache_dir: str | None = None,
+    ) -> None:
+        self.version = version
+        self.directory = directory
+        self.manifest = manifest
+        self.count = int(manifest["count"])
+        self.default_mode = manifest.get("default_mode", "exact")
+        self._arrays = arrays
+        self._vectors = arrays["vectors"]
+        self._mean = np.asarray(arrays["mean"], dtype=np.float32)
+        self._keys = arrays["keys"]
+        lsh = manifest["lsh"]
+        self._tables = LshTables(
+            arrays["lsh_planes"], arrays["lsh_codes"], arrays["lsh_order"], lsh["probes"]
+        )
+        self._rows_by_hash: dict[str, list[int]] = {}
+        for row, h in enumerate(arrays["hashes"].tolist()):
+            self._rows_by_hash.setdefault(h.decode("ascii"), []).append(row)
+        self._featurizer = featurizer
+        self._s3 = s3
+        self._cache_dir = cache_dir
+        self._load_lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        index_root: str,
+        *,
+        s3: Any = None,
+        cache_dir: str | None = None,
+        version: str | None = None,
+        featurizer: Any = None,
+    ) -> Searcher:
+        """Open `version` (default: the one current.json names) of the index at `index_root`.
+
+        An S3 version is fetched into `cache_dir` once, then memory-mapped. `featurizer` is reused
+        when its weights digest and input size match the manifest's. Raises index_unavailable.
+        """
+        if cache_dir is None:
+            cache_dir = settings.get("IMAGESEARCH_CACHE_DIR")
+        if version is None:
+            version = read_current(index_root, s3)
+            if version is None:
+                raise SearchError("index_unavailable", f"no index at {index_root} (no current.json)")
+        directory = local_version_dir(index_root, version, s3=s3, cache_dir=cache_dir)
+        manifest, arrays = load_version(directory)
+        if manifest.get("version") != version:
+            raise SearchError("index_unavailable", f"{directory} holds version {manifest.get('version')!r}")
+        if featurizer is not None and not _matches(featurizer, manifest):
+            featurizer = None
+        return cls(
+            version=version,
+            directory=directory,
+            manifest=manifest,
+            arrays=arrays,
+            featurizer=featurizer,
+            s3=s3,
+            cache_dir=cache_dir,
+        )
+
+    @property
+    def featurizer(self) -> Any:
+        """The featurizer this index was built with, loaded on first use (MXNet is slow to start)."""
+        if self._featurizer is None:
+            with self._load_lock:
+                if self._featurizer is None:
+                    self._featurizer = load_featurizer(self.manifest, s3=self._s3, cache_dir=self._cache_dir)
+        return self._featurizer
+
+    def warm_up(self) -> None:
+        """Load the model and run it once, so the first new image does not pay for either."""
+        f = self.featurizer
+        f.featurize_arrays(np.zeros((1, 3, f.size, f.size), dtype=np.float32))
+
+    def lookup(self, content_hash: str) -> int | None:
+        """The row of an image already in the index (by content hash), else None."""
+        rows = self._rows_by_hash.get(content_hash)
+        return rows[0] if rows else None
+
+    def key(self, row: int) -> str:
+        """The key (e.g. gallery/marble/x.png) of a row."""
+        return str(self._keys[row])
+
+    def vector(self, row: int) -> np.ndarray:
+        """The stored search vector (centred, L2-normalised) of a row."""
+        if not 0 <= row < self.count:
+            raise SearchError("bad_request", f"row {row} is outside the index (0..{self.count - 1})")
+        return np.array(self._vectors[row], dtype=np.float32)
+
+    def featurize(self, image_bytes: bytes) -> np.ndarray:
+        """The search vector of new image bytes; not thread-safe (callers serialize)."""
+        image = decode_image(image_bytes, max_pixels=int(settings.get("IMAGESEARCH_MAX_PIXELS")))
+        raw = self.featurizer.featurize_images([image])
+        return centre_and_normalise(raw, self._mean)[0]
+
+    def search_vector(
+        self, vector: np.ndarray, k: int, *, mode: str | None = None, exclude_hash: str | None = None
+    ) -> list[dict]:
+        """[{"key", "score"}] best first, leaving out every row whose content hash is exclude_hash.
+
+        Thread-safe: it only reads the memory-mapped arrays.
+        """
+        mode = self.resolve_mode(mode)
+        if k < 1:
+            raise SearchError("bad_request", f"k must be at least 1, not {k}")
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if q.shape[0] != self._vectors.shape[1]:
+            raise SearchError(
+                "bad_request", f"vector has {q.shape[0]} dimensions, the index {self._vectors.shape[1]}"
+            )
+        norm = float(np.linalg.norm(q))
+        if norm > 0:
+            q = q / norm
+        exclude = np.array(self._rows_by_hash.get(exclude_hash, []) if exclude_hash else [], dtype=np.int64)
+        if self.count == 0:
+            return []
+        if mode == "exact":
+            rows, scores = exact_search(self._vectors, q, k, exclude)
+        else:
+            rows, scores, _ = lsh_search(self._vectors, self._tables, q, k, exclude)
+        return [
+            {"key": self.key(int(r)), "score": round(float(s), 6)} for r, s in zip(rows, scores, strict=True)
+        ]
+
+    def resolve_mode(self, mode: str | None) -> str:
+        """The mode to use: the one asked for, else IMAGESEARCH_MODE, else the manifest's default."""
+        mode = mode or settings.get("IMAGESEARCH_MODE") or self.default_mode
+        if mode not in MODES:
+            raise SearchError("bad_request", f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        return mode
+
+    def search_bytes(self, image_bytes: bytes, k: int, *, mode: str | None = None) -> dict:
+        """The agent JSON answer (DESIGN section 3) for a query image's bytes."""
+        started = time.perf_counter()
+        mode = self.resolve_mode(mode)
+        digest = content_hash(image_bytes)
+        row = self.lookup(digest)
+        t0 = time.perf_counter()
+        vector = self.vector(row) if row is not None else self.featurize(image_bytes)
+        t1 = time.perf_counter()
+        results = self.search_vector(vector, k, mode=mode, exclude_hash=digest)
+        t2 = time.perf_counter()
+        return {
+            "ok": True,
+            "results": results,
+            "index": {"version": self.version, "count": self.count, "mode": mode},
+            "timings_ms": {
+                "featurize": _ms(t1 - t0) if row is None else 0.0,
+                "search": _ms(t2 - t1),
+                "total": _ms(t2 - started),
+            },
+        }
+
+
+def _matches(featurizer: Any, manifest: dict) -> bool:
+    return (
+        getattr(featurizer, "digest", None) == manifest["weights"]["sha256"]
+        and getattr(featurizer, "size", None) == manifest["model"]["input_size"]
+    )
+
+
+def load_featurizer(manifest: dict, *, s3: Any = None, cache_dir: str | None = None) -> Any:
+    """The featurizer a manifest names, proven to have the same weights digest; else index_unavailable."""
+    from imagesearch.features import Featurizer
+
+    weights = manifest["weights"]
+    try:
+        featurizer = Featurizer.load(
+            weights["source"],
+            size=int(manifest["model"]["input_size"]),
+            s3=s3,
+            cache_dir=cache_dir,
+            batch_size=1,
+        )
+    except SearchError as e:
+        raise SearchError("index_unavailable", f"cannot load the index's weights: {e.message}") from e
+    if featurizer.digest != weights["sha256"]:
+        raise SearchError(
+            "index_unavailable",
+            f"weights {weights['source']} now have digest {featurizer.digest[:12]}, but the index "
+            f"was built with {weights['sha256'][:12]}; rebuild the index",
+        )
+    return featurizer

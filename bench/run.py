@@ -1,0 +1,229 @@
+"""`make bench` / `make bench-quick`: measure every stage in one run and write the report with its plots.
+
+Usage: python bench/run.py [--quick] [--out docs/benchmarks.md] [--work-dir DIR] [--count N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import ann_recall
+import build_speed
+import copy_stage
+import end_to_end
+import load_time
+import machine
+import memory
+import old_system
+import quality
+import query_latency
+from agent_proc import agent_env, running_daemon
+from imagesearch import sample_data, settings
+from imagesearch.index import LshParams
+from index_data import open_live
+from local_s3 import ensure_bucket, s3_server
+from report import Section, render, table
+
+REPO = Path(__file__).resolve().parent.parent
+SITE_BUCKET = "bench-site"
+K = 5
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of everything one run measures."""
+
+    count: int
+    subset_224: int
+    load_repeats: int
+    model_repeats: int
+    old_repeats: int
+    query_repeats: int
+    query_images: int
+    cold_repeats: int
+    mode_queries: int
+    recall_queries: int
+    quality_queries: int
+    copy_repeats: int
+    e2e_requests: int
+
+
+QUICK = Plan(count=600, subset_224=24, load_repeats=5, model_repeats=2, old_repeats=3, query_repeats=20,
+             query_images=10, cold_repeats=2, mode_queries=50, recall_queries=50, quality_queries=100,
+             copy_repeats=5, e2e_requests=20)
+FULL = Plan(count=30000, subset_224=200, load_repeats=20, model_repeats=3, old_repeats=3, query_repeats=200,
+            query_images=50, cold_repeats=5, mode_queries=500, recall_queries=500, quality_queries=1000,
+            copy_repeats=20, e2e_requests=200)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command-line options."""
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small collection and few repeats (a few minutes)")
+    p.add_argument("--out", type=Path, help="report path (default: bench/out/benchmarks.md with --quick, "
+                                            "else docs/benchmarks.md); plots go to bench/ beside it")
+    p.add_argument("--work-dir", type=Path, help="images, indexes and logs (default: bench/out/work-quick|full)")
+    p.add_argument("--count", type=int, help="images in the collection (default: 600 quick, 30000 full)")
+    p.add_argument("--weights", default="seed:0",
+                   help="featurizer weights for the builds (default seed:0, as the offline demo uses)")
+    p.add_argument("--made-by", default=None, help="the command to name in the report (default: this one)")
+    return p.parse_args(argv)
+
+
+def log(message: str) -> None:
+    """Progress on stderr, with the time of day."""
+    print(f"[bench {dt.datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def sample_images(work: Path, count: int) -> Path:
+    """The generated collection for this count (made once per work dir)."""
+    images = work / f"images-{count}"
+    done = images / ".complete"
+    if not done.exists():
+        shutil.rmtree(images, ignore_errors=True)
+        sample_data.generate(str(images), count=count, seed=0)
+        done.touch()
+    return images
+
+
+def fresh(path: Path) -> Path:
+    """An empty directory at path."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def lsh_params_of(manifest: dict) -> LshParams:
+    """The LSH parameters an index was built with (bits as requested, so neighbours resolve alike)."""
+    lsh = manifest["lsh"]
+    return LshParams(tables=lsh["tables"], bits=lsh.get("bits_requested", lsh["bits"]), probes=lsh["probes"],
+                     seed=lsh["seed"])
+
+
+def weights_label(manifest: dict) -> str:
+    """How the report names the featurizer's weights."""
+    w = manifest["weights"]
+    return f"{w['source']} ({'ImageNet-pretrained' if w.get('pretrained') else 'NOT pretrained: seeded random init'})"
+
+
+def measure_agent(index_root: Path, images: Path, work: Path, plan: Plan, count: int, npy_bytes: int
+                  ) -> tuple[query_latency.QueryResult, memory.MemoryResult]:
+    """Sections 3 and 6: the daemon and the thin client against a local S3 holding the query images."""
+    result = query_latency.QueryResult(count, K)
+    new_images = work / "new-images"
+    if not (new_images / ".complete").exists():
+        fresh(new_images)
+        sample_data.generate(str(new_images), count=plan.query_images, seed=1)  # other seed: not in the index
+        (new_images / ".complete").touch()
+    with s3_server() as (endpoint, s3):
+        ensure_bucket(s3, SITE_BUCKET)
+        indexed = query_latency.stage_queries(s3, SITE_BUCKET, query_latency.pick_files(images, plan.query_images))
+        new = query_latency.stage_queries(s3, SITE_BUCKET, sorted(new_images.glob("*/*.png")), "new-")
+        env = agent_env(endpoint, fresh(work / "agent-cache"), work / "agent-cache" / "daemon.sock")
+        env["IMAGESEARCH_INDEX"] = str(index_root)
+        socket_path = Path(env["IMAGESEARCH_SOCKET"])
+        log("daemon: starting")
+        with running_daemon(index_root, env, work / "daemon.log") as proc:
+            log("daemon: warm queries")
+            query_latency.measure_warm(socket_path, SITE_BUCKET, indexed, K, plan.query_repeats, result,
+                                       query_latency.WARM_INDEXED)
+            query_latency.measure_warm(socket_path, SITE_BUCKET, new, K, plan.query_repeats, result,
+                                       query_latency.WARM_NEW)
+            mem = memory.measure(proc.pid, count, npy_bytes)
+        log("cold thin client")
+        query_latency.measure_cold(env, SITE_BUCKET, indexed, K, plan.cold_repeats, result)
+    query_latency.measure_modes(index_root, work / "agent-cache", K, plan.mode_queries, result)
+    return result, mem
+
+
+def preamble(args: argparse.Namespace, plan: Plan, count: int, seconds: float, weights: str) -> str:
+    """Machine, software and the command that made the report."""
+    made_by = args.made_by or machine.command_line()
+    info = machine.describe(REPO)
+    rows = [[name, value] for name, value in info.items()]
+    return "\n\n".join([
+        f"Made by `{made_by}` on {dt.date.today().isoformat()} in {seconds / 60:.1f} minutes; every figure "
+        f"below comes from that one run ({'quick' if args.quick else 'full'} plan: {count:,} generated sample "
+        f"images in labelled albums, `imagesearch.sample_data.generate(seed=0)`). Weights: {weights}. Figures "
+        "are medians with their spread (IQR and p95) and n; ratios carry a bootstrap 95% interval.",
+        table(["machine", ""], rows),
+    ])
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Measure everything and write the report; returns its path."""
+    plan = QUICK if args.quick else FULL
+    count = args.count or plan.count
+    plan = replace(plan, count=count)
+    out = args.out or (REPO / "bench" / "out" / "benchmarks.md" if args.quick else REPO / "docs" / "benchmarks.md")
+    plot_dir, rel = out.parent / "bench", "bench"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    work = args.work_dir or REPO / "bench" / "out" / f"work-{'quick' if args.quick else 'full'}"
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    log(f"sample collection of {count} images")
+    images = sample_images(work, count)
+    default_size = int(settings.get("IMAGESEARCH_INPUT_SIZE"))
+    log(f"1. build at {default_size} px")
+    index_root = fresh(work / "index")
+    builds = [build_speed.run_build(images, index_root, default_size, args.weights, "full collection")]
+    log(f"1. build at 224 px on {plan.subset_224} images")
+    small = build_speed.subset(images, fresh(work / "subset-224"), plan.subset_224)
+    builds.append(build_speed.run_build(small, fresh(work / "index-224"), 224, args.weights, "subset"))
+    data = open_live(index_root)
+    sections: list[Section] = [build_speed.section(builds, count, plot_dir, rel)]
+
+    log("2. load time")
+    load = load_time.measure(index_root, work / "agent-cache", plan.load_repeats, plan.model_repeats,
+                             plan.old_repeats)
+    sections.append(load_time.section(load, plot_dir, rel))
+
+    log("3/6. daemon, thin client, search modes")
+    query, mem = measure_agent(index_root, images, work, plan, data.manifest["count"], data.npy_bytes)
+    sections.append(query_latency.section(query, plot_dir, rel))
+
+    log("4. recall")
+    recall = ann_recall.measure(data.vectors, plan.recall_queries,
+                                ann_recall.default_settings(lsh_params_of(data.manifest)))
+    sections.append(ann_recall.section(recall, plot_dir, rel))
+
+    log("5. quality")
+    paths = [images / key.split("/", 1)[1] for key in data.keys]
+    qual = quality.measure(data.vectors, data.keys, paths, plan.quality_queries, weights_label(data.manifest))
+    sections.append(quality.section(qual, plot_dir, rel))
+    sections.append(memory.section(mem))
+
+    log("7. copy")
+    copy = copy_stage.measure([1, 10, 20], plan.copy_repeats)
+    sections.append(copy_stage.section(copy, plot_dir, rel))
+
+    log("8. end to end through the local stack")
+    with end_to_end.running_stack(images, work / "devstack", work / "devstack.log") as stack:
+        keys = end_to_end.album_keys(stack["url"])
+        e2e = end_to_end.measure(stack["api"], keys, count, K, plan.e2e_requests)
+    sections.append(end_to_end.section(e2e, plot_dir, rel))
+
+    sections.append(old_system.section(old_system.stages(load, query, copy, e2e)))
+    seconds = time.perf_counter() - started
+    text = render("Benchmarks", preamble(args, plan, count, seconds, weights_label(data.manifest)), sections)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    log(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out} in {seconds / 60:.1f} min")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    run(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""`POST /search`: the Powertools HTTP API resolver, its observability and its wiring.
+
+The work is done by plain modules (validation, instances, command, copier, search); this module
+parses, calls and maps domain errors to answers in one place. Importing it makes no network call.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import settings
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+from deadline import Deadline
+from errors import Misconfigured, SearchAPIError
+from search import SearchClients, Searcher
+from validation import parse_request
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+# The plain modules log through the stdlib logger "search"; give it the JSON format and correlation id.
+copy_config_to_registered_loggers(source_logger=logger, include={"search"})
+
+__all__ = ["SearchClients", "app", "lambda_handler", "make_clients", "use_clients"]
+
+
+def _client_config() -> Config:
+    """Standard retries (SlowDown and throttles included), short timeouts, a pool for every copy thread."""
+    try:
+        workers = settings.copy_workers()
+    except Misconfigured:
+        # The request path reports the bad value (500, misconfigured); the client still gets built.
+        workers = int(settings.get_default("COPY_WORKERS"))
+    extra: dict[str, Any] = {}
+    if settings.get("AWS_ENDPOINT_URL"):
+        # A local S3 stand-in on 127.0.0.1 has no per-bucket host names.
+        extra["s3"] = {"addressing_style": "path"}
+    return Config(retries={"mode": "standard", "total_max_attempts": 3}, max_pool_connections=workers + 2,
+                  connect_timeout=3, read_timeout=10, **extra)
+
+
+def make_clients() -> SearchClients:
+    """EC2, SSM and S3 clients for this container (boto3 honours AWS_ENDPOINT_URL for local stacks)."""
+    config = _client_config()
+    return SearchClients(ec2=boto3.client("ec2", config=config), ssm=boto3.client("ssm", config=config),
+                         s3=boto3.client("s3", config=config))
+
+
+# Created once per container and reused by every invocation it serves.
+_searcher = Searcher(clients=make_clients())
+
+
+def use_clients(clients: SearchClients) -> None:
+    """Swap the clients (the local stack's SSM stand-in, or test doubles); forgets the cached instance."""
+    _searcher.clients = clients
+    _searcher.instances.forget()
+
+
+app = APIGatewayHttpResolver(cors=CORSConfig(allow_origin=settings.get("ALLOWED_ORIGIN"), max_age=600))
+
+
+def _request_id() -> str:
+    event_id = app.current_event.request_context.request_id
+    return event_id or getattr(app.lambda_context, "aws_request_id", "") or ""
+
+
+@app.post("/search")
+def search_route() -> dict:
+    """Validate the body, run the search, publish stage latencies, answer 200."""
+    started = _searcher.clock()
+    request = parse_request(app.current_event.decoded_body)
+    cfg = settings.load()
+    remaining = app.lambda_context.get_remaining_time_in_millis() if app.lambda_context else None
+    deadline = Deadline.for_request(cfg.deadline_seconds, remaining, clock=_searcher.clock)
+    logger.append_keys(query_key=request.key, k=request.k)
+    answer = _searcher.run(cfg, request, deadline, _request_id(), started=started)
+    for stage in ("ssm_send", "ssm_wait", "copy", "total"):
+        metrics.add_metric(name=f"latency_{stage}", unit=MetricUnit.Milliseconds,
+                           value=answer["timings_ms"][stage])
+    if answer.get("missing"):
+        _count_error("copy_failed", len(answer["missing"]))
+    logger.info("search answered", extra={"timings_ms": answer["timings_ms"], "path": answer["path"],
+                                          "missing": answer.get("missing", [])})
+    return answer
+
+
+def _count_error(code: str, value: int = 1) -> None:
+    """Count an error code: a total in the invocation's metrics, and one metric with the code as dimension."""
+    metrics.add_metric(name="errors", unit=MetricUnit.Count, value=value)
+    with single_metric(name="errors", unit=MetricUnit.Count, value=value) as metric:
+        metric.add_dimension(name="code", value=code)
+
+
+def _error_response(status: int, error: dict, retry_after: bool = False) -> Response:
+    headers = {"Retry-After": "1"} if retry_after else None
+    body = json.dumps({"error": error, "request_id": _request_id()})
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body,
+                    headers=headers)
+
+
+@app.exception_handler(SearchAPIError)
+def handle_search_error(e: SearchAPIError) -> Response:
+    """Every domain error becomes `{"error": {"code", "message"}}` with its status."""
+    if e.status >= 500:
+        logger.warning("search failed", extra={"code": e.code, "status": e.status, "error": e.message},
+                       exc_info=e if e.__cause__ is not None else None)
+    else:
+        logger.info("request refused", extra={"code": e.code, "status": e.status, "error": e.message})
+    _count_error(e.code)
+    return _error_response(e.status, e.body(), retry_after=e.status in (429, 503))
+
+
+@app.not_found
+def handle_no_route(e: Exception) -> Response:
+    """Any other method or path: 404 in the same error shape."""
+    method, path = app.current_event.http_method, app.current_event.path
+    message = f"no route {method} {path[:100]}; use POST /search"
+    _count_error("no_route")
+    return _error_response(404, {"code": "no_route", "message": message})
+
+
+@app.exception_handler(Exception)
+def handle_unexpected(e: Exception) -> Response:
+    """A bug: log it with its traceback and answer 500 with the request id to quote."""
+    logger.error("unexpected error", exc_info=e)
+    _count_error("internal")
+    return _error_response(500, {"code": "internal", "message": "internal error; quote the request_id"})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    """The Lambda entry point: the resolver answers the HTTP API v2 event."""
+    return app.resolve(event, context)

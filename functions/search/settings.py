@@ -1,0 +1,122 @@
+"""Every environment variable the search Lambda reads, with its default and a line of help.
+
+One table (as datasette's SETTINGS): code reads values through `load()` or `get()`, and a test
+fails when a setting is missing from docs/settings.md. POWERTOOLS_* variables are set by the
+template's Globals and read by Powertools itself; they are listed for the docs, not read here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from errors import Misconfigured
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SITE_BUCKET", "",
+            "Public site bucket: query images (albums/...) are read from it and matches copied to results/."),
+    Setting("GALLERY_BUCKET", "",
+            "Private gallery bucket the matches (gallery/...) are copied from."),
+    Setting("SEARCH_DOCUMENT_NAME", "",
+            "Name of the SSM Command document that runs the search on the instance."),
+    Setting("INSTANCE_TAG_KEY", "ImageSearchRole",
+            "Tag key that marks the search instance."),
+    Setting("INSTANCE_TAG_VALUE", "search",
+            "Tag value that marks the search instance."),
+    Setting("PUBLIC_BASE_URL", "",
+            "Site origin used to build image URLs (url = base.rstrip('/') + '/' + key); empty gives "
+            "root-relative URLs."),
+    Setting("ALLOWED_ORIGIN", "*",
+            "Origin allowed by CORS on the API answers (the site's website origin in AWS)."),
+    Setting("COPY_WORKERS", "10",
+            "Threads copying matches to the site bucket at once; the S3 connection pool is sized above it."),
+    Setting("DEADLINE_SECONDS", "25",
+            "Cap on one request in seconds (1..29); the Lambda's remaining time minus 1.5 s caps it too."),
+    Setting("INSTANCE_CACHE_SECONDS", "60",
+            "How long a warm container reuses the instance id it found (0 = look it up on every request)."),
+    Setting("AWS_ENDPOINT_URL", "",
+            "Endpoint for every AWS client of the function (read by boto3); the local stack points it at its "
+            "moto server, and S3 then uses path-style addressing."),
+    Setting("POWERTOOLS_SERVICE_NAME", "image-search",
+            "Service name in logs, traces and metrics (set by the template's Globals)."),
+    Setting("POWERTOOLS_METRICS_NAMESPACE", "ImageSearch",
+            "CloudWatch namespace of the function's metrics (set by the template's Globals)."),
+    Setting("POWERTOOLS_LOG_LEVEL", "INFO",
+            "Log level of the function (set by the template's Globals)."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+# The HTTP API gives up at 30 s; the function must answer (504) before that.
+API_LIMIT_SECONDS = 29.0
+
+
+def get(name: str) -> str:
+    """The value of a setting: the environment's, else the table's default."""
+    return os.environ.get(name, _BY_NAME[name].default)
+
+
+def get_default(name: str) -> str:
+    """The table's default for a setting, whatever the environment says."""
+    return _BY_NAME[name].default
+
+
+def _number(name: str, kind: type, low: float, high: float) -> float:
+    raw = get(name)
+    try:
+        value = kind(raw)
+    except ValueError as e:
+        raise Misconfigured(f"{name}={raw!r} is not a {kind.__name__}") from e
+    if not low <= value <= high:
+        raise Misconfigured(f"{name}={raw!r} must be between {low} and {high}")
+    return value
+
+
+def copy_workers() -> int:
+    """COPY_WORKERS as a checked integer (also sizes the S3 connection pool at import)."""
+    return int(_number("COPY_WORKERS", int, 1, 64))
+
+
+@dataclass(frozen=True)
+class LambdaSettings:
+    """The settings one request needs, read and checked together."""
+
+    site_bucket: str
+    gallery_bucket: str
+    document_name: str
+    tag_key: str
+    tag_value: str
+    public_base_url: str
+    copy_workers: int
+    deadline_seconds: float
+    instance_cache_seconds: float
+
+    def url(self, key: str) -> str:
+        """The URL the page loads for a site bucket key."""
+        return self.public_base_url.rstrip("/") + "/" + key
+
+
+def load() -> LambdaSettings:
+    """Read and check the settings; a missing or malformed one raises Misconfigured (HTTP 500)."""
+    missing = [n for n in ("SITE_BUCKET", "GALLERY_BUCKET", "SEARCH_DOCUMENT_NAME") if not get(n)]
+    if missing:
+        raise Misconfigured("missing environment variables: " + ", ".join(missing))
+    return LambdaSettings(
+        site_bucket=get("SITE_BUCKET"),
+        gallery_bucket=get("GALLERY_BUCKET"),
+        document_name=get("SEARCH_DOCUMENT_NAME"),
+        tag_key=get("INSTANCE_TAG_KEY"),
+        tag_value=get("INSTANCE_TAG_VALUE"),
+        public_base_url=get("PUBLIC_BASE_URL"),
+        copy_workers=copy_workers(),
+        deadline_seconds=float(_number("DEADLINE_SECONDS", float, 1.0, API_LIMIT_SECONDS)),
+        instance_cache_seconds=float(_number("INSTANCE_CACHE_SECONDS", float, 0.0, 3600.0)),
+    )

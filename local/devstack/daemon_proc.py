@@ -1,0 +1,106 @@
+"""The search daemon (`imagesearch serve`) as a child process, and the wait for its health."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from imagesearch.errors import SearchError
+from imagesearch.protocol import Request, decode_answer, encode
+
+_PR_SET_PDEATHSIG = 1
+
+
+class DaemonError(RuntimeError):
+    """The daemon did not start or did not become healthy; the message carries its log tail."""
+
+
+def _die_with_parent() -> None:
+    # Linux: the kernel sends SIGTERM to the daemon if this process dies, even by SIGKILL, so a
+    # killed demo never leaves a daemon behind. Runs in the child between fork and exec.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _imagesearch_command() -> list[str]:
+    script = Path(sys.executable).parent / "imagesearch"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "imagesearch.cli"]
+
+
+def health(socket_path: str, timeout: float = 2.0) -> dict:
+    """One health request over the daemon's socket; OSError when it is not listening."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(socket_path)
+        sock.sendall(encode(Request("health").to_json()))
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return decode_answer(data)
+
+
+class DaemonProcess:
+    """`imagesearch serve` with the given environment, its output in log_path."""
+
+    def __init__(self, env: dict[str, str], socket_path: str, log_path: Path) -> None:
+        self.env = env
+        self.socket_path = socket_path
+        self.log_path = Path(log_path)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Launch the daemon (it loads the model and index before it listens)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [*_imagesearch_command(), "serve"], env=self.env, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+            )
+
+    def wait_healthy(self, timeout: float = 300.0) -> dict:
+        """Poll health until the daemon answers ok; DaemonError if it exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                code = None if self.proc is None else self.proc.returncode
+                raise DaemonError(f"the daemon exited with code {code}:\n{self.log_tail()}")
+            if os.path.exists(self.socket_path):
+                try:
+                    answer = health(self.socket_path)
+                except (OSError, SearchError) as e:
+                    last = f"{type(e).__name__}: {e}"
+                else:
+                    if answer.get("ok"):
+                        return answer
+                    last = str(answer.get("error"))
+            time.sleep(0.2)
+        raise DaemonError(f"the daemon was not healthy after {timeout:.0f} s ({last}):\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the daemon's log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as e:
+            return f"(no log: {e})"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, wait, then SIGKILL if it does not go."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)

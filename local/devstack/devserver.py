@@ -1,0 +1,206 @@
+"""The dev server: the site bucket served like S3 website hosting, and /api/* handed to the Lambda.
+
+GET and HEAD read objects from the site bucket in moto (index.html for a folder), so the page,
+config.js, albums.json, album images and copied results all come from the bucket as in AWS. Any
+request under /api/ becomes an HTTP API payload 2.0 event for the function's handler, and the
+handler's answer becomes the HTTP response.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import shutil
+import threading
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlsplit
+
+from botocore.exceptions import ClientError
+
+from devstack.lambda_host import http_api_event
+
+log = logging.getLogger("devstack.devserver")
+
+API_PREFIX = "/api"
+# API Gateway refuses payloads over 10 MB; the search API takes a few hundred bytes.
+MAX_BODY_BYTES = 1024 * 1024
+_PASSED_HEADERS = ("Content-Type", "Content-Length", "Cache-Control", "ETag", "Last-Modified")
+
+Invoke = Callable[[dict], dict]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: DevServer
+    protocol_version = "HTTP/1.1"
+    server_version = "devstack"
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # -- routing ------------------------------------------------------------------------------------
+
+    def _is_api(self) -> bool:
+        path = urlsplit(self.path).path
+        return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._api() if self._is_api() else self._static(head=False)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._api() if self._is_api() else self._static(head=True)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._api() if self._is_api() else self._plain(HTTPStatus.METHOD_NOT_ALLOWED, "static site: GET only")
+
+    do_PUT = do_DELETE = do_PATCH = do_POST
+    do_OPTIONS = do_POST
+
+    # -- the site bucket ----------------------------------------------------------------------------
+
+    def _static(self, head: bool) -> None:
+        path = unquote(urlsplit(self.path).path)
+        key = path.lstrip("/")
+        if key == "" or key.endswith("/"):
+            key += "index.html"  # the website's index document
+        s3, bucket = self.server.s3, self.server.site_bucket
+        kwargs = {"Bucket": bucket, "Key": key}
+        if self.headers.get("If-None-Match"):
+            kwargs["IfNoneMatch"] = self.headers["If-None-Match"]
+        try:
+            obj = (s3.head_object if head else s3.get_object)(**kwargs)
+        except ClientError as e:
+            status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500))
+            code = e.response.get("Error", {}).get("Code", "")
+            if status == 304 or code == "304":
+                self.send_response(HTTPStatus.NOT_MODIFIED)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if status == 404 or code in ("NoSuchKey", "404"):
+                return self._plain(HTTPStatus.NOT_FOUND, f"404 Not Found: {key}", head=head)
+            log.warning("reading s3://%s/%s failed: %s", bucket, key, e)
+            return self._plain(HTTPStatus.BAD_GATEWAY, f"cannot read {key}: {code}", head=head)
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", obj.get("ContentType") or "application/octet-stream")
+        self.send_header("Content-Length", str(obj["ContentLength"]))
+        for header, field in (("Cache-Control", "CacheControl"), ("ETag", "ETag")):
+            if obj.get(field):
+                self.send_header(header, obj[field])
+        if obj.get("LastModified"):
+            self.send_header("Last-Modified", obj["LastModified"].strftime("%a, %d %b %Y %H:%M:%S GMT"))
+        self.end_headers()
+        if not head:
+            with obj["Body"] as body:
+                shutil.copyfileobj(body, self.wfile)
+
+    def _plain(self, status: HTTPStatus, text: str, head: bool = False) -> None:
+        data = (text + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(data)
+
+    # -- the API --------------------------------------------------------------------------------------
+
+    def _api(self) -> None:
+        length = self.headers.get("Content-Length")
+        try:
+            size = int(length) if length else 0
+        except ValueError:
+            return self._json(HTTPStatus.BAD_REQUEST, {"message": "Bad Content-Length"})
+        if size < 0 or size > MAX_BODY_BYTES:
+            self.close_connection = True
+            return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "Request Entity Too Large"})
+        body = self.rfile.read(size) if size else b""
+        parts = urlsplit(self.path)
+        raw_path = parts.path[len(API_PREFIX):] or "/"
+        headers = {name: value for name, value in self.headers.items()}
+        event = http_api_event(self.command, raw_path, parts.query, headers, body,
+                               source_ip=self.client_address[0])
+        try:
+            response = self.server.invoke(event)
+        except Exception as e:  # noqa: BLE001 - a crashed function is a 500 with the cause logged, as in Lambda
+            log.exception("the function raised")
+            return self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
+                              {"message": "Internal Server Error", "cause": f"{type(e).__name__}: {e}"})
+        self._lambda_response(response)
+
+    def _lambda_response(self, response: dict) -> None:
+        # HTTP API payload 2.0: a dict without statusCode is taken as a 200 JSON body.
+        if not isinstance(response, dict) or "statusCode" not in response:
+            response = {"statusCode": 200, "body": json.dumps(response),
+                        "headers": {"content-type": "application/json"}}
+        body = response.get("body") or ""
+        data = base64.b64decode(body) if response.get("isBase64Encoded") else str(body).encode()
+        self.send_response(int(response["statusCode"]))
+        headers = {k.lower(): str(v) for k, v in (response.get("headers") or {}).items()}
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            headers[name.lower()] = ", ".join(str(v) for v in values)
+        headers.pop("content-length", None)
+        headers.setdefault("content-type", "application/json")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        for cookie in response.get("cookies") or []:
+            self.send_header("Set-Cookie", cookie)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _json(self, status: HTTPStatus, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class DevServer(ThreadingHTTPServer):
+    """The local website + API origin; bind first (port 0 = free), then set_invoke, then serve."""
+
+    daemon_threads = True
+    # socketserver's default listen backlog is 5: a page loading a grid of images, or 20 searches at
+    # once, would see connections reset.
+    request_queue_size = 128
+
+    def __init__(self, host: str, port: int, s3, site_bucket: str) -> None:
+        super().__init__((host, port), _Handler)
+        self.s3 = s3
+        self.site_bucket = site_bucket
+        self._invoke: Invoke | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The origin the page is served from, e.g. http://127.0.0.1:8000."""
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def set_invoke(self, invoke: Invoke) -> None:
+        """The function that answers API events (the Lambda host's invoke)."""
+        self._invoke = invoke
+
+    def invoke(self, event: dict) -> dict:
+        """Hand one API event to the function."""
+        if self._invoke is None:
+            raise RuntimeError("the API is not wired yet")
+        return self._invoke(event)
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self.serve_forever, name="devserver", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self.server_close()

@@ -1,0 +1,151 @@
+"""Run the search function's own handler in this process, the way Lambda would invoke it.
+
+Each "container" is a separate import of functions/search/app.py (its own resolver, clients and
+state) that serves one invocation at a time, as a Lambda execution environment does; concurrent
+requests get separate containers, created on demand up to a cap.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import itertools
+import os
+import queue
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+
+# The HTTP API integration timeout is 30 s; Lambda's timeout in the template is below it.
+FUNCTION_TIMEOUT_MS = 29000
+_container_ids = itertools.count(1)
+
+
+class LambdaContext:
+    """The parts of Lambda's context object a Powertools handler reads."""
+
+    function_name = "imagesearch-local-search"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:imagesearch-local-search"
+    log_group_name = "/aws/lambda/imagesearch-local-search"
+    log_stream_name = "local"
+
+    def __init__(self, request_id: str, timeout_ms: int = FUNCTION_TIMEOUT_MS) -> None:
+        self.aws_request_id = request_id
+        self._ends_at = time.monotonic() + timeout_ms / 1000.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds until this invocation would be killed."""
+        return max(0, int((self._ends_at - time.monotonic()) * 1000))
+
+
+def http_api_event(method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes,
+                   *, source_ip: str = "127.0.0.1", stage_path: str = "") -> dict:
+    """An API Gateway HTTP API (payload 2.0) event, as the $default route hands it to Lambda."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    now = datetime.now(UTC)
+    text_body = None
+    is_b64 = False
+    if body:
+        try:
+            text_body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text_body, is_b64 = base64.b64encode(body).decode("ascii"), True
+    query: dict[str, str] = {}
+    for pair in filter(None, raw_query.split("&")):
+        name, _, value = pair.partition("=")
+        # HTTP API joins repeated query parameters with commas.
+        query[name] = f"{query[name]},{value}" if name in query else value
+    request_id = str(uuid.uuid4())
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": lowered.get("host", "localhost"),
+            "domainPrefix": lowered.get("host", "localhost").split(".")[0],
+            "http": {"method": method.upper(), "path": raw_path, "protocol": "HTTP/1.1",
+                     "sourceIp": source_ip, "userAgent": lowered.get("user-agent", "")},
+            "requestId": request_id,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": is_b64,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if text_body is not None:
+        event["body"] = text_body
+    return event
+
+
+class LambdaHost:
+    """Loads the function with its environment and invokes its handler, one container per call."""
+
+    def __init__(self, function_dir: Path, environment: dict[str, str],
+                 prepare: Callable[[ModuleType], None], *, max_containers: int = 8) -> None:
+        self._dir = Path(function_dir).resolve()
+        self._env = dict(environment)
+        self._prepare = prepare
+        self._max = max_containers
+        self._idle: queue.LifoQueue[ModuleType] = queue.LifoQueue()
+        self._made = 0
+        self._lock = threading.Lock()
+
+    def _load(self) -> ModuleType:
+        # The function reads its settings (and Powertools its POWERTOOLS_* variables) at import time,
+        # so the environment must be in place before the module runs; it imports its siblings by name.
+        os.environ.update(self._env)
+        if str(self._dir) not in sys.path:
+            sys.path.insert(0, str(self._dir))
+        name = f"_devstack_search_app_{next(_container_ids)}"
+        spec = importlib.util.spec_from_file_location(name, self._dir / "app.py")
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"cannot load {self._dir / 'app.py'}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        self._prepare(module)
+        return module
+
+    def warm(self) -> None:
+        """Create the first container now, so import errors show at start-up, not on the first search."""
+        self._idle.put(self._take())
+
+    def _take(self) -> ModuleType:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            grow = self._made < self._max
+            if grow:
+                self._made += 1
+        if grow:
+            try:
+                return self._load()
+            except BaseException:
+                with self._lock:
+                    self._made -= 1
+                raise
+        return self._idle.get()  # all containers busy: wait for one, as Lambda's concurrency cap would
+
+    def invoke(self, event: dict) -> dict:
+        """Hand the event to lambda_handler in a free container and return its response."""
+        container = self._take()
+        try:
+            return container.lambda_handler(event, LambdaContext(event["requestContext"]["requestId"]))
+        finally:
+            self._idle.put(container)

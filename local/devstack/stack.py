@@ -1,0 +1,237 @@
+"""The whole product on one machine: moto S3/EC2, published buckets, daemon, SSM runner, handler, page."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from devstack import images as collection
+from devstack import index_cache
+from devstack.daemon_proc import DaemonProcess
+from devstack.devserver import DevServer
+from devstack.lambda_host import LambdaHost
+from devstack.s3server import DUMMY_CREDENTIALS, MotoServer, client, create_buckets, create_search_instance
+from devstack.ssm_runner import LocalSSM, from_template
+
+REPO = Path(__file__).resolve().parents[2]
+SITE_BUCKET = "imagesearch-local-site"
+GALLERY_BUCKET = "imagesearch-local-gallery"
+DOCUMENT_NAME = "imagesearch-local-SearchDocument"
+TAG_KEY, TAG_VALUE = "ImageSearchRole", "search"
+API_URL = "/api"
+DEMO_WEIGHTS = "seed:0"
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class StackConfig:
+    """What `python -m devstack` was asked for."""
+
+    images: Path | None = None
+    count: int = collection.DEFAULT_COUNT
+    port: int = 0
+    host: str = "127.0.0.1"
+    work_dir: Path = Path(".demo")
+    per_album: int | None = None
+    repo: Path = REPO
+    daemon_timeout_s: float = 600.0
+    progress: bool = False
+
+
+@dataclass
+class LocalStack:
+    """Start with start(), stop with stop() (idempotent; also a context manager)."""
+
+    config: StackConfig
+    say: Say = print
+    moto: MotoServer | None = None
+    server: DevServer | None = None
+    daemon: DaemonProcess | None = None
+    ssm: LocalSSM | None = None
+    instance_id: str = ""
+    images_dir: Path | None = None
+    _tmp: str | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """The page's URL."""
+        return self.server.url + "/" if self.server else ""
+
+    @property
+    def endpoint_url(self) -> str:
+        """moto's URL (S3 and EC2)."""
+        return self.moto.endpoint_url if self.moto else ""
+
+    def describe(self) -> dict:
+        """Where everything is, for tests and scripts (--ready-file)."""
+        return {"url": self.url, "api": self.url.rstrip("/") + API_URL, "s3_endpoint": self.endpoint_url,
+                "site_bucket": SITE_BUCKET, "gallery_bucket": GALLERY_BUCKET, "document": DOCUMENT_NAME,
+                "instance_id": self.instance_id, "images": str(self.images_dir), "pid": os.getpid()}
+
+    def _step(self, name: str, fn: Callable[[], object]) -> object:
+        started = time.monotonic()
+        result = fn()
+        self.timings_s[name] = time.monotonic() - started
+        return result
+
+    def start(self) -> LocalStack:
+        """Bring every part up in dependency order; on any failure, tear down what started."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        cfg = self.config
+        work = Path(cfg.work_dir).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        # AF_UNIX paths are limited to ~108 bytes: the socket lives in a short temporary folder.
+        self._tmp = tempfile.mkdtemp(prefix="devstack-")
+
+        self.moto = MotoServer()
+        endpoint = self.moto.start()
+        self.say(f"moto (S3, EC2) on {endpoint}")
+        s3, ec2 = client("s3", endpoint), client("ec2", endpoint)
+        create_buckets(s3, SITE_BUCKET, GALLERY_BUCKET)
+        self.instance_id = create_search_instance(ec2, TAG_KEY, TAG_VALUE)
+
+        if cfg.images is not None:
+            self.images_dir = collection.user_collection(cfg.images)
+        else:
+            self.say(f"sample collection: {cfg.count} images (cached in {work})")
+            self.images_dir = self._step("samples", lambda: collection.sample_collection(work, cfg.count))
+        self.say(f"publishing {self.images_dir} to the buckets (the index is built once per image set)")
+        self._step("publish", lambda: self._publish(s3, work))
+
+        env = self._agent_env(endpoint, work)
+        self.daemon = DaemonProcess(env, env["IMAGESEARCH_SOCKET"], work / "logs" / "daemon.log")
+        self.daemon.start()
+        self.say(f"daemon starting (log: {self.daemon.log_path})")
+        health = self._step("daemon", lambda: self.daemon.wait_healthy(cfg.daemon_timeout_s))
+        self.say(f"daemon healthy: {json.dumps(_short_health(health))}")
+
+        from publish.template import load_template  # the template engineer's reader
+
+        template = load_template(cfg.repo / "template.yaml")
+        env_file = Path(self._tmp) / "imagesearch.env"  # per stack: two stacks may share a work dir
+        # On the instance the thin client's settings come from this file (SSM passes only SSM_*).
+        agent_settings = {k: v for k, v in env.items()
+                          if k.startswith("IMAGESEARCH_") or k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")}
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(agent_settings.items())))
+        self.ssm = from_template(template, DOCUMENT_NAME, [self.instance_id],
+                                 env=self._runner_env(env_file), workdir=Path(self._tmp))
+
+        self.server = DevServer(cfg.host, cfg.port, s3, SITE_BUCKET)
+        host = LambdaHost(cfg.repo / "functions" / "search", self._function_env(endpoint, self.server.url),
+                          self._prepare_function)
+        host.warm()
+        self.server.set_invoke(host.invoke)
+        self.server.start()
+
+    def _publish(self, s3, work: Path) -> None:
+        """Publish with the publisher's own steps: gallery, index, albums.json and albums, site."""
+        from publish.collection import publish_albums, publish_gallery
+        from publish.index import albums_index_summary, publish_index
+        from publish.site import publish_site
+
+        progress = self.config.progress
+        saved = index_cache.snapshot_dir(work, self.images_dir)
+        say = self.say
+        say(f"  gallery  {publish_gallery(s3, GALLERY_BUCKET, self.images_dir, progress=progress)}")
+        if index_cache.restore(s3, GALLERY_BUCKET, saved):
+            say("  index    restored the last run's index; the publisher checks it against the images")
+        # Offline there are no pretrained weights to download: a seeded initialisation, labelled as such.
+        counts = publish_index(s3, GALLERY_BUCKET, self.images_dir, weights=DEMO_WEIGHTS,
+                               work_dir=work / "cache" / "publish", progress=progress)
+        say(f"  index    {'built a new version' if counts.uploaded else 'unchanged, reused'}")
+        if counts.uploaded:
+            index_cache.save(s3, GALLERY_BUCKET, saved)
+        options = {"per_album": self.config.per_album} if self.config.per_album else {}
+        summary = albums_index_summary(s3, GALLERY_BUCKET)
+        counts = publish_albums(s3, SITE_BUCKET, self.images_dir, index=summary, progress=progress, **options)
+        say(f"  albums   {counts}")
+        counts = publish_site(s3, SITE_BUCKET, self.config.repo / "site", API_URL, progress=progress)
+        say(f"  site     {counts}")
+
+    def _agent_env(self, endpoint: str, work: Path) -> dict[str, str]:
+        """The daemon's environment: the index in the gallery bucket, reached through moto."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "IMAGESEARCH_"))}
+        env.update(DUMMY_CREDENTIALS)
+        env.update({
+            "AWS_ENDPOINT_URL": endpoint,
+            "IMAGESEARCH_INDEX": f"s3://{GALLERY_BUCKET}/index",
+            "IMAGESEARCH_SOCKET": str(Path(self._tmp) / "daemon.sock"),
+            "IMAGESEARCH_CACHE_DIR": str(work / "cache" / "daemon"),
+            "IMAGESEARCH_COLD_CACHE_DIR": str(work / "cache" / "cold"),
+            "IMAGESEARCH_ALLOWED_BUCKETS": SITE_BUCKET,
+        })
+        return env
+
+    def _runner_env(self, env_file: Path) -> dict[str, str]:
+        """What a script run by SSM sees: a bare environment; the agent's settings come from its env file."""
+        env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": os.environ.get("LANG", "C.UTF-8"),
+               "HOME": self._tmp, "IMAGESEARCH_ENV_FILE": str(env_file)}
+        # On the instance the credentials come from the instance profile; here moto takes dummies.
+        env.update({k: v for k, v in DUMMY_CREDENTIALS.items() if k.startswith("AWS_") and "REGION" not in k})
+        return env
+
+    def _function_env(self, endpoint: str, origin: str) -> dict[str, str]:
+        """The function's environment, as the template's Globals and function properties set it."""
+        return {
+            **DUMMY_CREDENTIALS,
+            "AWS_ENDPOINT_URL": endpoint,
+            "SITE_BUCKET": SITE_BUCKET,
+            "GALLERY_BUCKET": GALLERY_BUCKET,
+            "SEARCH_DOCUMENT_NAME": DOCUMENT_NAME,
+            "INSTANCE_TAG_KEY": TAG_KEY,
+            "INSTANCE_TAG_VALUE": TAG_VALUE,
+            "PUBLIC_BASE_URL": origin,
+            "POWERTOOLS_SERVICE_NAME": "image-search",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "ImageSearchLocal",
+        }
+
+    def _prepare_function(self, module: ModuleType) -> None:
+        """Swap in the SSM runner; EC2 and S3 stay the function's own clients (against moto)."""
+        own = module.make_clients()
+        module.use_clients(module.SearchClients(ec2=own.ec2, ssm=self.ssm, s3=own.s3))
+
+    def stop(self) -> None:
+        """Stop the dev server, the SSM runner, the daemon and moto; remove temporary files."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.ssm is not None:
+            self.ssm.close()
+            self.ssm = None
+        if self.daemon is not None:
+            self.daemon.stop()
+            self.daemon = None
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _short_health(health: dict) -> dict:
+    keep = ("version", "count", "mode", "pretrained", "index")
+    return {k: health[k] for k in keep if k in health} or health

@@ -1,0 +1,166 @@
+"""The agent bundle: a reproducible tar.gz of what runs on the instance, and its pointer.
+
+The archive holds the `imagesearch` package, the systemd unit, bootstrap.sh, the pinned
+requirements and a minimal pyproject.toml, with fixed timestamps, owners and order, so the same
+sources always give the same bytes and the same name `agent-<sha256 prefix>.tar.gz`. In the
+gallery bucket it lives at `agent/agent-<hash>.tar.gz`, next to `agent/bootstrap.sh`, and
+`agent/current.json` points at it:
+
+    {"format": 1, "version": "<hash>", "key": "agent/agent-<hash>.tar.gz", "sha256": "<full>", "bytes": N}
+
+bootstrap.sh reads that pointer, verifies the sha256 and installs the bundle only when it changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import os
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+AGENT_DIR = Path(__file__).resolve().parent.parent / "agent_scripts"
+PREFIX = "agent/"
+POINTER_KEY = PREFIX + "current.json"
+BOOTSTRAP_KEY = PREFIX + "bootstrap.sh"
+POINTER_FORMAT = 1
+HASH_CHARS = 16  # 64 bits of the archive's sha256 in its name; the pointer carries all 256
+
+# The agent alone, installable with pip elsewhere; bootstrap.sh itself needs no build step.
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "imagesearch-agent"
+version = "{version}"
+description = "Visual image search agent: warm daemon, thin SSM client, engine."
+requires-python = ">=3.11,<3.12"
+
+[project.scripts]
+imagesearch = "imagesearch.cli:main"
+imagesearch-query = "imagesearch.client:main"
+
+[tool.setuptools]
+packages = ["imagesearch"]
+"""
+
+_SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+_SKIP_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
+
+
+def _package_version(agent_dir: Path) -> str:
+    for line in (agent_dir / "imagesearch" / "__init__.py").read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    raise ValueError(f"no __version__ in {agent_dir}/imagesearch/__init__.py")
+
+
+def bundle_files(agent_dir: Path = AGENT_DIR) -> dict[str, tuple[bytes, int]]:
+    """Archive name -> (content, mode) of every file the bundle holds, sorted by name."""
+    files: dict[str, tuple[bytes, int]] = {}
+    package = agent_dir / "imagesearch"
+    for dirpath, dirnames, filenames in os.walk(package):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        for name in filenames:
+            if name.endswith(_SKIP_SUFFIXES) or name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            files[path.relative_to(agent_dir).as_posix()] = (path.read_bytes(), 0o644)
+    for rel, mode in (("bootstrap.sh", 0o755), ("requirements.txt", 0o644),
+                      ("systemd/imagesearch.service", 0o644)):
+        path = agent_dir / rel
+        if not path.is_file():
+            raise FileNotFoundError(f"the agent bundle needs {path}")
+        files[rel] = (path.read_bytes(), mode)
+    files["pyproject.toml"] = (PYPROJECT.format(version=_package_version(agent_dir)).encode(), 0o644)
+    return dict(sorted(files.items()))
+
+
+def archive_bytes(files: dict[str, tuple[bytes, int]]) -> bytes:
+    """A gzip'd tar of `files` whose bytes depend on the contents only (no times, owners, order)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(files):
+            data, mode = files[name]
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()
+
+
+def pointer_for(data: bytes) -> dict[str, Any]:
+    """The agent/current.json body naming an archive with these bytes."""
+    digest = hashlib.sha256(data).hexdigest()
+    version = digest[:HASH_CHARS]
+    return {"format": POINTER_FORMAT, "version": version, "key": f"{PREFIX}agent-{version}.tar.gz",
+            "sha256": digest, "bytes": len(data)}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def build_bundle(out_dir: Path, agent_dir: Path = AGENT_DIR) -> Path:
+    """Write agent-<hash>.tar.gz and its current.json into out_dir; return the archive's path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = archive_bytes(bundle_files(Path(agent_dir)))
+    pointer = pointer_for(data)
+    bundle = out_dir / Path(pointer["key"]).name
+    if not (bundle.is_file() and bundle.read_bytes() == data):
+        _write_atomic(bundle, data)
+    _write_atomic(out_dir / "current.json", (json.dumps(pointer, indent=2, sort_keys=True) + "\n").encode())
+    return bundle
+
+
+def upload_bundle(s3: Any, bucket: str, bundle: Path, bootstrap: Path = AGENT_DIR / "bootstrap.sh") -> dict:
+    """Put the archive and bootstrap.sh under agent/, then move agent/current.json to the archive.
+
+    The pointer goes last, so an instance re-running the bootstrap never sees a pointer to an
+    archive that is not there yet.
+    """
+    data = Path(bundle).read_bytes()
+    pointer = pointer_for(data)
+    if Path(bundle).name != Path(pointer["key"]).name:
+        raise ValueError(f"{bundle} is not named after its content ({Path(pointer['key']).name})")
+    s3.put_object(Bucket=bucket, Key=pointer["key"], Body=data, ContentType="application/gzip")
+    s3.put_object(Bucket=bucket, Key=BOOTSTRAP_KEY, Body=Path(bootstrap).read_bytes(),
+                  ContentType="text/x-shellscript")
+    s3.put_object(Bucket=bucket, Key=POINTER_KEY, Body=json.dumps(pointer, sort_keys=True).encode(),
+                  ContentType="application/json", CacheControl="no-cache")
+    return pointer
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m publish.bundle --out dist`: build the bundle and print its pointer."""
+    parser = argparse.ArgumentParser(prog="python -m publish.bundle", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="dist", help="output folder (default: dist)")
+    args = parser.parse_args(argv)
+    bundle = build_bundle(Path(args.out))
+    print(json.dumps({"bundle": str(bundle), **pointer_for(bundle.read_bytes())}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

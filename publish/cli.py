@@ -1,0 +1,135 @@
+"""`python -m publish` / `make publish`: fill the deployed stack's buckets and refresh the instance."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from publish.collection import DEFAULT_PER_ALBUM
+from publish.core import publish_all
+from publish.refresh import DEFAULT_TIMEOUT_S, instance_state, refresh_instance
+from publish.stack import samconfig_value, stack_outputs
+from publish.uploader import DEFAULT_CONCURRENCY, PublishError
+
+DEFAULT_STACK = "visual-image-search"
+DEFAULT_SAMPLE_COUNT = 600
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (every default shown by --help, and listed in docs/settings.md)."""
+    p = argparse.ArgumentParser(
+        prog="python -m publish",
+        description="Upload the site, gallery, albums, weights, agent and index to the deployed stack's "
+                    "buckets (reading its CloudFormation outputs), then refresh the search instance.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--stack-name", help="stack to publish to (default: samconfig.toml's, else "
+                   f"{DEFAULT_STACK})")
+    p.add_argument("--region",
+                   help="AWS region (default: samconfig.toml's deploy region, else the AWS config)")
+    p.add_argument("--endpoint-url", help="S3/CloudFormation/SSM endpoint (default: AWS_ENDPOINT_URL or AWS)")
+    p.add_argument("--samconfig", type=Path, default=Path("samconfig.toml"),
+                   help="where stack name and region are read from")
+    p.add_argument("--images", type=Path, help="album folders (one subfolder per album); default: a "
+                   "generated sample collection in the cache folder")
+    p.add_argument("--sample-count", type=int, default=DEFAULT_SAMPLE_COUNT,
+                   help="images in the generated sample collection when --images is not given")
+    p.add_argument("--site-dir", type=Path, default=Path("site"), help="the static page's files")
+    p.add_argument("--weights", help="featurizer weights: FILE.params (uploaded to models/), s3://..., "
+                   "pretrained or seed:N (default: the engine's IMAGESEARCH_WEIGHTS)")
+    p.add_argument("--size", type=int,
+                   help="featurizer input size (default: the engine's IMAGESEARCH_INPUT_SIZE)")
+    p.add_argument("--per-album", type=int, default=DEFAULT_PER_ALBUM, help="browsable images per album")
+    p.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="uploads at once")
+    p.add_argument("--cache-dir", type=Path, default=Path("build/publish-cache"),
+                   help="where downloaded weights, index versions and the sample collection are kept")
+    p.add_argument("--no-index", action="store_true", help="do not build or publish the index")
+    p.add_argument("--force-index", action="store_true", help="build a new index version even if unchanged")
+    p.add_argument("--no-agent", action="store_true", help="do not upload the agent bundle and bootstrap")
+    p.add_argument("--no-refresh", action="store_true", help="do not tell the instance to refresh")
+    p.add_argument("--refresh-timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                   help="seconds to wait for the instance's refresh and health answer")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    if args.per_album < 1 or args.concurrency < 1 or args.sample_count < 1:
+        p.error("--per-album, --concurrency and --sample-count must be at least 1")
+    return args
+
+
+def _sample_collection(cache_dir: Path, count: int) -> Path:
+    """A deterministic sample collection, generated once per count into the cache folder."""
+    from imagesearch.sample_data import generate
+
+    folder = cache_dir / f"sample-{count}"
+    done = folder / ".complete"
+    if not done.exists():
+        generate(str(folder), count=count)
+        done.touch()
+    return folder
+
+
+def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:
+    """Publish with the clients of `session`; return the exit code."""
+    endpoint = args.endpoint_url
+    client_config = Config(max_pool_connections=max(10, args.concurrency + 4),
+                           retries={"mode": "standard", "max_attempts": 5})
+    s3 = session.client("s3", endpoint_url=endpoint, config=client_config)
+    cloudformation = session.client("cloudformation", endpoint_url=endpoint)
+    stack = args.stack_name or samconfig_value(args.samconfig, "stack_name") or DEFAULT_STACK
+    outputs = stack_outputs(cloudformation, stack)
+    say(f"stack {stack}: site s3://{outputs['SiteBucketName']}, gallery s3://{outputs['GalleryBucketName']}")
+
+    images = args.images
+    if images is None:
+        images = _sample_collection(args.cache_dir, args.sample_count)
+        say(f"no --images: publishing the sample collection ({args.sample_count} images) from {images}")
+    report = publish_all(
+        s3, site_bucket=outputs["SiteBucketName"], gallery_bucket=outputs["GalleryBucketName"],
+        api_url=outputs["ApiUrl"], site_dir=args.site_dir, images_dir=images, weights=args.weights,
+        per_album=args.per_album, index=not args.no_index, agent=not args.no_agent,
+        index_options={"work_dir": args.cache_dir / "index", "size": args.size, "force": args.force_index},
+        progress=not args.quiet, concurrency=args.concurrency,
+    )
+    for line in report.lines():
+        say(f"  {line}")
+    say(f"  total    {report.total}")
+
+    if args.no_refresh:
+        say("refresh skipped (--no-refresh)")
+        return 0
+    instance_id, document = outputs.get("InstanceId"), outputs.get("RefreshDocumentName")
+    if not instance_id or not document:
+        say("refresh skipped: the stack has no InstanceId or RefreshDocumentName output")
+        return 0
+    ec2 = session.client("ec2", endpoint_url=endpoint)
+    state = instance_state(ec2, instance_id)
+    if state != "running":
+        say(f"refresh skipped: instance {instance_id} is {state or 'gone'}; it runs the bootstrap "
+            "from the gallery bucket when it next starts")
+        return 0
+    say(f"refreshing {instance_id} with {document} (waits for the daemon's health)...")
+    result = refresh_instance(session.client("ssm", endpoint_url=endpoint), instance_id, document,
+                              timeout_s=args.refresh_timeout)
+    say(f"instance healthy: {result.health}" if result.health else f"refresh output:\n{result.output}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, publish, report errors as one clear line and a non-zero exit."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    region = args.region or samconfig_value(args.samconfig, "region")
+    try:
+        return run(args, boto3.Session(region_name=region))
+    except PublishError as e:
+        print(f"publish: {e}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as e:
+        print(f"publish: AWS error: {e}", file=sys.stderr)
+        return 1

@@ -1,0 +1,98 @@
+"""The image collection on disk (one subfolder per album) and its two published forms.
+
+Gallery: every image at `gallery/<album>/<file>` in the private bucket (what the index names).
+Albums: up to N images per album at `albums/<album>/<file>` in the site bucket, plus albums.json,
+so the page can list albums and a user can pick a query image.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from imagesearch.keys import album_key, gallery_key, safe_album, safe_name
+
+from publish.uploader import Counts, Item, PublishError, sync
+
+DEFAULT_PER_ALBUM = 48
+ALBUMS_JSON = "albums.json"
+# Browsers show these; anything else in an album folder is uploaded to the gallery (the index
+# build decides what is an image by content) but never offered on the page.
+BROWSABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
+IMAGE_CACHE_CONTROL = "public, max-age=86400"
+
+
+@dataclass(frozen=True)
+class Image:
+    """One file of an album: where it is on disk and its safe album and file names."""
+
+    path: Path
+    album: str
+    name: str
+
+    @property
+    def gallery_key(self) -> str:
+        """Its key in the gallery bucket."""
+        return gallery_key(self.album, self.name)
+
+    @property
+    def album_key(self) -> str:
+        """Its key in the site bucket when it is browsable."""
+        return album_key(self.album, self.name)
+
+
+def scan(images_dir: Path) -> dict[str, list[Image]]:
+    """The albums under images_dir (sorted), each with its files (sorted), names made safe."""
+    images_dir = Path(images_dir)
+    if not images_dir.is_dir():
+        raise PublishError(f"images folder {images_dir} does not exist")
+    albums: dict[str, list[Image]] = {}
+    for folder in sorted(p for p in images_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        album = safe_album(folder.name)
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            continue
+        if album in albums:
+            raise PublishError(f"two album folders map to the same safe name {album!r}")
+        albums[album] = [Image(path=p, album=album, name=safe_name(p.name)) for p in files]
+    if not albums:
+        raise PublishError(f"no albums in {images_dir}: expected one subfolder of images per album")
+    return albums
+
+
+def browsable(images: list[Image], per_album: int) -> list[Image]:
+    """The first per_album images a browser can show, in name order."""
+    return [i for i in images if i.path.suffix.lower() in BROWSABLE_SUFFIXES][:per_album]
+
+
+def albums_document(albums: dict[str, list[Image]], per_album: int, index: dict | None) -> dict:
+    """The albums.json content of docs/contracts.md."""
+    entries = []
+    for name, images in albums.items():
+        keys = [i.album_key for i in browsable(images, per_album)]
+        if keys:
+            entries.append({"name": name, "cover": keys[0], "count": len(images), "images": keys})
+    return {"albums": entries, "index": index}
+
+
+def publish_gallery(s3, gallery_bucket: str, images_dir: Path, *, progress: bool = True,
+                    concurrency: int = 16) -> Counts:
+    """Upload every image to `gallery/<album>/<file>` in the gallery bucket; return the counts."""
+    items = [Item(key=img.gallery_key, path=img.path)
+             for images in scan(images_dir).values() for img in images]
+    return sync(s3, gallery_bucket, items, label="gallery", progress=progress, concurrency=concurrency)
+
+
+def publish_albums(s3, site_bucket: str, images_dir: Path, *, per_album: int = DEFAULT_PER_ALBUM,
+                   index: dict | None = None, progress: bool = True, concurrency: int = 16) -> Counts:
+    """Upload up to per_album browsable images per album and albums.json to the site bucket."""
+    if per_album < 1:
+        raise PublishError(f"per_album must be at least 1, got {per_album}")
+    albums = scan(images_dir)
+    items = [Item(key=img.album_key, path=img.path, cache_control=IMAGE_CACHE_CONTROL)
+             for images in albums.values() for img in browsable(images, per_album)]
+    document = albums_document(albums, per_album, index)
+    items.append(Item(key=ALBUMS_JSON, data=json.dumps(document, indent=1).encode() + b"\n",
+                      content_type="application/json", cache_control="no-cache"))
+    return sync(s3, site_bucket, items, label="albums", progress=progress, concurrency=concurrency)

@@ -1,0 +1,76 @@
+// The API client: every network call the page makes, with timeouts and checked responses.
+
+/** A failed call. kind is "unreachable", "timeout", "answer" (the API said no) or "bad_response". */
+export class ApiError extends Error {
+  constructor(kind, message, { status = 0, code = "" } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.kind = kind;
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// API Gateway gives up after 30 s and the function answers 504 before that; wait a little longer
+// so the API's own 504 reaches the user instead of a browser-side timeout.
+export const SEARCH_TIMEOUT_MS = 32000;
+export const ALBUMS_TIMEOUT_MS = 15000;
+
+/** Build the client for an API base URL (trailing slash optional). */
+export function createApi({ apiUrl, fetchImpl = globalThis.fetch.bind(globalThis),
+                            searchTimeoutMs = SEARCH_TIMEOUT_MS, albumsTimeoutMs = ALBUMS_TIMEOUT_MS }) {
+  const base = String(apiUrl).replace(/\/+$/, "");
+
+  async function request(url, init, timeoutMs, what) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    let response;
+    try {
+      response = await fetchImpl(url, { ...init, signal: controller.signal });
+    } catch (err) {
+      if (controller.signal.aborted) {
+        throw new ApiError("timeout", `${what} did not answer within ${Math.round(timeoutMs / 1000)} s.`);
+      }
+      // fetch rejects with a TypeError on DNS, connection and CORS failures alike.
+      throw new ApiError("unreachable", `Could not reach ${what} (${err.message}).`);
+    } finally {
+      clearTimeout(timer);
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (err) {
+      if (response.ok) {
+        throw new ApiError("bad_response", `${what} sent an answer that is not JSON.`, { status: response.status });
+      }
+    }
+    if (!response.ok) {
+      const error = body && typeof body === "object" && body.error ? body.error : {};
+      const message = typeof error.message === "string" && error.message
+        ? error.message : `${what} answered HTTP ${response.status}.`;
+      throw new ApiError("answer", message, { status: response.status, code: String(error.code || "") });
+    }
+    return body;
+  }
+
+  return {
+    /** The album list and index description (albums.json, from the site root). */
+    albums() {
+      return request("albums.json", { headers: { Accept: "application/json" }, cache: "no-cache" },
+        albumsTimeoutMs, "the album list");
+    },
+
+    /** Search for the k images most like the one at key ("albums/<album>/<file>"). */
+    async search(key, k) {
+      const body = await request(`${base}/search`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ key, k }),
+      }, searchTimeoutMs, "the search API");
+      if (!body || !Array.isArray(body.results)) {
+        throw new ApiError("bad_response", "The search API answered without a result list.");
+      }
+      return body;
+    },
+  };
+}

@@ -1,0 +1,262 @@
+// The views: build the DOM for each screen with createElement and textContent, never from HTML strings.
+
+const TIMING_ROWS = [
+  ["ssm_send", "SSM send"],
+  ["ssm_wait", "SSM wait (agent)"],
+  ["search", "search on the instance"],
+  ["copy", "copy matches"],
+  ["total", "total"],
+];
+
+const ERROR_TITLES = {
+  unreachable: "The search API is unreachable",
+  timeout: "The search timed out",
+  bad_response: "The API sent an unexpected answer",
+  not_found: "Not found",
+};
+
+const STATUS_TITLES = {
+  400: "The request was refused",
+  404: "No such image",
+  429: "Too many searches right now",
+  502: "The search agent failed",
+  503: "No search instance is available",
+  504: "The search ran out of time",
+};
+
+/** Create an element with attributes, properties and children (strings become text nodes). */
+export function el(doc, tag, attrs = {}, ...children) {
+  const node = doc.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "text") node.textContent = String(value);
+    else if (name === "className") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(typeof child === "string" ? doc.createTextNode(child) : child);
+  }
+  return node;
+}
+
+/** The album name and file name of a key such as "albums/marble/x.png" or "gallery/marble/x.png". */
+export function splitKey(key) {
+  const parts = String(key).split("/");
+  return { album: parts.length >= 3 ? parts[parts.length - 2] : "", file: parts[parts.length - 1] };
+}
+
+/** A title for a failed call, chosen by the kind of failure and the HTTP status. */
+export function errorTitle(error) {
+  if (error && error.kind === "answer") return STATUS_TITLES[error.status] || `The API answered HTTP ${error.status}`;
+  return ERROR_TITLES[error && error.kind] || "Something went wrong";
+}
+
+/** Format milliseconds for people: "12 ms", "1.23 s". */
+export function formatMs(ms) {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) return "n/a";
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+}
+
+/** The album route of a name, and the image route of an album image key with k. */
+export function albumHref(name) {
+  return `#/album/${encodeURIComponent(name)}`;
+}
+export function imageHref(key, k) {
+  const { album, file } = splitKey(key);
+  return `#/album/${encodeURIComponent(album)}/${encodeURIComponent(file)}?k=${k}`;
+}
+
+/** The views bound to a document: main is the element each screen replaces. */
+export function createViews({ doc = document, main, indexInfo }) {
+  const h = (tag, attrs, ...children) => el(doc, tag, attrs, ...children);
+
+  function replace(...nodes) {
+    main.replaceChildren(...nodes);
+  }
+
+  function focusHeading() {
+    // Move focus to the new screen's heading so keyboard and screen-reader users follow the route.
+    const heading = main.querySelector("h1, h2");
+    if (heading) {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus({ preventScroll: false });
+    }
+  }
+
+  function breadcrumb(items) {
+    const list = h("ol", { className: "crumbs" });
+    items.forEach(([label, href], i) => {
+      const last = i === items.length - 1;
+      list.append(h("li", {}, last || !href
+        ? h("span", { "aria-current": last ? "page" : null, text: label })
+        : h("a", { href, text: label })));
+    });
+    return h("nav", { "aria-label": "Breadcrumb" }, list);
+  }
+
+  function kSelector(k, onK) {
+    const id = "k-select";
+    const select = h("select", { id, name: "k", onchange: (e) => onK(Number(e.target.value)) });
+    for (let i = 1; i <= 10; i += 1) {
+      const option = h("option", { value: i, text: String(i) });
+      if (i === k) option.selected = true;
+      select.append(option);
+    }
+    return h("div", { className: "k-picker" },
+      h("label", { for: id, text: "Matches (k)" }), select);
+  }
+
+  function pixelImage(src, alt, className) {
+    return h("img", { src, alt, className: `pixel ${className}`, loading: "lazy", decoding: "async" });
+  }
+
+  function loadingBox(text) {
+    return h("div", { className: "loading", role: "status" },
+      h("span", { className: "spinner", "aria-hidden": "true" }), h("span", { text }));
+  }
+
+  function errorBox(error, { retry } = {}) {
+    const details = [];
+    if (error && error.kind === "answer") {
+      details.push(`HTTP ${error.status}${error.code ? `, code ${error.code}` : ""}`);
+    }
+    return h("div", { className: "error", role: "alert", "data-kind": (error && error.kind) || "unknown" },
+      h("h2", { text: errorTitle(error) }),
+      h("p", { className: "error-message", text: (error && error.message) || String(error) }),
+      details.length ? h("p", { className: "error-details", text: details.join("") }) : null,
+      retry ? h("button", { type: "button", onclick: retry, text: "Try again" }) : null);
+  }
+
+  return {
+    /** Show the index description; label demo weights plainly. */
+    setIndexInfo(index) {
+      indexInfo.replaceChildren();
+      if (!index) return;
+      if (index.pretrained === false) {
+        indexInfo.append(h("span", { className: "badge warn", text: "demo weights, not pretrained" }));
+      }
+      // With demo weights the badge already says it; the label would repeat it.
+      const bits = [`${index.count ?? "?"} images indexed`, index.mode ? `${index.mode} index` : null,
+        index.pretrained === false ? null : index.weights_label || null].filter(Boolean);
+      indexInfo.append(h("span", { className: "index-text", text: bits.join(" · ") }));
+    },
+
+    /** A loading state that replaces the whole screen. */
+    showLoading(text) {
+      replace(loadingBox(text));
+    },
+
+    /** An error that replaces the whole screen. */
+    showError(error, options) {
+      replace(errorBox(error, options));
+      focusHeading();
+    },
+
+    /** Home: one card per album with its cover and image count. */
+    showHome(albums) {
+      const list = h("ul", { className: "album-list" });
+      for (const album of albums) {
+        const count = `${album.count} image${album.count === 1 ? "" : "s"}`;
+        list.append(h("li", {},
+          h("a", { className: "album-card", href: albumHref(album.name) },
+            album.cover ? pixelImage(album.cover, "", "cover") : h("span", { className: "cover empty" }),
+            h("span", { className: "album-name", text: album.name }),
+            h("span", { className: "album-count", text: count }))));
+      }
+      replace(h("h1", { text: "Albums" }),
+        albums.length ? list : h("p", { text: "No albums were published." }));
+      focusHeading();
+    },
+
+    /** An album: the k selector and a grid of its images, each a link to its search. */
+    showAlbum(album, k, { onK }) {
+      const grid = h("ul", { className: "image-grid" });
+      for (const key of album.images) {
+        const { file } = splitKey(key);
+        grid.append(h("li", {},
+          h("a", { className: "thumb", href: imageHref(key, k), title: `Find images like ${file}` },
+            pixelImage(key, `${album.name}: ${file}`, "thumb-img"))));
+      }
+      replace(breadcrumb([["Albums", "#/"], [album.name, null]]),
+        h("div", { className: "album-head" },
+          h("h1", { text: album.name }),
+          h("p", { className: "hint", text: "Pick an image to find the ones that look most like it." }),
+          kSelector(k, onK)),
+        grid);
+      focusHeading();
+    },
+
+    /** The query screen: the chosen image, the k selector and an empty answer area. */
+    showQuery(album, key, k, { onK, onSearch }) {
+      const { file } = splitKey(key);
+      const answer = h("section", { className: "answer", "aria-live": "polite", id: "answer" });
+      replace(breadcrumb([["Albums", "#/"], [album, albumHref(album)], [file, null]]),
+        h("div", { className: "query" },
+          h("figure", { className: "query-figure" },
+            pixelImage(key, `query: ${album}/${file}`, "query-img"),
+            h("figcaption", { text: file })),
+          h("div", { className: "query-side" },
+            h("h1", { text: `Images like ${file}` }),
+            kSelector(k, onK),
+            h("button", { type: "button", className: "primary", onclick: onSearch, text: "Search again" }))),
+        answer);
+      focusHeading();
+    },
+
+    /** The loading state of a running search. */
+    showSearching(k) {
+      const answer = main.querySelector("#answer");
+      if (answer) answer.replaceChildren(loadingBox(`Searching for ${k} match${k === 1 ? "" : "es"}…`));
+    },
+
+    /** A failed search, shown under the query image. */
+    showSearchError(error, { retry } = {}) {
+      const answer = main.querySelector("#answer");
+      if (answer) answer.replaceChildren(errorBox(error, { retry }));
+    },
+
+    /** The k matches with their scores, and where the time went. */
+    showAnswer(result) {
+      const answer = main.querySelector("#answer");
+      if (!answer) return;
+      const row = h("ol", { className: "results" });
+      for (const match of result.results) {
+        const { album, file } = splitKey(match.key);
+        const score = typeof match.score === "number" ? match.score.toFixed(3) : "n/a";
+        row.append(h("li", { className: "result" },
+          h("figure", {},
+            pixelImage(match.url, `match: ${album}/${file}`, "result-img"),
+            h("figcaption", {},
+              h("span", { className: "score", text: `score ${score}` }),
+              h("span", { className: "result-name", title: `${album}/${file}`, text: file })))));
+      }
+      const timings = result.timings_ms || {};
+      const total = typeof timings.total === "number" && timings.total > 0 ? timings.total : 0;
+      const table = h("table", { className: "timings" },
+        h("caption", { text: "Where the time went" }),
+        h("tbody", {}, TIMING_ROWS.map(([name, label]) => {
+          const value = timings[name];
+          const bar = h("span", { className: "bar" });
+          if (total && typeof value === "number") bar.style.width = `${Math.min(100, (100 * value) / total)}%`;
+          return h("tr", { className: `timing-${name}` },
+            h("th", { scope: "row", text: label }),
+            h("td", { className: "ms", text: formatMs(value) }),
+            h("td", { className: "bar-cell", "aria-hidden": "true" }, bar));
+        })));
+      const meta = [];
+      if (result.index && result.index.mode) meta.push(`${result.index.mode} index`);
+      if (result.index && result.index.version) meta.push(`version ${result.index.version}`);
+      if (result.request_id) meta.push(`request ${result.request_id}`);
+      answer.replaceChildren(
+        h("h2", { text: `${result.results.length} match${result.results.length === 1 ? "" : "es"}` }),
+        result.results.length ? row : h("p", { text: "No matches." }),
+        table,
+        h("p", { className: "answer-meta" },
+          result.path ? h("span", { className: `badge path-${result.path}`,
+            text: result.path === "warm" ? "warm daemon" : `${result.path} path` }) : null,
+          h("span", { text: meta.join(" · ") })));
+    },
+  };
+}

@@ -1,0 +1,312 @@
+"""The daemon over its real Unix socket, with a fake Searcher at the edge (the engine has its own tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from imagesearch.daemon import DaemonServer, JsonFormatter
+from imagesearch.errors import SearchError
+
+
+def search(helpers, path: str, n: int, k: int = 3, **extra) -> dict:
+    request = {"op": "search", "bucket": helpers.SITE, "key": f"albums/a/{n}.png", "k": k, **extra}
+    return helpers.ask(path, request)
+
+
+def test_fifty_concurrent_queries_all_answered_correctly(start_daemon, fake_index, helpers):
+    # GIVEN a daemon over 40 indexed images (0..39); 40..59 exist in S3 but are new to the index
+    daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    queries = [(n, 1 + n % 10) for n in range(0, 60, 1)][:50]
+    # WHEN 50 clients ask at once
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(lambda q: search(helpers, path, q[0], q[1]), queries))
+    # THEN every answer is right for its own query, and featurization never overlapped
+    for (n, k), answer in zip(queries, answers, strict=True):
+        assert answer["ok"], answer
+        indexed = n < 40
+        assert answer["indexed"] is indexed
+        expected = helpers.expected_keys(n, k, range(40), indexed=indexed)
+        assert [r["key"] for r in answer["results"]] == expected
+        assert answer["index"] == {"version": "v1", "count": 40, "mode": "lsh"}
+        assert set(answer["timings_ms"]) >= {"featurize", "search", "total", "fetch"}
+    searcher = daemon.loaded.searcher
+    assert searcher.featurized == 10
+    assert searcher.max_active == 1
+    assert daemon.health()["queries_served"] == 50
+
+
+def test_indexed_queries_do_not_wait_behind_featurization(start_daemon, fake_index, helpers):
+    daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    daemon.loaded.searcher.featurize_seconds = 1.5
+    slow = threading.Thread(target=search, args=(helpers, path, 50))
+    slow.start()
+    time.sleep(0.2)  # the new image now holds the featurizer lock
+    t0 = time.monotonic()
+    answer = search(helpers, path, 7)
+    waited = time.monotonic() - t0
+    slow.join()
+    assert answer["ok"] and answer["indexed"]
+    assert waited < 1.0, f"an indexed query waited {waited:.2f} s behind featurization"
+
+
+def test_self_match_is_excluded(start_daemon, fake_index, helpers):
+    _, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    answer = search(helpers, path, 10, k=2)
+    assert [r["key"] for r in answer["results"]] == ["gallery/a/9.png", "gallery/a/11.png"]
+
+
+def test_new_version_during_a_stream_of_queries_loses_none(start_daemon, fake_index, helpers):
+    # GIVEN a daemon on v1 and a stream of queries from several threads
+    fake_index.versions["v2"] = range(0, 50)
+    fake_index.open_seconds = 0.3  # opening takes a while; queries must keep flowing on v1
+    daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    stop = threading.Event()
+    answers: list[dict] = []
+    lock = threading.Lock()
+
+    def stream(n: int) -> None:
+        while not stop.is_set():
+            a = search(helpers, path, n)
+            with lock:
+                answers.append(a)
+
+    threads = [threading.Thread(target=stream, args=(n,)) for n in (3, 12, 45)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    # WHEN v2 is published and the daemon is told to reload
+    fake_index.current = "v2"
+    reloaded = helpers.ask(path, {"op": "reload"})
+    time.sleep(0.3)
+    stop.set()
+    for t in threads:
+        t.join()
+    # THEN no query failed, each saw exactly one whole version, and health shows v2
+    assert reloaded["ok"] and reloaded["changed"] and reloaded["version"] == "v2"
+    assert answers and all(a["ok"] for a in answers)
+    versions = {a["index"]["version"] for a in answers}
+    assert versions == {"v1", "v2"}
+    for a in answers:
+        assert a["index"]["count"] == (40 if a["index"]["version"] == "v1" else 50)
+    health = helpers.ask(path, {"op": "health"})
+    assert health["index"]["version"] == "v2" and health["index"]["count"] == 50
+    # The featurizer (the loaded model) is handed to the new version rather than loaded again.
+    assert fake_index.opened[1].featurizer is fake_index.opened[0].featurizer
+
+
+def test_poller_picks_up_a_new_version(start_daemon, fake_index, helpers):
+    fake_index.versions["v2"] = range(0, 50)
+    daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer, reload_seconds=0.05)
+    stop = threading.Event()
+    daemon.start_poller(stop)
+    try:
+        fake_index.current = "v2"
+        deadline = time.monotonic() + 5
+        while helpers.ask(path, {"op": "health"})["index"]["version"] != "v2":
+            assert time.monotonic() < deadline, "poller never switched to v2"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+
+
+def test_corrupt_new_version_is_refused_and_the_old_keeps_serving(start_daemon, fake_index, helpers):
+    daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    fake_index.versions["v2"] = range(0, 50)
+    fake_index.broken.add("v2")
+    fake_index.current = "v2"
+    answer = helpers.ask(path, {"op": "reload"})
+    assert answer["ok"] is False and answer["error"]["code"] == "index_unavailable"
+    assert "v2" in answer["error"]["message"]
+    health = helpers.ask(path, {"op": "health"})
+    assert health["index"]["version"] == "v1"
+    assert health["refused"]["version"] == "v2" and "corrupt" in health["refused"]["error"]
+    assert search(helpers, path, 5)["ok"]
+    # A poll does not retry the same broken version; a fixed publish of it is picked up on request.
+    assert daemon.reload("poll")["ok"] is False and len(fake_index.opened) == 1
+    fake_index.broken.clear()
+    assert helpers.ask(path, {"op": "reload"})["version"] == "v2"
+    assert helpers.ask(path, {"op": "health"})["refused"] is None
+
+
+def test_version_that_fails_its_smoke_query_is_refused(start_daemon, fake_index, helpers):
+    daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    fake_index.versions["v2"] = range(0, 5)
+    original_open = fake_index.open
+
+    def open_truncated(*args, **kwargs):
+        searcher = original_open(*args, **kwargs)
+        searcher.numbers = []  # arrays shorter than the manifest says: vector(0) fails
+        return searcher
+
+    daemon._open_searcher = open_truncated
+    fake_index.current = "v2"
+    assert daemon.reload()["ok"] is False
+    assert daemon.health()["index"]["version"] == "v1"
+    assert "IndexError" in daemon.health()["refused"]["error"]
+
+
+def test_starts_without_an_index_and_loads_it_when_published(start_daemon, fake_index, helpers):
+    fake_index.current = None
+    daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    health = helpers.ask(path, {"op": "health"})
+    assert health["status"] == "no_index" and health["index"] is None
+    answer = search(helpers, path, 1)
+    assert answer["error"]["code"] == "index_unavailable"
+    fake_index.current = "v1"
+    assert helpers.ask(path, {"op": "reload"})["version"] == "v1"
+    assert search(helpers, path, 1)["ok"]
+
+
+def test_unreadable_pointer_is_refused_not_fatal(start_daemon, fake_index, helpers):
+    daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+
+    def broken_pointer(root, s3):
+        raise ValueError("current.json is not JSON")
+
+    daemon._read_pointer = broken_pointer
+    assert daemon.reload("poll")["ok"] is False
+    assert "not JSON" in daemon.health()["refused"]["error"]
+    assert search(helpers, path, 2)["ok"]
+
+
+S = b'{"op": "search", "bucket": "site-bucket", '
+HOSTILE = [
+    (b"not json\n", "not valid JSON"),
+    (b"[1, 2]\n", "JSON object"),
+    (b"\xff\xfe\n", "not valid JSON"),
+    (b'{"op": "shutdown"}\n', "op must be"),
+    (b'{"op": "health", "extra": 1}\n', "unexpected fields"),
+    (S + b'"key": "albums/a/1.png"}\n', "k must be"),
+    (S + b'"key": "albums/a/1.png", "k": 11}\n', "k must be"),
+    (S + b'"key": "albums/a/1.png", "k": true}\n', "k must be"),
+    (S + b'"key": "albums/a/1.png", "k": 1.5}\n', "k must be"),
+    (S + b'"key": "albums/../etc/passwd", "k": 1}\n', "key must"),
+    (S + b'"key": "albums/a/$(reboot).png", "k": 1}\n', "key must"),
+    (S + b'"key": "albums/a/x.png\\n", "k": 1}\n', "key must"),
+    (S + b'"key": "gallery/a/1.png", "k": 1}\n', "key must"),
+    (b'{"op": "search", "bucket": "Site;rm -rf /", "key": "albums/a/1.png", "k": 1}\n', "bucket must"),
+    (S + b'"key": "albums/a/1.png", "k": 1, "mode": "x"}\n', "mode"),
+    (S + b'"key": "albums/a/1.png", "k": 1, "cmd": "x"}\n', "unexpected"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), HOSTILE)
+def test_malformed_and_hostile_requests_get_error_objects(start_daemon, fake_index, helpers, line, message):
+    daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    answer = helpers.ask(path, line)
+    assert answer["ok"] is False and answer["error"]["code"] == "bad_request"
+    assert message in answer["error"]["message"]
+    assert search(helpers, path, 4)["ok"]  # still serving
+
+
+def test_oversized_request_line_is_refused_and_daemon_keeps_serving(start_daemon, fake_index, helpers):
+    _, _, path = start_daemon(fake_index.open, fake_index.read_pointer, max_request_bytes=1024)
+    answer = helpers.ask(path, b'{"op": "health", "pad": "' + b"A" * 1_000_000 + b'"}\n')
+    assert answer["error"]["code"] == "bad_request" and "longer than 1024" in answer["error"]["message"]
+    assert search(helpers, path, 4)["ok"]
+
+
+def test_error_answers_for_missing_oversized_and_non_image_objects(start_daemon, fake_index, helpers, s3):
+    _, _, path = start_daemon(fake_index.open, fake_index.read_pointer, max_image_bytes=100,
+                              allowed_buckets=frozenset({helpers.SITE}))
+    s3.put_object(Bucket=helpers.SITE, Key="albums/a/big.png", Body=b"img:1" + b"0" * 200)
+    s3.put_object(Bucket=helpers.SITE, Key="albums/a/text.png", Body=b"hello, not an image")
+    s3.create_bucket(Bucket="other-bucket")
+    cases = {
+        ("albums/a/none.png", helpers.SITE): "not_found",
+        ("albums/a/big.png", helpers.SITE): "too_large",
+        ("albums/a/text.png", helpers.SITE): "bad_image",
+        ("albums/a/1.png", "other-bucket"): "bad_request",
+    }
+    for (key, bucket), code in cases.items():
+        answer = helpers.ask(path, {"op": "search", "bucket": bucket, "key": key, "k": 1})
+        assert answer["ok"] is False and answer["error"]["code"] == code, (key, answer)
+    health = helpers.ask(path, {"op": "health"})
+    assert health["errors"] == {"not_found": 1, "too_large": 1, "bad_image": 1, "bad_request": 1}
+
+
+def test_several_requests_on_one_connection_and_blank_lines(start_daemon, fake_index, helpers):
+    _, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(b'\n{"op": "health"}\n\n' + S + b'"key": "albums/a/1.png", "k": 1}\n')
+        f = s.makefile("rb")
+        first, second = json.loads(f.readline()), json.loads(f.readline())
+    assert first["status"] == "serving"
+    assert second["results"] == [{"key": "gallery/a/0.png", "score": 0.5}]
+
+
+def test_idle_connection_is_closed_after_the_timeout(start_daemon, fake_index, helpers):
+    _, _, path = start_daemon(fake_index.open, fake_index.read_pointer, conn_timeout=0.2)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.sendall(b'{"op": "hea')  # never finished
+        assert s.recv(100) == b""  # the daemon hung up
+    assert search(helpers, path, 4)["ok"]
+
+
+def test_connections_over_the_limit_are_told_to_retry(start_daemon, fake_index, helpers):
+    _, _, path = start_daemon(fake_index.open, fake_index.read_pointer, max_connections=1, conn_timeout=5)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as held:
+        held.connect(path)
+        time.sleep(0.1)
+        answer = helpers.ask(path, {"op": "health"})
+        assert answer["ok"] is False and answer["retry"] is True and "busy" in answer["error"]["message"]
+    time.sleep(0.1)
+    assert helpers.ask(path, {"op": "health"})["ok"]
+
+
+def test_unexpected_searcher_failure_is_an_internal_error(start_daemon, fake_index, helpers):
+    daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    daemon.loaded.searcher.search_vector = explode
+    answer = search(helpers, path, 3)
+    assert answer["error"] == {"code": "internal", "message": "RuntimeError: boom"}
+    assert helpers.ask(path, {"op": "health"})["ok"]
+
+
+def test_stale_socket_file_is_replaced_but_a_live_one_is_not(start_daemon, fake_index, sock_dir):
+    daemon, server, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    with pytest.raises(SearchError, match="already listening"):
+        DaemonServer(daemon, path)
+    stale = f"{sock_dir}/stale.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(stale)
+    s.close()  # the file stays, nobody listens: what a crashed daemon leaves
+    replacement = DaemonServer(daemon, stale).start()
+    try:
+        assert os.path.exists(stale)
+    finally:
+        replacement.close()
+    assert not os.path.exists(stale)
+    with open(f"{sock_dir}/plain", "w") as f:
+        f.write("x")
+    with pytest.raises(SearchError, match="not a socket"):
+        DaemonServer(daemon, f"{sock_dir}/plain")
+
+
+def test_socket_file_is_not_world_accessible(start_daemon, fake_index):
+    _, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    assert os.stat(path).st_mode & 0o007 == 0
+
+
+def test_logs_are_json_lines_with_fields(start_daemon, fake_index, helpers, caplog):
+    _, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    with caplog.at_level("INFO", logger="imagesearch.daemon"):
+        search(helpers, path, 8)
+    records = [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "request"]
+    assert records
+    line = json.loads(JsonFormatter().format(records[-1]))
+    assert line["op"] == "search" and line["key"] == "albums/a/8.png" and line["ok"] is True
+    assert line["level"] == "info" and line["version"] == "v1"

@@ -1,0 +1,104 @@
+"""LSH and exact search: hand-checkable order, recall on clustered data, determinism, exclusion."""
+
+import numpy as np
+import pytest
+from imagesearch.index import (
+    LshParams,
+    LshTables,
+    centre_and_normalise,
+    exact_search,
+    lsh_search,
+    measure_recall,
+    top_k,
+)
+
+
+def _unit(rows):
+    v = np.array(rows, dtype=np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_exact_order_on_tiny_vectors():
+    # GIVEN four 2-d unit vectors at 0, 30, 60 and 90 degrees
+    v = _unit([[1, 0], [np.cos(np.pi / 6), np.sin(np.pi / 6)], [0.5, np.sqrt(3) / 2], [0, 1]])
+    # WHEN searching near 10 degrees THEN the order is by angle
+    rows, scores = exact_search(v, _unit([[np.cos(0.17), np.sin(0.17)]])[0], 3)
+    assert rows.tolist() == [0, 1, 2]
+    assert scores[0] > scores[1] > scores[2]
+
+
+def test_ties_break_by_lower_row_and_exclusion_works():
+    v = _unit([[1, 0], [0, 1], [1, 0], [1, 0]])
+    rows, _ = exact_search(v, np.array([1, 0], dtype=np.float32), 2)
+    assert rows.tolist() == [0, 2]
+    rows, _ = exact_search(v, np.array([1, 0], dtype=np.float32), 3, exclude=np.array([0, 2]))
+    assert rows.tolist() == [3, 1]
+
+
+def test_top_k_drops_excluded_and_handles_short_lists():
+    rows, scores = top_k(np.array([0.5, -np.inf, 0.9]), np.array([7, 8, 9]), 5)
+    assert rows.tolist() == [9, 7] and scores.tolist() == [0.9, 0.5]
+
+
+def test_centring_and_normalising():
+    f = np.array([[2, 0], [4, 0], [3, 3]], dtype=np.float32)
+    v = centre_and_normalise(f, f.mean(axis=0))
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1, rtol=1e-6)
+    assert centre_and_normalise(np.zeros((1, 2)), np.zeros(2)).tolist() == [[0, 0]]
+
+
+def _clusters(n=3000, d=64, centres=30, spread=0.35, seed=0):
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((centres, d))
+    x = c[rng.integers(0, centres, n)] + spread * rng.standard_normal((n, d))
+    x = x.astype(np.float32)
+    return centre_and_normalise(x, x.mean(axis=0))
+
+
+def test_lsh_recall_on_clustered_vectors():
+    v = _clusters()
+    r = measure_recall(v, LshParams(tables=12, bits=8, probes=8, seed=0), k=10, queries=100)
+    assert r["recall"] >= 0.9
+    assert r["fraction_scored"] < 0.6
+
+
+def test_lsh_same_seed_same_result_and_finds_the_query_itself():
+    v = _clusters(n=500)
+    a = LshTables.build(v, LshParams(tables=4, bits=6, probes=4, seed=3))
+    b = LshTables.build(v, LshParams(tables=4, bits=6, probes=4, seed=3))
+    assert np.array_equal(a.codes, b.codes) and np.array_equal(a.order, b.order)
+    for row in (0, 17, 499):
+        ra, sa, _ = lsh_search(v, a, v[row], 5)
+        rb, sb, _ = lsh_search(v, b, v[row], 5)
+        assert ra.tolist() == rb.tolist() and ra[0] == row
+        assert np.array_equal(sa, sb)
+        rows, _, _ = lsh_search(v, a, v[row], 5, exclude=np.array([row]))
+        assert row not in rows.tolist()
+
+
+def test_multi_probe_visits_distinct_buckets_nearest_first():
+    v = _clusters(n=200, d=16)
+    t = LshTables.build(v, LshParams(tables=2, bits=6, probes=7, seed=1))
+    q = v[5]
+    probes = t._probe_codes(q)
+    proj = (t._flat @ q).reshape(2, 6)
+    for table, codes in enumerate(probes):
+        assert len(codes) == 7 and len(set(codes.tolist())) == 7
+        own = int(((proj[table] > 0) * (1 << np.arange(6))).sum())
+        assert int(codes[0]) == own
+        # The first flip is the bit whose projection is nearest zero.
+        assert int(codes[1]) == own ^ (1 << int(np.argmin(np.abs(proj[table]))))
+
+
+def test_auto_bits_scale_with_count():
+    p = LshParams()
+    assert p.resolved_bits(30000) > p.resolved_bits(300) >= 4
+
+
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_tiny_and_empty_indexes(n):
+    v = _clusters(n=max(n, 1), d=8)[:n]
+    t = LshTables.build(v, LshParams(tables=2, bits=4, probes=2))
+    rows, _, scored = lsh_search(v, t, np.ones(8, dtype=np.float32) / np.sqrt(8), 3)
+    assert len(rows) <= min(3, n) and scored <= n
+    assert measure_recall(v, LshParams()) is None

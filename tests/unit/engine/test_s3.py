@@ -1,0 +1,139 @@
+"""S3 paths under moto: capped reads, build from and to S3, open and query from S3, weights from S3."""
+
+import os
+
+import boto3
+import numpy as np
+import pytest
+from imagesearch.artifacts import read_current
+from imagesearch.build import add_images, build_index
+from imagesearch.errors import SearchError
+from imagesearch.features import Featurizer
+from imagesearch.index import LshParams
+from imagesearch.s3io import parse_s3_uri, read_s3_capped
+from imagesearch.searcher import Searcher
+from moto import mock_aws
+
+from .conftest import SIZE, png_bytes
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="gallery")
+        yield client
+
+
+def _upload_albums(s3, albums):
+    for album in sorted(os.listdir(albums)):
+        for name in sorted(os.listdir(os.path.join(albums, album))):
+            s3.upload_file(os.path.join(albums, album, name), "gallery", f"gallery/{album}/{name}")
+
+
+def test_parse_s3_uri():
+    assert parse_s3_uri("s3://b/a/b.png") == ("b", "a/b.png")
+    assert parse_s3_uri("s3://b") == ("b", "")
+    for bad in ("b/a", "s3:///x"):
+        with pytest.raises(SearchError):
+            parse_s3_uri(bad)
+
+
+def test_capped_reads(s3):
+    s3.put_object(Bucket="gallery", Key="a.png", Body=b"x" * 100)
+    assert read_s3_capped(s3, "gallery", "a.png", 100) == b"x" * 100
+    with pytest.raises(SearchError) as e:
+        read_s3_capped(s3, "gallery", "a.png", 99)
+    assert e.value.code == "too_large"
+    with pytest.raises(SearchError) as e:
+        read_s3_capped(s3, "gallery", "missing.png", 99)
+    assert e.value.code == "not_found"
+
+
+def test_capped_read_never_takes_more_than_cap_plus_one():
+    class Body:
+        def __init__(self):
+            self.taken = 0
+
+        def read(self, n):
+            self.taken += n
+            return b"y" * n
+
+        def close(self):
+            pass
+
+    body = Body()
+
+    class Client:
+        def get_object(self, **kw):
+            return {"Body": body}  # no ContentLength: the stream itself must be capped
+
+    with pytest.raises(SearchError):
+        read_s3_capped(Client(), "b", "k", 1000)
+    assert body.taken == 1001
+
+
+def test_build_add_and_query_on_s3(s3, albums, featurizer, tmp_path):
+    # GIVEN the gallery in S3, plus one bad object
+    _upload_albums(s3, albums)
+    s3.put_object(Bucket="gallery", Key="gallery/bad/x.png", Body=b"not an image")
+    # WHEN building from S3 into an S3 index root
+    root = "s3://gallery/index"
+    report = build_index(
+        "s3://gallery/gallery/",
+        root,
+        s3=s3,
+        featurizer=featurizer,
+        lsh=LshParams(tables=4, probes=4),
+        cache_dir=str(tmp_path / "c1"),
+    )
+    # THEN keys are the S3 keys, the bad object is reported, and the pointer is in S3
+    assert report["count"] == 40 and report["skipped_by_reason"] == {"bad_image": 1}
+    assert read_current(root, s3) == report["version"]
+    searcher = Searcher.open(root, s3=s3, cache_dir=str(tmp_path / "c2"), featurizer=featurizer)
+    data = s3.get_object(Bucket="gallery", Key="gallery/dots/dots_00002.png")["Body"].read()
+    answer = searcher.search_bytes(data, 5, mode="exact")
+    assert [r["key"] for r in answer["results"]][0].startswith("gallery/")
+    assert "gallery/dots/dots_00002.png" not in [r["key"] for r in answer["results"]]
+    # AND a second open reuses the cached copy
+    again = Searcher.open(root, s3=s3, cache_dir=str(tmp_path / "c2"))
+    assert again.directory == searcher.directory
+    # AND add works against S3 too
+    s3.put_object(Bucket="gallery", Key="gallery/new/red.png", Body=png_bytes())
+    added = add_images(
+        "s3://gallery/gallery/", root, s3=s3, featurizer=featurizer, cache_dir=str(tmp_path / "c3")
+    )
+    assert added["added"] == 1 and added["count"] == 41
+
+
+def test_missing_s3_index_is_unavailable(s3, tmp_path):
+    with pytest.raises(SearchError) as e:
+        Searcher.open("s3://gallery/index", s3=s3, cache_dir=str(tmp_path))
+    assert e.value.code == "index_unavailable"
+    s3.put_object(Bucket="gallery", Key="index/current.json", Body=b'{"version": "20240101T000000Z-abcdef"}')
+    with pytest.raises(SearchError) as e:
+        Searcher.open("s3://gallery/index", s3=s3, cache_dir=str(tmp_path))
+    assert e.value.code == "index_unavailable"
+
+
+def test_weights_from_s3(s3, featurizer, tmp_path):
+    path = str(tmp_path / "w.params")
+    featurizer.save_params(path)
+    s3.upload_file(path, "gallery", "models/w.params")
+    loaded = Featurizer.load(
+        "s3://gallery/models/w.params", size=SIZE, s3=s3, cache_dir=str(tmp_path / "cache")
+    )
+    assert loaded.digest == featurizer.digest
+    from imagesearch.sample_data import render
+
+    assert np.array_equal(
+        loaded.featurize_images([render("wood", 1)]), featurizer.featurize_images([render("wood", 1)])
+    )
+    with pytest.raises(SearchError) as e:
+        Featurizer.load(
+            "s3://gallery/models/none.params", size=SIZE, s3=s3, cache_dir=str(tmp_path / "cache")
+        )
+    assert e.value.code == "weights_unavailable"

@@ -1,0 +1,37 @@
+"""The sample collection is deterministic, labelled, and a prefix-stable function of the seed."""
+
+import hashlib
+import os
+
+from imagesearch.sample_data import ALBUMS, generate
+from PIL import Image
+
+
+def _digests(root):
+    out = {}
+    for album in sorted(os.listdir(root)):
+        for name in sorted(os.listdir(os.path.join(root, album))):
+            with open(os.path.join(root, album, name), "rb") as f:
+                out[f"{album}/{name}"] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def test_same_seed_same_bytes_and_small_is_prefix_of_large(tmp_path):
+    a = generate(str(tmp_path / "a"), count=25, seed=7)
+    generate(str(tmp_path / "b"), count=25, seed=7)
+    generate(str(tmp_path / "c"), count=30, seed=7)
+    generate(str(tmp_path / "d"), count=25, seed=8)
+    da, dc = _digests(tmp_path / "a"), _digests(tmp_path / "c")
+    assert da == _digests(tmp_path / "b")
+    assert all(dc[k] == v for k, v in da.items())
+    assert da != _digests(tmp_path / "d")
+    assert sum(a.values()) == 25 and len(ALBUMS) >= 8
+    assert {"marble", "wood", "brick", "stripes", "checker", "dots", "waves", "clouds"} <= set(a)
+
+
+def test_images_are_28px_png_and_vary_within_an_album(tmp_path):
+    generate(str(tmp_path), count=20, seed=0, size=28)
+    first = Image.open(tmp_path / "marble" / "marble_00000.png")
+    second = Image.open(tmp_path / "marble" / "marble_00001.png")
+    assert first.format == "PNG" and first.size == (28, 28) and first.mode == "RGB"
+    assert first.tobytes() != second.tobytes()

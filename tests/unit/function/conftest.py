@@ -1,0 +1,197 @@
+"""Fixtures for the search Lambda: its environment, a Lambda context, events by name, fake time."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+REPO = Path(__file__).resolve().parents[3]
+FUNCTION_DIR = REPO / "functions" / "search"
+EVENTS_DIR = REPO / "events"
+
+# Powertools' Tracer imports the X-Ray SDK, whose recorder creates (and with tracing disabled never
+# uses) a UDP socket. Import it here, before each test disables sockets; no packet is ever sent.
+import aws_xray_sdk.core  # noqa: E402,F401
+
+# The Lambda's modules are top-level modules in its package (Handler: app.lambda_handler).
+if str(FUNCTION_DIR) not in sys.path:
+    sys.path.insert(0, str(FUNCTION_DIR))
+
+SITE_BUCKET = "test-site-bucket"
+GALLERY_BUCKET = "test-gallery-bucket"
+DOCUMENT = "ImageSearch-Search"
+REGION = "us-east-1"
+
+FUNCTION_ENV = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "image-search-test",
+    "POWERTOOLS_METRICS_NAMESPACE": "ImageSearchTest",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "SITE_BUCKET": SITE_BUCKET,
+    "GALLERY_BUCKET": GALLERY_BUCKET,
+    "SEARCH_DOCUMENT_NAME": DOCUMENT,
+    "PUBLIC_BASE_URL": "https://site.example/",
+    "INSTANCE_TAG_KEY": "ImageSearchRole",
+    "INSTANCE_TAG_VALUE": "search",
+    "COPY_WORKERS": "10",
+    "DEADLINE_SECONDS": "25",
+    "INSTANCE_CACHE_SECONDS": "0",
+    "ALLOWED_ORIGIN": "*",
+}
+
+
+@pytest.fixture(autouse=True)
+def function_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment the template gives the function, with fake credentials and no endpoint override."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SSM",
+                 "AWS_ENDPOINT_URL_EC2", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in FUNCTION_ENV.items():
+        monkeypatch.setenv(name, value)
+    return dict(FUNCTION_ENV)
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "image-search-SearchFunction"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:image-search-SearchFunction"
+    aws_request_id: str = "5b1b4c61-0000-4000-8000-000000000000"
+    remaining_ms: int = 30_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    """A Lambda context with 30 s left, as the function gets it behind the HTTP API."""
+    return FakeLambdaContext()
+
+
+def _load_event(name: str) -> dict:
+    path = EVENTS_DIR / (name if name.endswith(".json") else name + ".json")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture
+def load_event():
+    """The helper that loads an HTTP API v2 event from events/ by name (with or without .json)."""
+    return _load_event
+
+
+@dataclass
+class FakeTime:
+    """A monotonic clock that only moves when something sleeps (records every sleep)."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+    jump: float | None = None  # when set, every sleep moves the clock by this much instead
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += self.jump if self.jump is not None else seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def search_app(function_env):
+    """The app module, imported under the function's environment; its clients restored afterwards."""
+    import app
+
+    saved = (app._searcher.clients, app._searcher.clock, app._searcher.sleep)
+    yield app
+    app.use_clients(saved[0])
+    app._searcher.clock, app._searcher.sleep = saved[1], saved[2]
+
+
+QUERY_KEY = "albums/marble/marble_0001.png"
+GALLERY_KEYS = [f"gallery/marble/marble_{i:04d}.png" for i in range(2, 14)]
+COMMAND_ID = "0b9a5e1e-3c4d-4f5e-8a7b-1c2d3e4f5a6b"
+INSTANCE_ID = "i-0123456789abcdef0"
+INSTANCE_TAGS = [{"Key": "ImageSearchRole", "Value": "search"}]
+
+
+def launch_instance(ec2, tags=INSTANCE_TAGS, stop: bool = False) -> str:
+    """Run one moto instance with `tags` (stopped if asked); its id."""
+    spec = [{"ResourceType": "instance", "Tags": tags}] if tags else []
+    instance_id = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.medium",
+                                    TagSpecifications=spec)["Instances"][0]["InstanceId"]
+    if stop:
+        ec2.stop_instances(InstanceIds=[instance_id])
+    return instance_id
+
+
+@pytest.fixture
+def aws(function_env):
+    """moto S3 and EC2: both buckets, a dozen gallery images, the query image in the site bucket."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        ec2 = boto3.client("ec2", region_name=REGION)
+        s3.create_bucket(Bucket=SITE_BUCKET)
+        s3.create_bucket(Bucket=GALLERY_BUCKET)
+        for key in GALLERY_KEYS:
+            s3.put_object(Bucket=GALLERY_BUCKET, Key=key, Body=key.encode(), ContentType="image/png")
+        s3.put_object(Bucket=SITE_BUCKET, Key=QUERY_KEY, Body=b"query", ContentType="image/png")
+        yield SimpleNamespace(s3=s3, ec2=ec2, launch=lambda **kw: launch_instance(ec2, **kw))
+
+
+@pytest.fixture
+def ssm_stub(function_env):
+    """A real SSM client whose answers come from a botocore Stubber queue (no network)."""
+    client = boto3.client("ssm", region_name=REGION)
+    with Stubber(client) as stubber:
+        yield SimpleNamespace(client=client, stubber=stubber)
+
+
+def agent_stdout(keys=GALLERY_KEYS[:5], path: str = "warm", total: float = 12.5) -> str:
+    """What the thin client prints for a successful search (DESIGN section 3)."""
+    return json.dumps({
+        "ok": True,
+        "results": [{"key": key, "score": round(0.99 - i * 0.01, 4)} for i, key in enumerate(keys)],
+        "index": {"version": "v1", "count": len(GALLERY_KEYS), "mode": "lsh"},
+        "timings_ms": {"featurize": 8.0, "search": 1.5, "total": total},
+        "path": path,
+    })
+
+
+def invocation(status: str, details: str | None = None, stdout: str = "", stderr: str = "",
+               code: int = 0, command_id: str = COMMAND_ID, instance_id: str = INSTANCE_ID) -> dict:
+    """A GetCommandInvocation answer with the given status."""
+    return {"CommandId": command_id, "InstanceId": instance_id, "DocumentName": DOCUMENT,
+            "Status": status, "StatusDetails": details or status, "ResponseCode": code,
+            "StandardOutputContent": stdout, "StandardErrorContent": stderr}
+
+
+def send_answer(command_id: str = COMMAND_ID) -> dict:
+    """A SendCommand answer."""
+    return {"Command": {"CommandId": command_id, "DocumentName": DOCUMENT, "Status": "Pending"}}
+
+
+@pytest.fixture
+def ssm_answers():
+    """Builders for SSM answers and agent output, shared by the test modules."""
+    return SimpleNamespace(agent_stdout=agent_stdout, invocation=invocation, send=send_answer,
+                           query_key=QUERY_KEY, command_id=COMMAND_ID, gallery_keys=GALLERY_KEYS,
+                           document=DOCUMENT, site_bucket=SITE_BUCKET, gallery_bucket=GALLERY_BUCKET)

@@ -1,0 +1,125 @@
+"""Parallel copy of the matches to results/ in the site bucket (moto, with botocore event hooks)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+from copier import copy_results, result_key
+
+SITE, GALLERY = "test-site-bucket", "test-gallery-bucket"
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_):
+        yield self._data
+
+
+def _slow_down() -> AWSResponse:
+    body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+    return AWSResponse("https://s3.amazonaws.com", 503, {"Content-Type": "application/xml"}, _Body(body))
+
+
+def _single_attempt_client():
+    """A moto S3 client without botocore retries, so only our own retry can save a throttled copy."""
+    config = Config(retries={"mode": "standard", "total_max_attempts": 1})
+    return boto3.client("s3", region_name="us-east-1", config=config)
+
+
+def _exists(s3, key: str) -> bool:
+    return s3.list_objects_v2(Bucket=SITE, Prefix=key)["KeyCount"] == 1
+
+
+def test_all_k_are_copied(aws, ssm_answers):
+    keys = ssm_answers.gallery_keys[:10]
+    outcomes = copy_results(aws.s3, GALLERY, SITE, keys, workers=10)
+    assert [o.gallery_key for o in outcomes] == keys
+    assert all(o.ok for o in outcomes)
+    for key in keys:
+        copied = aws.s3.get_object(Bucket=SITE, Key=result_key(key))
+        assert copied["Body"].read() == key.encode()
+        assert copied["ContentType"] == "image/png"
+
+
+def test_one_failing_copy_is_reported_and_the_others_succeed(aws, ssm_answers):
+    keys = ssm_answers.gallery_keys[:4] + ["gallery/marble/vanished.png"]
+    outcomes = copy_results(aws.s3, GALLERY, SITE, keys, workers=10)
+    failed = [o for o in outcomes if not o.ok]
+    assert [(o.gallery_key, o.error) for o in failed] == [("gallery/marble/vanished.png", "NoSuchKey")]
+    assert all(_exists(aws.s3, result_key(k)) for k in keys[:4])
+
+
+def test_a_throttled_copy_is_retried_and_succeeds(aws, ssm_answers):
+    # GIVEN S3 answers SlowDown (503) to the first copy of one key, and botocore does not retry
+    s3 = _single_attempt_client()
+    target = ssm_answers.gallery_keys[2]
+    seen: list[str] = []
+
+    def throttle_once(request, **_):
+        if result_key(target) in request.url:
+            seen.append(request.url)
+            if len(seen) == 1:
+                return _slow_down()
+        return None
+
+    s3.meta.events.register_first("before-send.s3.CopyObject", throttle_once)
+    sleeps: list[float] = []
+
+    # WHEN the matches are copied
+    outcomes = copy_results(s3, GALLERY, SITE, ssm_answers.gallery_keys[:5], workers=5, sleep=sleeps.append)
+
+    # THEN the throttled copy was retried after a short back-off and every copy succeeded
+    assert all(o.ok for o in outcomes)
+    assert len(seen) == 2
+    assert len(sleeps) == 1 and 0 < sleeps[0] <= 0.15
+    assert _exists(aws.s3, result_key(target))
+
+
+def test_a_copy_throttled_every_time_gives_up_after_bounded_retries(aws, ssm_answers):
+    s3 = _single_attempt_client()
+    s3.meta.events.register_first("before-send.s3.CopyObject", lambda request, **_: _slow_down())
+    sleeps: list[float] = []
+    outcomes = copy_results(s3, GALLERY, SITE, ssm_answers.gallery_keys[:1], workers=5, sleep=sleeps.append)
+    assert [(o.ok, o.error) for o in outcomes] == [(False, "SlowDown")]
+    assert len(sleeps) == 2  # three attempts in all
+
+
+def test_copies_run_concurrently(aws, ssm_answers):
+    # GIVEN every CopyObject request takes 50 ms longer (an injected S3 latency)
+    s3 = boto3.client("s3", region_name="us-east-1", config=Config(max_pool_connections=10))
+    in_flight = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def slow_request(**_):
+        with lock:
+            in_flight["now"] += 1
+            in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        time.sleep(0.05)
+        with lock:
+            in_flight["now"] -= 1
+
+    s3.meta.events.register_first("before-send.s3.CopyObject", slow_request)
+    keys = ssm_answers.gallery_keys[:10]
+
+    # WHEN ten copies run one at a time, then all at once (same run, same machine)
+    started = time.perf_counter()
+    assert all(o.ok for o in copy_results(s3, GALLERY, SITE, keys, workers=1))
+    sequential = time.perf_counter() - started
+    in_flight["max"] = 0
+    started = time.perf_counter()
+    assert all(o.ok for o in copy_results(s3, GALLERY, SITE, keys, workers=10))
+    parallel = time.perf_counter() - started
+
+    # THEN the parallel run overlapped its requests and took well under half the sequential time
+    assert in_flight["max"] > 1
+    assert parallel < 0.5 * sequential, (parallel, sequential)
+
+
+def test_no_matches_copies_nothing(aws):
+    assert copy_results(aws.s3, GALLERY, SITE, [], workers=10) == []

@@ -1,0 +1,85 @@
+"""config.js, albums.json and the album walk."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from publish.collection import albums_document, browsable, scan
+from publish.index import summary_from_manifest
+from publish.site import config_js, site_items
+from publish.uploader import PublishError
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("https://abc.execute-api.us-east-1.amazonaws.com", "https://abc.execute-api.us-east-1.amazonaws.com"),
+    ("https://abc.execute-api.us-east-1.amazonaws.com/", "https://abc.execute-api.us-east-1.amazonaws.com"),
+    ("/api", "/api"),
+    ('https://h/"quoted"', 'https://h/"quoted"'),
+])
+def test_config_js_is_an_es_module_naming_the_api(url, expected):
+    text = config_js(url)
+    assert text.startswith("export default { apiUrl: ") and text.endswith(" };\n")
+    assert json.loads(text[len("export default { apiUrl: "):-len(" };\n")]) == expected
+
+
+@pytest.mark.parametrize("url", ["", "javascript:alert(1)", "ftp://host/x", "//evil.example/api", "api"])
+def test_config_js_refuses_what_is_not_an_api_url(url):
+    with pytest.raises(PublishError, match="API URL must be"):
+        config_js(url)
+
+
+def test_generated_config_replaces_the_local_one(tmp_path):
+    (tmp_path / "config.js").write_text("export default { apiUrl: '/api' };\n")
+    (tmp_path / "index.html").write_text("x")
+    items = {i.key: i for i in site_items(tmp_path, "https://api.example")}
+    assert set(items) == {"config.js", "index.html"}
+    assert b"https://api.example" in items["config.js"].data
+
+
+def test_scan_makes_names_safe_and_skips_hidden(tmp_path):
+    (tmp_path / "wood").mkdir()
+    (tmp_path / "wood" / "b.png").write_bytes(b"x")
+    (tmp_path / "wood" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "wood" / ".DS_Store").write_bytes(b"x")
+    (tmp_path / "my album").mkdir()
+    (tmp_path / "my album" / "x;rm -rf.png").write_bytes(b"x")
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / "empty").mkdir()
+    albums = scan(tmp_path)
+    assert [i.name for i in albums["wood"]] == ["a.jpg", "b.png"]
+    (odd,) = [a for a in albums if a != "wood"]
+    assert odd.startswith("my_album-")
+    (image,) = albums[odd]
+    assert image.gallery_key.startswith(f"gallery/{odd}/x_rm_-rf-") and image.gallery_key.endswith(".png")
+    assert ";" not in image.album_key and " " not in image.album_key
+
+
+def test_scan_errors_are_clear(tmp_path):
+    with pytest.raises(PublishError, match="does not exist"):
+        scan(tmp_path / "missing")
+    (tmp_path / "loose.png").write_bytes(b"x")
+    with pytest.raises(PublishError, match="no albums"):
+        scan(tmp_path)
+
+
+def test_albums_document_lists_browsable_images_up_to_the_limit(tmp_path):
+    (tmp_path / "a").mkdir()
+    for name in ("1.png", "2.png", "3.png", "notes.txt"):
+        (tmp_path / "a" / name).write_bytes(b"x")
+    albums = scan(tmp_path)
+    assert [i.name for i in browsable(albums["a"], 10)] == ["1.png", "2.png", "3.png"]
+    doc = albums_document(albums, 2, {"version": "v"})
+    assert doc == {"albums": [{"name": "a", "cover": "albums/a/1.png", "count": 4,
+                               "images": ["albums/a/1.png", "albums/a/2.png"]}], "index": {"version": "v"}}
+
+
+def test_index_summary_labels_demo_weights():
+    manifest = {"version": "v1", "count": 3, "default_mode": "exact",
+                "weights": {"source": "seed:0", "pretrained": False}}
+    assert summary_from_manifest(manifest) == {
+        "version": "v1", "count": 3, "mode": "exact", "pretrained": False,
+        "weights_label": "demo weights, not pretrained (seed:0)"}
+    manifest["weights"] = {"source": "pretrained", "pretrained": True}
+    assert summary_from_manifest(manifest)["pretrained"] is True

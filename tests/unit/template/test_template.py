@@ -1,0 +1,368 @@
+"""template.yaml read as data: the security properties DESIGN section 7 asks for, asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from publish.template import TEMPLATE, load_template, refresh_document, search_document
+
+ROOT = TEMPLATE.parent
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def resources(template) -> dict:
+    return template["Resources"]
+
+
+def _listify(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(policy_documents) -> list[dict]:
+    return [s for doc in policy_documents for s in _listify(doc["Statement"])]
+
+
+def _function_statements(resources) -> list[dict]:
+    policies = resources["SearchFunction"]["Properties"]["Policies"]
+    # Only inline statement documents: a SAM policy template or managed policy name would hide
+    # what it grants from these tests.
+    assert all(isinstance(p, dict) and "Statement" in p for p in policies)
+    return _statements(policies)
+
+
+def _instance_statements(resources) -> list[dict]:
+    policies = resources["SearchInstanceRole"]["Properties"]["Policies"]
+    return _statements([p["PolicyDocument"] for p in policies])
+
+
+def _text(value) -> str:
+    return json.dumps(value)
+
+
+# ---------------------------------------------------------------- buckets
+
+
+def test_gallery_bucket_blocks_all_public_access(resources):
+    block = resources["GalleryBucket"]["Properties"]["PublicAccessBlockConfiguration"]
+    assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True,
+                     "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+
+
+def test_gallery_bucket_is_encrypted(resources):
+    rules = resources["GalleryBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rules[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+
+
+def test_gallery_bucket_denies_requests_without_tls(resources):
+    policy = resources["GalleryBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "GalleryBucket"}
+    denies = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert any(
+        s["Condition"]["Bool"]["aws:SecureTransport"] in ("false", False)
+        and s["Principal"] == "*"
+        and {"Fn::GetAtt": ["GalleryBucket", "Arn"]} in s["Resource"]
+        and {"Fn::Sub": "${GalleryBucket.Arn}/*"} in s["Resource"]
+        for s in denies
+    )
+    assert not [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+
+
+def test_site_bucket_policy_grants_only_get_object(resources):
+    policy = resources["SiteBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "SiteBucket"}
+    statements = policy["PolicyDocument"]["Statement"]
+    assert statements, "the website needs its public read"
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert _listify(statement["Action"]) == ["s3:GetObject"]
+        assert statement["Resource"] == {"Fn::Sub": "${SiteBucket.Arn}/*"}
+
+
+def test_site_bucket_relaxes_public_access_only_for_its_policy(resources):
+    props = resources["SiteBucket"]["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "IgnorePublicAcls": True,
+        "BlockPublicPolicy": False, "RestrictPublicBuckets": False,
+    }
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert props["WebsiteConfiguration"]["IndexDocument"] == "index.html"
+    assert "AccessControl" not in props
+
+
+def test_results_expire_through_a_lifecycle_rule(resources):
+    rules = resources["SiteBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    results = [r for r in rules if r.get("Prefix") == "results/"]
+    assert len(results) == 1
+    assert results[0]["Status"] == "Enabled"
+    assert results[0]["ExpirationInDays"] == {"Ref": "ResultsExpirationDays"}
+
+
+# ---------------------------------------------------------------- function permissions
+
+
+def test_send_command_is_limited_to_the_document_and_tagged_instances(resources):
+    sends = [s for s in _function_statements(resources) if "ssm:SendCommand" in _listify(s["Action"])]
+    assert len(sends) == 2
+    for statement in sends:
+        assert _listify(statement["Action"]) == ["ssm:SendCommand"]
+        resource = statement["Resource"]["Fn::Sub"]
+        if ":document/" in resource:
+            assert resource.endswith(":document/${SearchDocument}")
+            assert "Condition" not in statement
+        else:
+            assert resource.endswith(":instance/*")
+            assert statement["Condition"] == {"StringEquals": {"ssm:resourceTag/ImageSearchRole": "search"}}
+
+
+def test_no_statement_allows_wildcard_actions_or_run_shell_script(resources):
+    for statement in _function_statements(resources) + _instance_statements(resources):
+        for action in _listify(statement["Action"]):
+            assert "*" not in action, statement
+        assert "AWS-RunShellScript" not in _text(statement)
+        assert "AWS-RunPowerShellScript" not in _text(statement)
+
+
+def test_function_writes_only_results_and_reads_only_gallery_and_albums(resources):
+    s3 = {}
+    for statement in _function_statements(resources):
+        for action in _listify(statement["Action"]):
+            if action.startswith("s3:"):
+                s3.setdefault(action, []).extend(_listify(statement["Resource"]))
+    assert s3["s3:PutObject"] == [{"Fn::Sub": "${SiteBucket.Arn}/results/*"}]
+    assert sorted(_text(r) for r in s3["s3:GetObject"]) == sorted(
+        [_text({"Fn::Sub": "${GalleryBucket.Arn}/gallery/*"}),
+         _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})]
+    )
+    writes = {a for a in s3 if not a.startswith(("s3:Get", "s3:List"))}
+    assert writes == {"s3:PutObject"}
+    for action in writes:
+        assert "*" not in s3[action]
+
+
+def test_unscoped_resources_only_for_actions_without_resource_level_permissions(resources):
+    unscoped = {a for s in _function_statements(resources) if s["Resource"] == "*"
+                for a in _listify(s["Action"])}
+    assert unscoped == {"ssm:GetCommandInvocation", "ssm:CancelCommand", "ec2:DescribeInstances"}
+
+
+def test_instance_profile_reads_gallery_and_albums_only(resources):
+    role = resources["SearchInstanceRole"]["Properties"]
+    assert role["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+    ]
+    grants = {(a, _text(s["Resource"]))
+              for s in _instance_statements(resources) for a in _listify(s["Action"])}
+    assert grants == {
+        ("s3:GetObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/*"})),
+        ("s3:ListBucket", _text({"Fn::GetAtt": ["GalleryBucket", "Arn"]})),
+        ("s3:GetObject", _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
+    }
+    assert all(s["Effect"] == "Allow" for s in _instance_statements(resources))
+
+
+# ---------------------------------------------------------------- instance
+
+
+def test_instance_has_no_key_pair_and_carries_the_search_tag(resources):
+    props = resources["SearchInstance"]["Properties"]
+    assert "KeyName" not in props
+    assert "KeyName" not in resources["SearchLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert {"Key": "ImageSearchRole", "Value": "search"} in props["Tags"]
+    assert props["ImageId"] == {"Ref": "LatestAmiId"}
+
+
+def test_ami_comes_from_the_public_al2023_parameter(template):
+    ami = template["Parameters"]["LatestAmiId"]
+    assert ami["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
+    assert ami["Default"].startswith("/aws/service/ami-amazon-linux-latest/al2023-ami-")
+    assert template["Parameters"]["InstanceType"]["Default"] == "t3.medium"
+
+
+def test_instance_requires_imdsv2_and_an_encrypted_root_volume(resources):
+    props = resources["SearchInstance"]["Properties"]
+    assert props["LaunchTemplate"]["LaunchTemplateId"] == {"Ref": "SearchLaunchTemplate"}
+    data = resources["SearchLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    volumes = data["BlockDeviceMappings"]
+    assert volumes and all(v["Ebs"]["Encrypted"] is True for v in volumes)
+    assert "BlockDeviceMappings" not in props  # nothing overrides the launch template's volume
+
+
+def test_security_group_has_no_ingress(resources):
+    props = resources["SearchSecurityGroup"]["Properties"]
+    assert "SecurityGroupIngress" not in props
+    assert not [r for r in resources.values() if r["Type"] == "AWS::EC2::SecurityGroupIngress"]
+    assert resources["SearchInstance"]["Properties"]["SecurityGroupIds"] == [
+        {"Fn::GetAtt": ["SearchSecurityGroup", "GroupId"]}
+    ]
+
+
+def test_user_data_writes_settings_and_runs_published_bootstrap(resources):
+    script = resources["SearchInstance"]["Properties"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+    for line in ("GALLERY_BUCKET=${GalleryBucket}", "SITE_BUCKET=${SiteBucket}", "AWS_REGION=${AWS::Region}"):
+        assert line in script
+    assert "/etc/imagesearch.env" in script
+    assert 's3://${GalleryBucket}/agent/bootstrap.sh' in script
+
+
+# ---------------------------------------------------------------- SSM documents
+
+HOSTILE = [
+    "x;reboot", "$(reboot)", "`reboot`", "..", "a\nb", "\n",
+]
+GOOD = {
+    "bucket": ["my-site-bucket", "visual-image-search-sitebucket-1a2b3c4d5e6f", "abc"],
+    "key": ["albums/marble/MYPDF.jpg", "albums/a/b", "albums/wood_1/img-0001.tar.gz"],
+    "k": ["1", "5", "9", "10"],
+}
+BAD = {
+    "bucket": ["My-Bucket", "a", "bucket.with.dots", "-bucket", "bucket-", "b;ls", "b$(id)", "b`id`",
+               "b..c", "bucket\n", "my-site-bucket\nx"],
+    "key": ["albums/../gallery/x.png", "albums/a/..", "albums/a/b;rm", "albums/a/$(id).png",
+            "albums/a/`id`.png", "albums/a/b\n.png", "albums/a/b.png\n", "gallery/a/b.png", "albums//b.png",
+            "albums/a/b c.png", "/albums/a/b.png", "albums/a/b.png.", "albums/" + "a" * 65 + "/b.png"],
+    "k": ["0", "11", "01", "-1", "5;", "$(5)", "`5`", "..", "5\n", "1 0", ""],
+}
+
+
+def _accepts(pattern: str, value: str) -> bool:
+    # Whole-value match: SSM checks the entire parameter value, and Python's `$` alone would
+    # also accept a value followed by one trailing newline.
+    return re.fullmatch(pattern, value) is not None
+
+
+def _patterns(template) -> dict[str, str]:
+    return {name: spec["allowedPattern"] for name, spec in search_document(template)["parameters"].items()}
+
+
+def test_search_document_has_the_three_typed_parameters(template):
+    parameters = search_document(template)["parameters"]
+    assert set(parameters) == {"bucket", "key", "k"}
+    for spec in parameters.values():
+        assert spec["type"] == "String"
+        assert spec["interpolationType"] == "ENV_VAR"
+
+
+@pytest.mark.parametrize("name", ["bucket", "key", "k"])
+@pytest.mark.parametrize("value", HOSTILE)
+def test_every_allowed_pattern_rejects_shell_and_path_syntax(template, name, value):
+    assert not _accepts(_patterns(template)[name], value)
+
+
+@pytest.mark.parametrize(("name", "value"), [(n, v) for n, vs in BAD.items() for v in vs])
+def test_allowed_pattern_rejects_bad_value(template, name, value):
+    assert not _accepts(_patterns(template)[name], value)
+
+
+@pytest.mark.parametrize(("name", "value"), [(n, v) for n, vs in GOOD.items() for v in vs])
+def test_allowed_pattern_accepts_good_value(template, name, value):
+    assert _accepts(_patterns(template)[name], value)
+
+
+def test_allowed_patterns_are_the_contract_patterns(template):
+    from imagesearch import keys
+
+    assert _patterns(template) == {
+        "bucket": keys.BUCKET_RE.pattern, "key": keys.QUERY_KEY_RE.pattern, "k": keys.K_RE.pattern,
+    }
+
+
+def test_search_document_runs_the_thin_client_with_env_var_interpolation(template):
+    # GIVEN the document the local stack runs WHEN read through the helper THEN it is one shell
+    # step whose whole command is the thin client, its parameters passed as SSM_* variables.
+    document = search_document(template)
+    assert document["schemaVersion"] == "2.2"
+    assert template["Resources"]["SearchDocument"]["Properties"]["DocumentType"] == "Command"
+    (step,) = document["mainSteps"]
+    assert step["action"] == "aws:runShellScript"
+    assert step["inputs"]["runCommand"] == ["imagesearch-query"]
+    assert all(p["interpolationType"] == "ENV_VAR" for p in document["parameters"].values())
+    assert "{{" not in _text(step)  # nothing is pasted into the command text
+    assert int(step["inputs"]["timeoutSeconds"]) < 29
+
+
+def test_refresh_document_takes_no_caller_input(template):
+    document = refresh_document(template)
+    assert not document.get("parameters")
+    (step,) = document["mainSteps"]
+    text = _text(step["inputs"]["runCommand"])
+    assert "s3://${GalleryBucket}/agent/bootstrap.sh" in text
+    assert "imagesearch health" in text
+    assert "{{" not in text
+
+
+# ---------------------------------------------------------------- API, function, outputs
+
+
+def test_function_settings_match_the_lambda_settings_table(template, resources):
+    props = resources["SearchFunction"]["Properties"]
+    assert props["CodeUri"] == "functions/search/"
+    assert props["Handler"] == "app.lambda_handler"
+    glob = template["Globals"]["Function"]
+    assert re.fullmatch(r"python3\.(1[2-9])", glob["Runtime"])
+    assert glob["Timeout"] <= 29
+    assert set(glob["Environment"]["Variables"]) == {
+        "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
+    }
+    env = props["Environment"]["Variables"]
+    assert set(env) == {"SITE_BUCKET", "GALLERY_BUCKET", "SEARCH_DOCUMENT_NAME", "INSTANCE_TAG_KEY",
+                        "INSTANCE_TAG_VALUE", "PUBLIC_BASE_URL", "ALLOWED_ORIGIN", "COPY_WORKERS",
+                        "DEADLINE_SECONDS"}
+    assert (env["INSTANCE_TAG_KEY"], env["INSTANCE_TAG_VALUE"]) == ("ImageSearchRole", "search")
+    assert int(env["DEADLINE_SECONDS"]) < glob["Timeout"]
+    event = props["Events"]["Search"]
+    assert event["Type"] == "HttpApi"
+    assert (event["Properties"]["Path"], event["Properties"]["Method"]) == ("/search", "POST")
+    assert event["Properties"]["TimeoutInMillis"] <= 30000
+
+
+def test_http_api_allows_the_site_origin_and_throttles(resources):
+    api = resources["SearchApi"]["Properties"]
+    assert api["CorsConfiguration"]["AllowOrigins"] == [{"Fn::GetAtt": ["SiteBucket", "WebsiteURL"]}]
+    assert set(api["DefaultRouteSettings"]) == {"ThrottlingBurstLimit", "ThrottlingRateLimit"}
+
+
+def test_outputs(template):
+    assert {"WebsiteURL", "ApiUrl", "SiteBucketName", "GalleryBucketName", "InstanceId",
+            "SearchDocumentName", "RefreshDocumentName"} <= set(template["Outputs"])
+
+
+# ---------------------------------------------------------------- linters
+
+
+def _tool(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        found = shutil.which(name)
+        if not found:
+            pytest.skip(f"{name} is not installed")
+        return found
+    return str(path)
+
+
+def test_cfn_lint_has_no_findings():
+    result = subprocess.run([_tool("cfn-lint"), str(TEMPLATE)], capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_has_no_findings():
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    result = subprocess.run(
+        [_tool("sam"), "validate", "--lint", "--region", "us-east-1", "--template-file", str(TEMPLATE)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT, env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
