@@ -67,6 +67,12 @@ test-unit: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m devstack $(if $(IMAGES),--images $(IMAGES)) $(ARGS)
 
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --out docs/benchmarks.md --made-by "make bench" $(ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick --made-by "make bench-quick" $(ARGS)
+
 clean:
 	rm -rf $(VENV) .aws-sam build dist .pytest_cache
 

@@ -15,7 +15,6 @@ from devstack.s3server import DUMMY_CREDENTIALS
 from imagesearch.client import DaemonUnavailable, ask_daemon
 from imagesearch.errors import SearchError
 from imagesearch.protocol import Request, search_request
-from retry import retrying
 
 
 def console_script(name: str) -> str:
@@ -84,7 +83,7 @@ def start_daemon(index_root: Path, env: dict[str, str], log_path: Path, timeout_
 def running_daemon(index_root: Path, env: dict[str, str], log_path: Path,
                    timeout_s: float = 600.0) -> Iterator[subprocess.Popen]:
     """The daemon serving the index for the duration of the block, stopped after."""
-    proc = retrying(lambda: start_daemon(index_root, env, log_path, timeout_s), "daemon start")
+    proc = start_daemon(index_root, env, log_path, timeout_s)
     try:
         yield proc
     finally:

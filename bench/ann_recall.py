@@ -9,7 +9,6 @@ from pathlib import Path
 
 import hnswlib
 import numpy as np
-
 import plots
 from imagesearch.index import LshParams, LshTables, exact_search, lsh_search
 from report import Section, figure, table
@@ -81,7 +80,8 @@ def measure_lsh(base: np.ndarray, queries: np.ndarray, truth: list[np.ndarray], 
         scored += m
     bits = params.resolved_bits(len(base))
     return Method(f"LSH L={params.tables} b={bits} P={params.probes}",
-                  {k: recall_at(found, truth, k) for k in KS}, scored / (len(queries) * len(base)), ms, build_s)
+                  {k: recall_at(found, truth, k) for k in KS}, scored / (len(queries) * len(base)), ms,
+                  build_s)
 
 
 def measure_hnsw(base: np.ndarray, queries: np.ndarray, truth: list[np.ndarray], ef_values: Sequence[int],
@@ -90,9 +90,9 @@ def measure_hnsw(base: np.ndarray, queries: np.ndarray, truth: list[np.ndarray],
     t0 = time.perf_counter()
     index = hnswlib.Index(space="ip", dim=base.shape[1])
     index.init_index(max_elements=len(base), M=m, ef_construction=ef_construction, random_seed=0)
-    index.set_num_threads(1)  # like our daemon: one query on one core
     index.add_items(base, np.arange(len(base)))
     build_s = time.perf_counter() - t0
+    index.set_num_threads(1)  # queries like our daemon's: one query on one core
     out = []
     for ef in ef_values:
         index.set_ef(max(ef, max(KS)))
@@ -135,7 +135,7 @@ def section(result: RecallResult, plot_dir: Path, rel_dir: str) -> Section:
     for m in result.methods:
         frac = f"{m.fraction_scored:.3f}" if m.fraction_scored is not None else "n/a"
         rows.append([m.name, *(f"{m.recall[k]:.3f}" for k in KS), frac, summarize(m.ms).fmt("ms", 3),
-                     f"{m.build_s:.2f} s"])
+                     f"{m.build_s * 1000:,.0f} ms"])
     points = {"exact": (exact.p50, 1.0)}
     points.update({m.name: (summarize(m.ms).p50, m.recall[10]) for m in result.methods})
     plots.scatter(plot_dir / "recall.png", points, "median ms per query (log)", "recall@10",
@@ -145,7 +145,8 @@ def section(result: RecallResult, plot_dir: Path, rel_dir: str) -> Section:
         "and L2-normalised as the index stores them; the queries are left out of every index and of the "
         "exact truth). L = tables, b = bits per table, P = buckets probed per table; LSH candidates are "
         "re-ranked by exact cosine, so its recall loss is only neighbours never scored. hnswlib runs on one "
-        "thread with inner product on the same vectors. Latency is one query at a time, in process.",
+        "thread per query (its build uses every core) with inner product on the same vectors. Latency is "
+        "one query at a time, in process.",
         table(["method", "recall@1", "recall@5", "recall@10", "fraction scored", "latency per query",
                "build"], rows),
         figure(f"{rel_dir}/recall.png", "recall against latency"),

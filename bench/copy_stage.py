@@ -60,20 +60,31 @@ def _check(outcomes: Sequence) -> None:
         raise RuntimeError(f"{len(failed)} copies failed, e.g. {failed[0]}")
 
 
-def measure(ks: Sequence[int], repeats: int, latency_s: float = DEFAULT_LATENCY_S, workers: int = 10,
-            parallel: CopyFn | None = None) -> CopyResult:
-    """Time both copy strategies for every k against a local moto S3 with injected latency."""
+def default_workers() -> int:
+    """The Lambda's own COPY_WORKERS setting (its default unless the environment says otherwise)."""
+    return lambda_code.module("settings").copy_workers()
+
+
+def measure(ks: Sequence[int], repeats: int, latency_s: float = DEFAULT_LATENCY_S,
+            workers: int | None = None) -> CopyResult:
+    """Time both copy strategies for every k against the local moto S3 server with injected latency."""
+    workers = workers or default_workers()
+    with s3_server(pool=max(workers, 10)) as (_, s3):
+        return measure_with(s3, ks, repeats, latency_s, workers)
+
+
+def measure_with(s3, ks: Sequence[int], repeats: int, latency_s: float, workers: int) -> CopyResult:
+    """Time both strategies with a given S3 client (its latency hook is added here)."""
     keys = [f"gallery/bench/img{i:03d}.png" for i in range(max(ks))]
     strategies: dict[str, CopyFn] = {"sequential (old)": copy_sequential,
-                                     "parallel (ours)": parallel or lambda_parallel(workers)}
+                                     "parallel (ours)": lambda_parallel(workers)}
     out: dict[str, dict[int, list[float]]] = {name: {} for name in strategies}
-    with s3_server(pool=max(workers, 10)) as (_, s3):
-        put_objects(s3, GALLERY, keys, body=b"\x89PNG\r\n\x1a\n" + bytes(1024))
-        ensure_bucket(s3, SITE)
-        inject_latency(s3, "CopyObject", latency_s)
-        for k in ks:
-            for name, fn in strategies.items():
-                out[name][k] = time_ms(lambda fn=fn, k=k: fn(s3, GALLERY, SITE, keys[:k]), repeats)
+    put_objects(s3, GALLERY, keys, body=b"\x89PNG\r\n\x1a\n" + bytes(1024))
+    ensure_bucket(s3, SITE)
+    inject_latency(s3, "CopyObject", latency_s)
+    for k in ks:
+        for name, fn in strategies.items():
+            out[name][k] = time_ms(lambda fn=fn, k=k: fn(s3, GALLERY, SITE, keys[:k]), repeats)
     return CopyResult(list(ks), latency_s, workers, out)
 
 
@@ -84,11 +95,13 @@ def section(result: CopyResult, plot_dir: Path, rel_dir: str) -> Section:
             for k in result.ks]
     plots.grouped_bars(plot_dir / "copy.png", [f"k={k}" for k in result.ks],
                        {name: [v[k] for k in result.ks] for name, v in result.ms.items()},
-                       "ms per copy stage", "Copy stage: sequential vs parallel (local S3 + injected latency)")
+                       "ms per copy stage",
+                       "Copy stage: sequential vs parallel (local S3 + injected latency)")
     body = "\n\n".join([
         f"Each CopyObject waits {result.latency_s * 1000:.0f} ms before it is sent (a botocore "
         f"`before-send` hook, in the sending thread so parallel waits overlap like network round trips), "
-        f"then goes to moto's S3 server on 127.0.0.1. Why {result.latency_s * 1000:.0f} ms: AWS's S3 "
+        f"then goes to moto's S3 server on 127.0.0.1; the parallel copy uses {result.workers} threads "
+        "(the Lambda's COPY_WORKERS). Why {result.latency_s * 1000:.0f} ms: AWS's S3 "
         f"performance guidance gives median latencies \"in the tens of milliseconds\" for requests "
         f"under 512 KB ([source]({LATENCY_SOURCE})); a small-object CopyObject is a server-side copy "
         f"with no body on the wire. The old system measured 1.5 s (k=1) to 17.6 s (k=20) for this stage.",

@@ -182,10 +182,11 @@ def cmd_full(args: argparse.Namespace) -> dict:
         out["build_report"] = report
     holder = subprocess.run(
         [sys.executable, __file__, "_holder", "--index", args.out, "--queries", str(args.queries)],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if holder.returncode != 0:
+        raise SystemExit(f"the measuring process failed:\n{holder.stderr}")
     out["holder"] = json.loads(holder.stdout)
     from imagesearch.artifacts import load_version, read_current
 

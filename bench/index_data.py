@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from imagesearch.artifacts import load_version, local_version_dir, read_current
 
 

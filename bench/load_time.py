@@ -8,9 +8,8 @@ from pathlib import Path
 
 import old_table
 import plots
-from retry import retrying
-from index_data import open_live
 from imagesearch.searcher import Searcher
+from index_data import open_live
 from report import Section, figure, table
 from stats import fmt_ratio, summarize, time_ms
 
@@ -32,7 +31,8 @@ OPEN_MODEL = "open + load and run the model"
 OLD = "old: pickle.load of the float-tuple table"
 
 
-def measure(index_root: Path, cache_dir: Path, repeats: int, model_repeats: int, old_repeats: int) -> LoadResult:
+def measure(index_root: Path, cache_dir: Path, repeats: int, model_repeats: int,
+            old_repeats: int) -> LoadResult:
     """Time the three ways we open an index and the old system's load on the same vectors."""
     root = str(index_root)
 
@@ -44,8 +44,7 @@ def measure(index_root: Path, cache_dir: Path, repeats: int, model_repeats: int,
         s.search_vector(s.vector(0), 10, mode="exact")
 
     def open_with_model() -> None:
-        s = open_only()
-        retrying(s.warm_up, "in-process model load")
+        open_only().warm_up()
 
     ms = {OPEN: time_ms(open_only, repeats),
           OPEN_QUERY: time_ms(open_and_query, repeats),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from agent_proc import peak_rss_mib
 from report import Section, table
@@ -43,14 +42,14 @@ def section(result: MemoryResult) -> Section:
     """The markdown section."""
     rows = [[name, verdict(result.peak_mib, mib)] for name, mib in INSTANCES_MIB.items()]
     body = "\n\n".join([
-        f"The daemon serving an index of {result.count:,} images ({result.npy_mib:,.1f} MiB of arrays on disk, "
-        "memory-mapped) after warm queries of both kinds (so the model has run): "
-        f"peak resident set (VmHWM) **{result.peak_mib:,.0f} MiB**, resident now (VmRSS) {result.rss_mib:,.0f} MiB, "
+        f"The daemon serving an index of {result.count:,} images ({result.npy_mib:,.1f} MiB of arrays on "
+        "disk, memory-mapped) after warm queries of both kinds (so the model has run): peak resident set "
+        f"(VmHWM) **{result.peak_mib:,.0f} MiB**, resident now (VmRSS) {result.rss_mib:,.0f} MiB, "
         "read from /proc. Memory-mapped pages count in the resident set but are file-backed, so the kernel "
         "can drop them under pressure; MXNet's model and workspace cannot be dropped.",
         f"Verdict rule: fits when the peak is at most {1 - RESERVE_FRACTION:.0%} of the instance's memory, "
-        f"keeping {RESERVE_FRACTION:.0%} for the OS, the SSM agent and page cache (an assumption, not measured "
-        "here).",
+        f"keeping {RESERVE_FRACTION:.0%} for the OS, the SSM agent and page cache (an assumption, not "
+        "measured here).",
         table(["instance memory", "verdict"], rows),
     ])
     return Section("Daemon peak memory", body)

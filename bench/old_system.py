@@ -19,9 +19,9 @@ REMOVED = "stage removed"
 # was found in AWS's documentation (Run Command user guide, SendCommand API reference); the deployed
 # function reports the real value in every answer (timings_ms.ssm_send / ssm_wait) and as metrics.
 SSM_ESTIMATE = (
-    "unknown until deployed; no published AWS latency figure for Run Command was found in the Systems Manager "
-    "user guide or API reference. The function polls at 0.1 s, 0.15 s, ... growing to 1 s, so an answer is "
-    "seen at most one poll interval after the agent finishes; the real value is in every answer's "
+    "unknown until deployed; no published AWS latency figure for Run Command was found in the Systems "
+    "Manager user guide or API reference. The function polls at 0.1 s, 0.15 s, ... growing to 1 s, so an "
+    "answer is seen at most one poll interval after the agent finishes; the real value is in every answer's "
     "`timings_ms.ssm_send` + `ssm_wait` and in the function's metrics"
 )
 
@@ -53,12 +53,14 @@ def stages(load: LoadResult, query: QueryResult, copy: CopyResult, e2e: E2EResul
         rows.append(Stage("", "", "SSM send + wait with the local stand-in runner",
                           f"{_p50(serial.stages['ssm_send'])} + {_p50(serial.stages['ssm_wait'])}",
                           MEASURED + " (local runner, not AWS)"))
-    fetch = query.daemon_stages.get(WARM_NEW, {}).get("fetch") or query.daemon_stages.get(WARM_INDEXED, {}).get(
-        "fetch")
+    fetch = (query.daemon_stages.get(WARM_NEW, {}).get("fetch")
+             or query.daemon_stages.get(WARM_INDEXED, {}).get("fetch"))
     rows.append(Stage("fetch the image", "1 s", "daemon reads the query image from S3",
                       _p50(fetch) if fetch else "n/a", MEASURED + " (local S3)"))
-    rows.append(Stage("LSH search (per-query pickle load)", "6 s", "load: once per daemon start, not per query",
-                      f"{_p50(load.ms[OPEN])} to open; old load measured here: {_p50(load.ms[OLD])}", MEASURED))
+    rows.append(Stage("LSH search (per-query pickle load)", "6 s",
+                      "load: once per daemon start, not per query",
+                      f"{_p50(load.ms[OPEN])} to open; old load measured here: {_p50(load.ms[OLD])}",
+                      MEASURED))
     for label in (WARM_INDEXED, WARM_NEW):
         if label in query.ms:
             rows.append(Stage("", "", f"search, {label}", _p50(query.ms[label]), MEASURED))
@@ -66,7 +68,8 @@ def stages(load: LoadResult, query: QueryResult, copy: CopyResult, e2e: E2EResul
         if k in copy.ms["parallel (ours)"]:
             rows.append(Stage(f"copy results, k={k}", "1.5 s" if k == 1 else "17.6 s",
                               f"parallel copy, k={k}, {copy.latency_s * 1000:.0f} ms per request injected",
-                              _p50(copy.ms["parallel (ours)"][k]), MEASURED + " (local S3 + injected latency)"))
+                              _p50(copy.ms["parallel (ours)"][k]),
+                              MEASURED + " (local S3 + injected latency)"))
     if e2e is not None:
         rows.append(Stage("total", "9.5-25 s", "POST /api/search, local stack, 1 client",
                           _p50(e2e.runs[0].wall_ms), MEASURED + " (SSM and S3 local)"))

@@ -9,7 +9,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on the bench machine; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
-
 from stats import summarize  # noqa: E402
 
 
@@ -88,11 +87,12 @@ def lines(path: Path, xs: Sequence[float], series: Mapping[str, Sequence[float]]
 
 def scatter(path: Path, points: Mapping[str, tuple[float, float]], xlabel: str, ylabel: str,
             title: str, logx: bool = False) -> Path:
-    """Labelled points, e.g. recall against latency for each index setting."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, (x, y) in points.items():
-        ax.scatter([x], [y])
-        ax.annotate(name, (x, y), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    """One marker per named point with a legend (labels beside points collide when points coincide)."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    markers = "osD^v<>pP*Xh"
+    for i, (name, (x, y)) in enumerate(points.items()):
+        ax.scatter([x], [y], marker=markers[i % len(markers)], s=40, label=name)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 import plots
 from imagesearch.images import decode_image
 from imagesearch.index import centre_and_normalise, exact_search, feature_mean
@@ -74,7 +73,7 @@ def measure(feature_vectors: np.ndarray, keys: Sequence[str], image_paths: Seque
     n = len(labels)
     chance = float((counts * (counts - 1)).sum() / (n * (n - 1)))
     precision = {
-        "ResNet-50 features (ours)": precision_at(np.asarray(feature_vectors, dtype=np.float32), labels, rows),
+        "ResNet-50 features (ours)": precision_at(np.asarray(feature_vectors, np.float32), labels, rows),
         "raw pixels (centred, normalised)": precision_at(pixel_vectors(image_paths), labels, rows),
     }
     return QualityResult(len(rows), n, len(counts), precision, chance, weights_label)

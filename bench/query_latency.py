@@ -9,13 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 import agent_proc
+import numpy as np
 import plots
 from imagesearch.searcher import Searcher
 from report import Section, figure, table
-from retry import retrying
 from stats import fmt_ratio, summarize
 
 
@@ -90,7 +88,7 @@ def measure_cold(env: dict[str, str], bucket: str, keys: Sequence[str], k: int, 
     """Time the thin client with no daemon listening: a whole process per query."""
     ms = []
     for i in range(repeats):
-        elapsed, answer = retrying(lambda i=i: cold_query(env, bucket, keys[i % len(keys)], k), "cold query")
+        elapsed, answer = cold_query(env, bucket, keys[i % len(keys)], k)
         ms.append(elapsed)
         result.cold_paths.append(answer.get("path", "?"))
     result.ms[COLD] = ms
@@ -130,12 +128,12 @@ def section(result: QueryResult, plot_dir: Path, rel_dir: str) -> Section:
     plots.bars(plot_dir / "query.png", result.ms, "ms per query (log scale)", "Query latency", log=True)
     paths = sorted(set(result.cold_paths))
     body = "\n\n".join([
-        f"Index of {result.count:,} images, k={result.k}. Warm: the real daemon (`imagesearch serve`) in its own "
-        "process, asked over its Unix socket with the daemon protocol; the query image is fetched from the "
-        "local S3 (moto on 127.0.0.1) like on the instance. An indexed image reuses its stored vector; a new "
-        "image (generated with another seed, not in the index) goes through ResNet-50. Cold: `imagesearch-query` "
-        "run as the SSM document runs it (SSM_* variables) with no daemon listening, so the process imports "
-        "MXNet, opens the index and loads the model for one query "
+        f"Index of {result.count:,} images, k={result.k}. Warm: the real daemon (`imagesearch serve`) in "
+        "its own process, asked over its Unix socket with the daemon protocol; the query image is fetched "
+        "from the local S3 (moto on 127.0.0.1) like on the instance. An indexed image reuses its stored "
+        "vector; a new image (generated with another seed, not in the index) goes through ResNet-50. Cold: "
+        "`imagesearch-query` run as the SSM document runs it (SSM_* variables) with no daemon listening, so "
+        "the process imports MXNet, opens the index and loads the model for one query "
         f"(answers reported path: {', '.join(paths) or 'n/a'}). search_vector: the engine's search alone, "
         "in process, on stored vectors.",
         table(["path", "latency (client side)"], rows),

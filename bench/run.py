@@ -68,10 +68,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small collection and few repeats (a few minutes)")
     p.add_argument("--out", type=Path, help="report path (default: bench/out/benchmarks.md with --quick, "
                                             "else docs/benchmarks.md); plots go to bench/ beside it")
-    p.add_argument("--work-dir", type=Path, help="images, indexes and logs (default: bench/out/work-quick|full)")
+    p.add_argument("--work-dir", type=Path,
+                   help="images, indexes and logs (default: bench/out/work-quick or work-full)")
     p.add_argument("--count", type=int, help="images in the collection (default: 600 quick, 30000 full)")
     p.add_argument("--weights", default="seed:0",
-                   help="featurizer weights for the builds (default seed:0, as the offline demo uses)")
+                   help="featurizer weights: seed:N (default seed:0, saved once as a .params file), "
+                        "a .params path, or pretrained")
     p.add_argument("--made-by", default=None, help="the command to name in the report (default: this one)")
     return p.parse_args(argv)
 
@@ -92,6 +94,23 @@ def sample_images(work: Path, count: int) -> Path:
     return images
 
 
+def weights_file(work: Path, spec: str) -> str:
+    """Seeded weights saved once as a .params file, so every process loads the very same network.
+
+    Offline there are no pretrained weights. `seed:N` is re-initialised in every process that loads
+    it, and that initialisation was seen to differ between processes now and then; a file does not.
+    Other specs (a .params path, `pretrained`) are used as given.
+    """
+    if not spec.startswith("seed:"):
+        return spec
+    path = work / f"weights-{spec.replace(':', '-')}.params"
+    if not path.exists():
+        from imagesearch.features import Featurizer
+
+        Featurizer.load(spec, size=32, batch_size=1).save_params(str(path))
+    return str(path)
+
+
 def fresh(path: Path) -> Path:
     """An empty directory at path."""
     shutil.rmtree(path, ignore_errors=True)
@@ -106,10 +125,12 @@ def lsh_params_of(manifest: dict) -> LshParams:
                      seed=lsh["seed"])
 
 
-def weights_label(manifest: dict) -> str:
-    """How the report names the featurizer's weights."""
+def weights_label(manifest: dict, spec: str) -> str:
+    """How the report names the featurizer's weights (the spec asked for, never a local path)."""
     w = manifest["weights"]
-    return f"{w['source']} ({'ImageNet-pretrained' if w.get('pretrained') else 'NOT pretrained: seeded random init'})"
+    kind = "ImageNet-pretrained" if w.get("pretrained") else "NOT pretrained: seeded random initialisation"
+    saved = ", saved once as a .params file" if spec.startswith("seed:") else ""
+    return f"`{spec}`{saved} ({kind}, digest {w['sha256'][:12]})"
 
 
 def measure_agent(index_root: Path, images: Path, work: Path, plan: Plan, count: int, npy_bytes: int
@@ -123,7 +144,8 @@ def measure_agent(index_root: Path, images: Path, work: Path, plan: Plan, count:
         (new_images / ".complete").touch()
     with s3_server() as (endpoint, s3):
         ensure_bucket(s3, SITE_BUCKET)
-        indexed = query_latency.stage_queries(s3, SITE_BUCKET, query_latency.pick_files(images, plan.query_images))
+        picked = query_latency.pick_files(images, plan.query_images)
+        indexed = query_latency.stage_queries(s3, SITE_BUCKET, picked)
         new = query_latency.stage_queries(s3, SITE_BUCKET, sorted(new_images.glob("*/*.png")), "new-")
         env = agent_env(endpoint, fresh(work / "agent-cache"), work / "agent-cache" / "daemon.sock")
         env["IMAGESEARCH_INDEX"] = str(index_root)
@@ -149,9 +171,10 @@ def preamble(args: argparse.Namespace, plan: Plan, count: int, seconds: float, w
     rows = [[name, value] for name, value in info.items()]
     return "\n\n".join([
         f"Made by `{made_by}` on {dt.date.today().isoformat()} in {seconds / 60:.1f} minutes; every figure "
-        f"below comes from that one run ({'quick' if args.quick else 'full'} plan: {count:,} generated sample "
-        f"images in labelled albums, `imagesearch.sample_data.generate(seed=0)`). Weights: {weights}. Figures "
-        "are medians with their spread (IQR and p95) and n; ratios carry a bootstrap 95% interval.",
+        f"below comes from that one run ({'quick' if args.quick else 'full'} plan: {count:,} generated "
+        "sample images in labelled albums, `imagesearch.sample_data.generate(seed=0)`). "
+        f"Weights: {weights}. Figures are medians with their spread (IQR and p95) and n; ratios carry a "
+        "bootstrap 95% interval.",
         table(["machine", ""], rows),
     ])
 
@@ -161,7 +184,8 @@ def run(args: argparse.Namespace) -> Path:
     plan = QUICK if args.quick else FULL
     count = args.count or plan.count
     plan = replace(plan, count=count)
-    out = args.out or (REPO / "bench" / "out" / "benchmarks.md" if args.quick else REPO / "docs" / "benchmarks.md")
+    default_out = REPO / "bench" / "out" / "benchmarks.md" if args.quick else REPO / "docs" / "benchmarks.md"
+    out = args.out or default_out
     plot_dir, rel = out.parent / "bench", "bench"
     plot_dir.mkdir(parents=True, exist_ok=True)
     work = args.work_dir or REPO / "bench" / "out" / f"work-{'quick' if args.quick else 'full'}"
@@ -173,12 +197,13 @@ def run(args: argparse.Namespace) -> Path:
     default_size = int(settings.get("IMAGESEARCH_INPUT_SIZE"))
     log(f"1. build at {default_size} px")
     index_root = fresh(work / "index")
-    builds = [build_speed.run_build(images, index_root, default_size, args.weights, "full collection")]
+    weights = weights_file(work, args.weights)
+    builds = [build_speed.run_build(images, index_root, default_size, weights, "full collection")]
     log(f"1. build at 224 px on {plan.subset_224} images")
     small = build_speed.subset(images, fresh(work / "subset-224"), plan.subset_224)
-    builds.append(build_speed.run_build(small, fresh(work / "index-224"), 224, args.weights, "subset"))
+    builds.append(build_speed.run_build(small, fresh(work / "index-224"), 224, weights, "subset"))
     data = open_live(index_root)
-    sections: list[Section] = [build_speed.section(builds, count, plot_dir, rel)]
+    sections: list[Section] = [build_speed.section(builds, plot_dir, rel)]
 
     log("2. load time")
     load = load_time.measure(index_root, work / "agent-cache", plan.load_repeats, plan.model_repeats,
@@ -196,7 +221,8 @@ def run(args: argparse.Namespace) -> Path:
 
     log("5. quality")
     paths = [images / key.split("/", 1)[1] for key in data.keys]
-    qual = quality.measure(data.vectors, data.keys, paths, plan.quality_queries, weights_label(data.manifest))
+    label = weights_label(data.manifest, args.weights)
+    qual = quality.measure(data.vectors, data.keys, paths, plan.quality_queries, label)
     sections.append(quality.section(qual, plot_dir, rel))
     sections.append(memory.section(mem))
 
@@ -212,7 +238,7 @@ def run(args: argparse.Namespace) -> Path:
 
     sections.append(old_system.section(old_system.stages(load, query, copy, e2e)))
     seconds = time.perf_counter() - started
-    text = render("Benchmarks", preamble(args, plan, count, seconds, weights_label(data.manifest)), sections)
+    text = render("Benchmarks", preamble(args, plan, count, seconds, label), sections)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     log(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out} in {seconds / 60:.1f} min")

@@ -55,7 +55,12 @@ def ratio(slow: Sequence[float], fast: Sequence[float], seed: int = 0, resamples
 def fmt_ratio(slow: Sequence[float], fast: Sequence[float]) -> str:
     """'41.2x (95% CI 38.0-45.1)': how many times the fast side beats the slow one."""
     point, low, high = ratio(slow, fast)
-    return f"{point:,.1f}x (95% CI {low:,.1f}-{high:,.1f})"
+    return f"{_num(point)}x (95% CI {_num(low)}-{_num(high)})"
+
+
+def _num(x: float) -> str:
+    """Three significant digits, without exponent notation for the ratios we print."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
 def time_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:

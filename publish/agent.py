@@ -10,25 +10,33 @@ from imagesearch.keys import safe_name
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, sync
 
 BOOTSTRAP = Path(__file__).resolve().parent.parent / "agent_scripts" / "bootstrap.sh"
-BOOTSTRAP_KEY = "agent/bootstrap.sh"
 AGENT_PREFIX = "agent/"
+BOOTSTRAP_KEY = AGENT_PREFIX + "bootstrap.sh"
+POINTER_KEY = AGENT_PREFIX + "current.json"
 MODELS_PREFIX = "models/"
 
 
-def agent_items(bundle: Path, bootstrap: Path = BOOTSTRAP) -> list[Item]:
-    """The bundle archive under agent/ and the bootstrap at agent/bootstrap.sh."""
+def agent_items(out_dir: Path, bundle: Path, bootstrap: Path = BOOTSTRAP) -> tuple[list[Item], Item]:
+    """The archive and bootstrap under agent/, and (separately) the agent/current.json pointer."""
     if not Path(bootstrap).is_file():
         raise PublishError(f"bootstrap script {bootstrap} is missing")
-    return [
-        Item(key=AGENT_PREFIX + bundle.name, path=bundle),
-        Item(key=BOOTSTRAP_KEY, path=Path(bootstrap), content_type="text/x-shellscript"),
+    pointer = Path(out_dir) / "current.json"
+    if not pointer.is_file():
+        raise PublishError(f"the bundle builder wrote no {pointer}")
+    files = [
+        Item(key=AGENT_PREFIX + bundle.name, path=bundle, content_type="application/gzip"),
+        Item(key=BOOTSTRAP_KEY, path=Path(bootstrap), content_type="text/x-shellscript",
+             cache_control="no-cache"),
     ]
+    return files, Item(key=POINTER_KEY, path=pointer, content_type="application/json",
+                       cache_control="no-cache")
 
 
 def publish_agent(s3, gallery_bucket: str, *, bootstrap: Path = BOOTSTRAP, progress: bool = True,
                   concurrency: int = DEFAULT_CONCURRENCY) -> Counts:
-    """Build the agent bundle and upload it with the bootstrap to agent/ in the gallery bucket."""
-    # The agent side owns the bundle's format; a reproducible archive keeps this step idempotent.
+    """Build the agent bundle; upload it and the bootstrap, then move agent/current.json to it."""
+    # The agent side owns the bundle's format (publish/bundle.py): a reproducible archive named
+    # after its hash, so an unchanged agent uploads nothing.
     try:
         from publish.bundle import build_bundle
     except ModuleNotFoundError as e:
@@ -38,9 +46,15 @@ def publish_agent(s3, gallery_bucket: str, *, bootstrap: Path = BOOTSTRAP, progr
                            "publish without the agent step (--no-agent)") from e
 
     with tempfile.TemporaryDirectory(prefix="agent-bundle-") as tmp:
-        bundle = Path(build_bundle(Path(tmp)))
-        return sync(s3, gallery_bucket, agent_items(bundle, bootstrap), label="agent",
-                    progress=progress, concurrency=concurrency)
+        try:
+            bundle = Path(build_bundle(Path(tmp)))
+        except (OSError, ValueError) as e:
+            raise PublishError(f"cannot build the agent bundle: {e}") from e
+        files, pointer = agent_items(Path(tmp), bundle, bootstrap)
+        options = {"label": "agent", "progress": progress, "concurrency": concurrency}
+        # The pointer goes last: an instance refreshing meanwhile never follows it to a missing archive.
+        counts = sync(s3, gallery_bucket, files, **options)
+        return counts + sync(s3, gallery_bucket, [pointer], **options)
 
 
 def weights_key(weights: Path) -> str:

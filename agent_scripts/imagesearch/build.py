@@ -552,7 +552,7 @@ def remove_images(
 
 
 def retable(index_root: str, lsh: LshParams, *, s3: Any = None, cache_dir: str | None = None) -> dict:
-    """Rebuild the LSH tables (and recall figures) of the live version with new parameters; no model needed."""
+    """Rebuild the live version's LSH tables (and recall figures) with new parameters; no model needed."""
     started = time.perf_counter()
     cache_dir = cache_dir or settings.get("IMAGESEARCH_CACHE_DIR")
     current = _current(index_root, s3, cache_dir)

@@ -181,7 +181,9 @@ def add_index_commands(sub: Any) -> None:
     index = sub.add_parser(
         "index", help="build and maintain an index", description="Build and maintain an index."
     )
-    isub = index.add_subparsers(dest="index_command", required=True, metavar="{build,add,remove,retable,info}")
+    isub = index.add_subparsers(
+        dest="index_command", required=True, metavar="{build,add,remove,retable,info}"
+    )
 
     p = isub.add_parser(
         "build",

@@ -9,21 +9,17 @@ the search runs cold in-process.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
 import sys
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from types import SimpleNamespace
 
 from imagesearch import settings
 from imagesearch.errors import SearchError
 from imagesearch.protocol import Request, decode_answer, encode, search_request
-
-if TYPE_CHECKING:  # only for annotations: the warm path imports nothing it does not run
-    from collections.abc import Mapping
 
 # An answer is well under SSM's 24,000-character output limit; anything far beyond is not our daemon.
 MAX_ANSWER_BYTES = 1 << 20
@@ -39,18 +35,19 @@ class DaemonBusy(DaemonUnavailable):
     """The daemon is up but its accept queue or connection slots are full; worth retrying."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """Argument errors become one bad_request JSON object instead of usage text."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise SearchError("bad_request", f"bad arguments: {message}")
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser():
     """The imagesearch-query arguments; flags override the SSM_* environment variables."""
-    p = _Parser(prog="imagesearch-query",
-                description="Search the image index for the k images most like an image in S3 "
-                            "(inputs also from SSM_bucket, SSM_key, SSM_k).")
+    import argparse  # imported only when there are flags: SSM runs the client without any
+
+    class Parser(argparse.ArgumentParser):
+        """Argument errors become one bad_request JSON object instead of usage text."""
+
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise SearchError("bad_request", f"bad arguments: {message}")
+
+    p = Parser(prog="imagesearch-query",
+               description="Search the image index for the k images most like an image in S3 "
+                           "(inputs also from SSM_bucket, SSM_key, SSM_k).")
     p.add_argument("--bucket", help="bucket of the query image (default: $SSM_bucket)")
     p.add_argument("--key", help="key of the query image, albums/<album>/<file> (default: $SSM_key)")
     p.add_argument("--k", help="number of matches, 1..10 (default: $SSM_k)")
@@ -177,15 +174,20 @@ def search_cold(request: Request) -> dict:
     return answer
 
 
+_NO_FLAGS = SimpleNamespace(bucket=None, key=None, k=None, mode=None, socket=None, timeout=None, cold=False)
+
+
 def _emit(answer: dict) -> None:
     sys.stdout.write(json.dumps(answer, separators=(",", ":")) + "\n")
     sys.stdout.flush()
 
 
-def run(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> tuple[dict, int]:
+def run(argv: list[str] | None = None,
+        environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[dict, int]:
     """The answer and exit code for one invocation (0 ok, 1 search failed, 2 bad input)."""
     try:
-        args = build_parser().parse_args(argv)
+        # SSM passes no arguments; skipping argparse then saves its import-time cost (gettext).
+        args = build_parser().parse_args(argv) if argv else _NO_FLAGS
         load_env_file(settings.get("IMAGESEARCH_ENV_FILE"))
         request = search_request(
             args.bucket if args.bucket is not None else environ.get("SSM_bucket"),
@@ -226,7 +228,7 @@ def run(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: print one JSON object, return the exit code."""
-    answer, code = run(argv)
+    answer, code = run(sys.argv[1:] if argv is None else argv)
     _emit(answer)
     return code
 

@@ -83,6 +83,35 @@ def _fetch_pretrained(model_root: str | None) -> str:
         ) from e
 
 
+def seeded_network(seed: int) -> Any:
+    """A resnet50_v1 with Xavier-style random weights drawn by numpy from `seed`.
+
+    MXNet's own initialisers draw from per-thread generators, so with several OpenMP threads the
+    same seed can give different weights in different processes; numpy's generator, fed one
+    parameter at a time in structural-name order, gives the same network everywhere.
+    """
+    mx, vision = _mx()
+    net = vision.resnet50_v1(pretrained=False)
+    net.initialize(mx.init.Zero(), ctx=mx.cpu())  # placeholders; every random weight is set below
+    net(mx.nd.zeros((1, 3, 32, 32)))  # materialise deferred shapes so every parameter exists
+    rng = np.random.default_rng(seed)
+    params = net._collect_params_with_prefix()
+    for name in sorted(params):
+        param = params[name]
+        shape = param.shape
+        if name.endswith("gamma") or name.endswith("running_var"):
+            value = np.ones(shape, dtype=np.float32)
+        elif len(shape) >= 2 and name.endswith("weight"):
+            receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+            fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
+            scale = np.sqrt(3.0 / ((fan_in + fan_out) / 2.0))  # MXNet's Xavier default (uniform, avg, 3)
+            value = rng.uniform(-scale, scale, size=shape).astype(np.float32)
+        else:  # biases, beta, running_mean
+            value = np.zeros(shape, dtype=np.float32)
+        param.set_data(mx.nd.array(value))
+    return net
+
+
 class Featurizer:
     """ResNet-50 v1 `features` (2048-d) at a fixed square input size, with known weights."""
 
@@ -127,10 +156,7 @@ class Featurizer:
                 raise SearchError(
                     "bad_request", f"seed weights look like seed:N with an integer N, not {source!r}"
                 ) from e
-            mx.random.seed(seed)
-            net = vision.resnet50_v1(pretrained=False)
-            net.initialize(mx.init.Xavier(), ctx=mx.cpu())
-            net(mx.nd.zeros((1, 3, 32, 32)))  # materialise deferred shapes so every parameter exists
+            net = seeded_network(seed)
             pretrained = False
         else:
             if source == "pretrained":

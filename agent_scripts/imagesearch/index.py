@@ -8,28 +8,34 @@ from __future__ import annotations
 
 import heapq
 import math
+import statistics
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 _CHUNK = 4096  # rows hashed per matrix product while building tables; bounds temporary memory
+_RERANK_CHUNK = 1024  # rows gathered per block when re-ranking (measured 2x faster than one gather)
 
 
 @dataclass(frozen=True)
 class LshParams:
-    """Tables, bits per table (0: chosen from the count), buckets probed per table, seed."""
+    """Tables, bits per table (0: chosen from the count), buckets probed per table, seed.
+
+    Defaults measured on the 30,000-image sample collection (docs/engine.md): 16 tables of 18 bits
+    with 32 probes give recall@10 0.97 scoring under 10% of the vectors.
+    """
 
     tables: int = 16
     bits: int = 0
-    probes: int = 16
+    probes: int = 32
     seed: int = 0
 
     def resolved_bits(self, count: int) -> int:
-        """Bits per table: as given, or about log2(count) - 4 (buckets of ~16 on uniform data)."""
+        """Bits per table: as given, or round(log2(count)) + 3 (18 at 30,000), within 4..24."""
         if self.bits:
             return self.bits
-        return int(min(max(round(math.log2(max(count, 2))) - 4, 4), 24))
+        return int(min(max(round(math.log2(max(count, 2))) + 3, 4), 24))
 
     def to_json(self, count: int) -> dict:
         """The manifest form, with the bits resolved for `count` vectors."""
@@ -76,17 +82,51 @@ def exact_search(
     return top_k(scores, np.arange(len(scores)), k)
 
 
+def probe_template(bits: int, probes: int) -> np.ndarray:
+    """The multi-probe perturbation sets (probes, bits) as flags over margin ranks, best first.
+
+    Query-directed multi-probe (Lv et al., VLDB 2007): flipping the bits whose projections lie
+    nearest zero reaches the buckets a near neighbour most likely fell into. Sets of margin ranks
+    are enumerated with the shift/expand heap in order of the expected sum of squared margins
+    (half-normal order statistics), so the sequence is computed once per index, not per query.
+    Row 0 is the empty set: the query's own bucket.
+    """
+    nd = statistics.NormalDist()
+    expected = [nd.inv_cdf(0.5 + 0.5 * (j + 1) / (bits + 1)) ** 2 for j in range(bits)]
+    sets: list[tuple[int, ...]] = [()]
+    heap = [(expected[0], (0,))] if bits else []
+    while heap and len(sets) < probes:
+        score, a = heapq.heappop(heap)
+        sets.append(a)
+        last = a[-1]
+        if last + 1 < bits:
+            heapq.heappush(heap, (score - expected[last] + expected[last + 1], a[:-1] + (last + 1,)))
+            heapq.heappush(heap, (score + expected[last + 1], a + (last + 1,)))
+    template = np.zeros((len(sets), bits), dtype=np.uint64)
+    for i, a in enumerate(sets):
+        template[i, list(a)] = 1
+    return template
+
+
 class LshTables:
-    """Hyperplanes plus, per table, the bucket codes in sorted order and the rows they belong to."""
+    """Hyperplanes plus the bucket codes of every row in every table, sorted, with their rows.
+
+    A code carries its table number above the hash bits, so the (tables, n) code array read
+    row-major is one sorted sequence and one searchsorted call finds every probed bucket.
+    """
 
     def __init__(self, planes: np.ndarray, codes: np.ndarray, order: np.ndarray, probes: int) -> None:
         self.planes = planes  # (tables, bits, dim) float32
-        self.codes = codes  # (tables, n) uint64, sorted within each table
+        self.codes = codes  # (tables, n) uint64: table << bits | hash, sorted within each table
         self.order = order  # (tables, n) int32: order[t, i] is the row whose code is codes[t, i]
         self.probes = int(probes)
         self.tables, self.bits, self.dim = planes.shape
         self._flat = np.ascontiguousarray(planes.reshape(-1, self.dim))
-        self._weights = (np.uint64(1) << np.arange(self.bits, dtype=np.uint64)).astype(np.uint64)
+        self._weights = np.uint64(1) << np.arange(self.bits, dtype=np.uint64)
+        self._table_ids = np.arange(self.tables, dtype=np.uint64) << np.uint64(self.bits)
+        self._template = probe_template(self.bits, self.probes)
+        self._codes_flat = codes.reshape(-1)
+        self._order_flat = order.reshape(-1)
 
     @staticmethod
     def make_planes(params: LshParams, count: int, dim: int) -> np.ndarray:
@@ -105,53 +145,36 @@ class LshTables:
         weights = np.uint64(1) << np.arange(bits, dtype=np.uint64)
         codes = np.empty((tables, n), dtype=np.uint64)
         for start in range(0, n, _CHUNK):
-            proj = vectors[start : start + _CHUNK] @ flat.T
+            proj = np.asarray(vectors[start : start + _CHUNK], dtype=np.float32) @ flat.T
             b = (proj.reshape(-1, tables, bits) > 0).astype(np.uint64)
             codes[:, start : start + _CHUNK] = (b * weights).sum(axis=2).T
+        codes |= (np.arange(tables, dtype=np.uint64) << np.uint64(bits))[:, None]
         order = np.argsort(codes, axis=1, kind="stable").astype(np.int32)
         sorted_codes = np.take_along_axis(codes, order.astype(np.int64), axis=1)
         return cls(planes, sorted_codes, order, params.probes)
 
-    def _probe_codes(self, q: np.ndarray) -> list[np.ndarray]:
-        """Per table: the query's bucket, then the next most likely ones (multi-probe, Lv et al. 2007).
-
-        A bucket reached by flipping bits whose projections are nearest zero is where a near
-        neighbour most likely fell; perturbation sets are enumerated in order of the sum of
-        squared margins with the shift/expand heap.
-        """
+    def probe_codes(self, q: np.ndarray) -> np.ndarray:
+        """(tables, probes) codes to look up: the query's bucket first, then the likeliest neighbours."""
         proj = (self._flat @ q).reshape(self.tables, self.bits)
-        base = ((proj > 0).astype(np.uint64) * self._weights).sum(axis=1)
-        out = []
-        for t in range(self.tables):
-            margins = proj[t] * proj[t]
-            rank = np.argsort(margins, kind="stable")
-            sc = margins[rank]
-            flips = [np.uint64(0)]
-            heap = [(float(sc[0]), (0,))] if self.bits else []
-            while heap and len(flips) < self.probes:
-                s, a = heapq.heappop(heap)
-                mask = np.uint64(0)
-                for j in a:
-                    mask |= self._weights[rank[j]]
-                flips.append(mask)
-                last = a[-1]
-                if last + 1 < self.bits:
-                    heapq.heappush(heap, (s - float(sc[last]) + float(sc[last + 1]), a[:-1] + (last + 1,)))
-                    heapq.heappush(heap, (s + float(sc[last + 1]), a + (last + 1,)))
-            out.append(base[t] ^ np.array(flips, dtype=np.uint64))
-        return out
+        base = ((proj > 0).astype(np.uint64) * self._weights).sum(axis=1) | self._table_ids
+        rank = np.argsort(proj * proj, axis=1, kind="stable")  # bit positions, smallest margin first
+        flips = (self._template[None, :, :] * self._weights[rank][:, None, :]).sum(axis=2)
+        return base[:, None] ^ flips
 
     def candidates(self, q: np.ndarray, n: int) -> np.ndarray:
         """Sorted unique rows sharing a probed bucket with `q` in any table."""
+        probe = self.probe_codes(q).reshape(-1)
+        lo = np.searchsorted(self._codes_flat, probe, side="left")
+        hi = np.searchsorted(self._codes_flat, probe, side="right")
+        lens = hi - lo
+        total = int(lens.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int64)
+        # Concatenate the ranges [lo, hi) without a Python loop.
+        starts = np.repeat(lo - np.cumsum(lens) + lens, lens)
+        positions = starts + np.arange(total)
         seen = np.zeros(n, dtype=bool)
-        for t, probe in enumerate(self._probe_codes(q)):
-            codes = self.codes[t]
-            lo = np.searchsorted(codes, probe, side="left")
-            hi = np.searchsorted(codes, probe, side="right")
-            order = self.order[t]
-            for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
-                if b > a:
-                    seen[order[a:b]] = True
+        seen[self._order_flat[positions]] = True
         return np.flatnonzero(seen)
 
 
@@ -164,7 +187,11 @@ def lsh_search(
         cand = np.setdiff1d(cand, exclude, assume_unique=False)
     if len(cand) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), 0
-    scores = np.asarray(vectors[cand], dtype=np.float32) @ q
+    scores = np.empty(len(cand), dtype=np.float32)
+    for start in range(0, len(cand), _RERANK_CHUNK):
+        # Gathered in cache-sized blocks: scoring is bound by memory traffic, not arithmetic.
+        block = cand[start : start + _RERANK_CHUNK]
+        scores[start : start + len(block)] = vectors[block] @ q
     rows, best = top_k(scores, cand, k)
     return rows, best, len(cand)
 

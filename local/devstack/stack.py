@@ -59,6 +59,7 @@ class LocalStack:
     instance_id: str = ""
     images_dir: Path | None = None
     _tmp: str | None = None
+    _started: float = 0.0
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -94,6 +95,7 @@ class LocalStack:
 
     def _start(self) -> None:
         cfg = self.config
+        self._started = time.monotonic()
         work = Path(cfg.work_dir).resolve()
         work.mkdir(parents=True, exist_ok=True)
         # AF_UNIX paths are limited to ~108 bytes: the socket lives in a short temporary folder.
@@ -135,9 +137,11 @@ class LocalStack:
         self.server = DevServer(cfg.host, cfg.port, s3, SITE_BUCKET)
         host = LambdaHost(cfg.repo / "functions" / "search", self._function_env(endpoint, self.server.url),
                           self._prepare_function)
-        host.warm()
+        self._step("function", host.warm)
         self.server.set_invoke(host.invoke)
         self.server.start()
+        self.timings_s["total"] = time.monotonic() - self._started
+        self.say("ready in " + ", ".join(f"{name} {s:.1f} s" for name, s in self.timings_s.items()))
 
     def _publish(self, s3, work: Path) -> None:
         """Publish with the publisher's own steps: gallery, index, albums.json and albums, site."""

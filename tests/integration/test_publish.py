@@ -148,7 +148,11 @@ def test_publish_fills_the_buckets_and_a_second_run_uploads_nothing(deployed, im
     assert albums["index"]["version"] == pointer["version"]
     assert albums["index"]["pretrained"] is False
     if not agent:
-        assert "agent/bootstrap.sh" in gallery
+        pointer_body = s3.get_object(Bucket=deployed["gallery"], Key="agent/current.json")["Body"].read()
+        agent_pointer = json.loads(pointer_body)
+        assert {"agent/bootstrap.sh", agent_pointer["key"]} <= set(gallery)
+        bootstrap = s3.get_object(Bucket=deployed["gallery"], Key="agent/bootstrap.sh")["Body"].read()
+        assert bootstrap == (REPO / "agent_scripts" / "bootstrap.sh").read_bytes()
     assert "refreshing" in out and deployed["instance"] in out
 
     # WHEN publishing again with nothing changed THEN nothing is uploaded and no index is built.

@@ -42,6 +42,7 @@ class FakeSearcher:
         self.active = 0
         self.max_active = 0
         self.featurized = 0
+        self.gate: threading.Event | None = None
         self._guard = threading.Lock()
 
     def resolve_mode(self, mode: str | None) -> str:
@@ -58,6 +59,8 @@ class FakeSearcher:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
         try:
+            if self.gate is not None:
+                self.gate.wait(60)  # a test holds featurization here to prove others do not wait
             time.sleep(self.featurize_seconds)
             if not data.startswith(b"img:"):
                 raise SearchError("bad_image", "not an image")

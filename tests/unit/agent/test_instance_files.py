@@ -166,3 +166,21 @@ def test_upload_refuses_a_renamed_archive(tmp_path, aws):
     path.rename(renamed)
     with pytest.raises(ValueError, match="not named after its content"):
         agent_bundle.upload_bundle(boto3.client("s3", region_name="us-east-1"), "gallery", renamed)
+
+
+AGENT_MODULES = ("daemon.py", "client.py", "querying.py", "protocol.py")
+
+
+def test_every_setting_the_agent_reads_is_in_the_table_and_documented():
+    from imagesearch import settings
+
+    names = {s.name for s in settings.SETTINGS}
+    documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", (REPO / "docs" / "settings.md").read_text(), re.M))
+    read: set[str] = set()
+    for name in AGENT_MODULES:
+        text = (AGENT / "imagesearch" / name).read_text()
+        read |= set(re.findall(r'settings\.get\("([A-Z0-9_]+)"\)', text))
+        assert "os.getenv" not in text and "os.environ.get(" not in text, name
+    bootstrap_inputs = {"GALLERY_BUCKET", "SITE_BUCKET", "AWS_REGION"}
+    assert read and read | bootstrap_inputs <= names
+    assert read | bootstrap_inputs <= documented

@@ -1,5 +1,9 @@
 """Featurizer weight sources and determinism."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from imagesearch.errors import SearchError
@@ -21,6 +25,20 @@ def test_same_seed_same_features(featurizer):
     assert np.array_equal(a, b)
     assert featurizer.digest == again.digest
     assert featurizer.weights == {"source": "seed:0", "sha256": featurizer.digest, "pretrained": False}
+
+
+def test_same_seed_same_weights_in_every_process(featurizer):
+    # GIVEN several fresh processes with multi-threaded MXNet (where its own initialisers drift)
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    code = "from imagesearch.features import Featurizer; print(Featurizer.load('seed:0', size=32).digest)"
+    # WHEN each builds the seed:0 network
+    digests = {
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        .stdout.strip()
+        for _ in range(4)
+    }
+    # THEN every process computes the same network as this one
+    assert digests == {featurizer.digest}
 
 
 def test_other_seed_other_features(featurizer):

@@ -9,6 +9,7 @@ from imagesearch.index import (
     exact_search,
     lsh_search,
     measure_recall,
+    probe_template,
     top_k,
 )
 
@@ -80,14 +81,24 @@ def test_multi_probe_visits_distinct_buckets_nearest_first():
     v = _clusters(n=200, d=16)
     t = LshTables.build(v, LshParams(tables=2, bits=6, probes=7, seed=1))
     q = v[5]
-    probes = t._probe_codes(q)
+    probes = t.probe_codes(q)
     proj = (t._flat @ q).reshape(2, 6)
-    for table, codes in enumerate(probes):
-        assert len(codes) == 7 and len(set(codes.tolist())) == 7
-        own = int(((proj[table] > 0) * (1 << np.arange(6))).sum())
-        assert int(codes[0]) == own
+    assert probes.shape == (2, 7)
+    for table, codes in enumerate(probes.tolist()):
+        assert len(set(codes)) == 7
+        own = int(((proj[table] > 0) * (1 << np.arange(6))).sum()) | (table << 6)
+        assert codes[0] == own
         # The first flip is the bit whose projection is nearest zero.
-        assert int(codes[1]) == own ^ (1 << int(np.argmin(np.abs(proj[table]))))
+        assert codes[1] == own ^ (1 << int(np.argmin(np.abs(proj[table]))))
+
+
+def test_probe_template_order():
+    t = probe_template(bits=4, probes=6)
+    sets = [tuple(np.flatnonzero(row).tolist()) for row in t]
+    # own bucket, then the smallest margin, then the second, then both, or the third ...
+    assert sets[:3] == [(), (0,), (1,)]
+    assert len(set(sets)) == 6
+    assert probe_template(bits=3, probes=100).shape == (8, 3)  # at most 2**bits buckets exist
 
 
 def test_auto_bits_scale_with_count():

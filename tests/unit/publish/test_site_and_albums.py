@@ -83,3 +83,28 @@ def test_index_summary_labels_demo_weights():
         "weights_label": "demo weights, not pretrained (seed:0)"}
     manifest["weights"] = {"source": "pretrained", "pretrained": True}
     assert summary_from_manifest(manifest)["pretrained"] is True
+
+
+def test_agent_items_need_the_bootstrap_and_the_pointer(tmp_path):
+    from publish.agent import agent_items
+
+    bundle = tmp_path / "agent-0123456789abcdef.tar.gz"
+    bundle.write_bytes(b"x")
+    with pytest.raises(PublishError, match="bootstrap script .* is missing"):
+        agent_items(tmp_path, bundle, tmp_path / "bootstrap.sh")
+    (tmp_path / "bootstrap.sh").write_text("#!/bin/bash\n")
+    with pytest.raises(PublishError, match="wrote no"):
+        agent_items(tmp_path, bundle, tmp_path / "bootstrap.sh")
+    (tmp_path / "current.json").write_text("{}")
+    files, pointer = agent_items(tmp_path, bundle, tmp_path / "bootstrap.sh")
+    assert [i.key for i in files] == ["agent/agent-0123456789abcdef.tar.gz", "agent/bootstrap.sh"]
+    assert pointer.key == "agent/current.json"
+
+
+def test_weights_keep_a_safe_name_under_models():
+    from pathlib import Path
+
+    from publish.agent import weights_key
+
+    assert weights_key(Path("dir/resnet50_v1-cc729d95.params")) == "models/resnet50_v1-cc729d95.params"
+    assert weights_key(Path("my weights;x.params")).startswith("models/my_weights_x-")
