@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from imagesearch.errors import SearchError
+from imagesearch.images import file_sha256
 from imagesearch.s3io import download_file, get_bytes, is_s3_uri, join_key, parse_s3_uri, put_bytes
 
 FORMAT_VERSION = 1
@@ -35,14 +36,6 @@ def new_version_id(now: dt.datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def _sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check_version(version: str) -> str:
     # A version id ends up in paths and keys; refuse anything else (e.g. "../x" from a bad pointer).
     if not VERSION_RE.match(version):
@@ -56,7 +49,7 @@ def write_arrays(directory: str, arrays: dict[str, np.ndarray]) -> dict[str, dic
     for name, arr in arrays.items():
         path = os.path.join(directory, f"{name}.npy")
         np.save(path, np.ascontiguousarray(arr), allow_pickle=False)
-        files[f"{name}.npy"] = {"bytes": os.path.getsize(path), "sha256": _sha256_file(path)}
+        files[f"{name}.npy"] = {"bytes": os.path.getsize(path), "sha256": file_sha256(path)}
     return files
 
 
@@ -180,7 +173,7 @@ def local_version_dir(index_root: str, version: str, *, s3: Any = None, cache_di
                 raise SearchError("index_unavailable", f"manifest names an unsafe file {name!r}")
             path = os.path.join(stage, name)
             download_file(s3, bucket, join_key(prefix, version, name), path)
-            if _sha256_file(path) != meta.get("sha256"):
+            if file_sha256(path) != meta.get("sha256"):
                 raise SearchError(
                     "index_unavailable", f"{index_root}/{version}/{name} does not match its manifest hash"
                 )

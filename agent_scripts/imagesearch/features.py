@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from imagesearch.errors import SearchError
+from imagesearch.images import file_sha256
 from imagesearch.s3io import download_file, is_s3_uri, parse_s3_uri
 
 MODEL_NAME = "resnet50_v1"
@@ -27,15 +28,6 @@ def _mx():
     from mxnet.gluon.model_zoo import vision
 
     return mx, vision
-
-
-def file_sha256(path: str) -> str:
-    """The sha256 hex digest of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def params_digest(net: Any) -> str:

@@ -20,6 +20,15 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path: str) -> str:
+    """The sha256 hex digest of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     """Decode `data` into an RGB image, or raise SearchError("bad_image") saying why.
 

@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import shutil
+import sys
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -181,6 +182,12 @@ class DevServer(ThreadingHTTPServer):
         """The origin the page is served from, e.g. http://127.0.0.1:8000."""
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
+
+    def handle_error(self, request, client_address) -> None:
+        """A browser dropping an image load when it navigates away is normal, not a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def set_invoke(self, invoke: Invoke) -> None:
         """The function that answers API events (the Lambda host's invoke)."""

@@ -167,3 +167,38 @@ def test_album_data_is_rendered_as_text(page, stack):
     page.wait_for_selector(".error", timeout=TIMEOUT_MS)
     assert "<img src=x" in page.locator(".error").inner_text()
     assert page.evaluate("window.pwned") is None
+
+
+def test_the_controller_runs_against_stubs(page, stack):
+    # app.js takes its api and views, so it can be driven with stubs in the browser.
+    page.goto(stack["url"])
+    page.wait_for_selector(".album-card", timeout=TIMEOUT_MS)
+    result = page.evaluate("""async () => {
+      const { createApp, parseRoute, clampK } = await import("./app.js");
+      const calls = [];
+      const api = {
+        albums: async () => ({ albums: [{ name: "a", cover: "", count: 1, images: ["albums/a/x.png"] }],
+                               index: { pretrained: false } }),
+        search: async (key, k) => {
+          calls.push(["search", key, k]);
+          throw Object.assign(new Error("boom"), { kind: "answer", status: 502 });
+        },
+      };
+      const views = new Proxy({}, { get: (_, name) => (...args) => calls.push([name, ...args.slice(0, 3)]) });
+      const win = { location: { hash: "#/album/a/x.png?k=7" }, addEventListener: () => {} };
+      await createApp({ api, views, win }).start();
+      return {
+        calls: calls.map((c) => c.map((v) => (v && typeof v === "object" ? (v.message || "obj") : v))),
+        routes: [parseRoute("#/"), parseRoute("#/album/m"), parseRoute("#/album/m/f.png?k=99"),
+                 parseRoute("#/album/%E0%A4%A"), parseRoute("#/other")],
+        ks: [clampK("3"), clampK("0"), clampK("x"), clampK(42)],
+      };
+    }""")
+    names = [c[0] for c in result["calls"]]
+    assert names == ["showLoading", "setIndexInfo", "showQuery", "showSearching", "search", "showSearchError"]
+    assert result["calls"][4] == ["search", "albums/a/x.png", 7]
+    assert result["calls"][5][1] == "boom"
+    assert result["routes"] == [{"name": "home"}, {"name": "album", "album": "m"},
+                                {"name": "image", "album": "m", "file": "f.png", "k": 10},
+                                {"name": "unknown"}, {"name": "unknown"}]
+    assert result["ks"] == [3, 1, 5, 10]
