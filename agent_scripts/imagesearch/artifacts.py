@@ -8,7 +8,6 @@ memory-mapped read-only when loaded.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import re
