@@ -134,24 +134,6 @@ def build_bundle(out_dir: Path, agent_dir: Path = AGENT_DIR) -> Path:
     return bundle
 
 
-def upload_bundle(s3: Any, bucket: str, bundle: Path, bootstrap: Path = AGENT_DIR / "bootstrap.sh") -> dict:
-    """Put the archive and bootstrap.sh under agent/, then move agent/current.json to the archive.
-
-    The pointer goes last, so an instance re-running the bootstrap never sees a pointer to an
-    archive that is not there yet.
-    """
-    data = Path(bundle).read_bytes()
-    pointer = pointer_for(data)
-    if Path(bundle).name != Path(pointer["key"]).name:
-        raise ValueError(f"{bundle} is not named after its content ({Path(pointer['key']).name})")
-    s3.put_object(Bucket=bucket, Key=pointer["key"], Body=data, ContentType="application/gzip")
-    s3.put_object(Bucket=bucket, Key=BOOTSTRAP_KEY, Body=Path(bootstrap).read_bytes(),
-                  ContentType="text/x-shellscript")
-    s3.put_object(Bucket=bucket, Key=POINTER_KEY, Body=json.dumps(pointer, sort_keys=True).encode(),
-                  ContentType="application/json", CacheControl="no-cache")
-    return pointer
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python -m publish.bundle --out dist`: build the bundle and print its pointer."""
     parser = argparse.ArgumentParser(prog="python -m publish.bundle", description=__doc__.splitlines()[0])

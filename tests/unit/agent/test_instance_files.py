@@ -146,26 +146,21 @@ def test_bundle_code_imports_from_the_extracted_archive(tmp_path):
     assert proc.stdout.strip() == str(release / "imagesearch" / "client.py")
 
 
-def test_upload_puts_the_pointer_last(tmp_path, aws):
+def test_publish_agent_puts_the_pointer_last(aws):
+    from publish.agent import publish_agent
+
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="gallery")
-    path = agent_bundle.build_bundle(tmp_path)
     order = []
     s3.meta.events.register("before-parameter-build.s3.PutObject",
                             lambda params, **_: order.append(params["Key"]))
-    pointer = agent_bundle.upload_bundle(s3, "gallery", path)
-    assert order == [pointer["key"], "agent/bootstrap.sh", "agent/current.json"]
-    stored = json.loads(s3.get_object(Bucket="gallery", Key="agent/current.json")["Body"].read())
-    assert stored == pointer
-    assert s3.get_object(Bucket="gallery", Key=pointer["key"])["Body"].read() == path.read_bytes()
-
-
-def test_upload_refuses_a_renamed_archive(tmp_path, aws):
-    path = agent_bundle.build_bundle(tmp_path)
-    renamed = path.with_name("agent-0000000000000000.tar.gz")
-    path.rename(renamed)
-    with pytest.raises(ValueError, match="not named after its content"):
-        agent_bundle.upload_bundle(boto3.client("s3", region_name="us-east-1"), "gallery", renamed)
+    publish_agent(s3, "gallery", progress=False)
+    pointer = json.loads(s3.get_object(Bucket="gallery", Key="agent/current.json")["Body"].read())
+    # The instance follows the pointer, so it must be written after what it points at.
+    assert order[-1] == "agent/current.json"
+    assert set(order[:-1]) == {pointer["key"], "agent/bootstrap.sh"}
+    archive = s3.get_object(Bucket="gallery", Key=pointer["key"])["Body"].read()
+    assert agent_bundle.pointer_for(archive) == pointer
 
 
 AGENT_MODULES = ("daemon.py", "client.py", "querying.py", "protocol.py")
@@ -184,3 +179,5 @@ def test_every_setting_the_agent_reads_is_in_the_table_and_documented():
     bootstrap_inputs = {"GALLERY_BUCKET", "SITE_BUCKET", "AWS_REGION"}
     assert read and read | bootstrap_inputs <= names
     assert read | bootstrap_inputs <= documented
+    missing = sorted(names - documented)
+    assert not missing, f"add these to docs/settings.md: {missing}"
