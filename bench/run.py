@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="images, indexes and logs (default: bench/out/work-quick or work-full)")
     p.add_argument("--count", type=int, help="images in the collection (default: 600 quick, 30000 full)")
     p.add_argument("--weights", default="seed:0",
-                   help="featurizer weights: seed:N (default seed:0, saved once as a .params file), "
+                   help="featurizer weights: seed:N (default seed:0), "
                         "a .params path, or pretrained")
     p.add_argument("--made-by", default=None, help="the command to name in the report (default: this one)")
     return p.parse_args(argv)
@@ -94,23 +94,6 @@ def sample_images(work: Path, count: int) -> Path:
     return images
 
 
-def weights_file(work: Path, spec: str) -> str:
-    """Seeded weights saved once as a .params file, so every process loads the very same network.
-
-    Offline there are no pretrained weights. `seed:N` is re-initialised in every process that loads
-    it, and that initialisation was seen to differ between processes now and then; a file does not.
-    Other specs (a .params path, `pretrained`) are used as given.
-    """
-    if not spec.startswith("seed:"):
-        return spec
-    path = work / f"weights-{spec.replace(':', '-')}.params"
-    if not path.exists():
-        from imagesearch.features import Featurizer
-
-        Featurizer.load(spec, size=32, batch_size=1).save_params(str(path))
-    return str(path)
-
-
 def fresh(path: Path) -> Path:
     """An empty directory at path."""
     shutil.rmtree(path, ignore_errors=True)
@@ -129,8 +112,7 @@ def weights_label(manifest: dict, spec: str) -> str:
     """How the report names the featurizer's weights (the spec asked for, never a local path)."""
     w = manifest["weights"]
     kind = "ImageNet-pretrained" if w.get("pretrained") else "NOT pretrained: seeded random initialisation"
-    saved = ", saved once as a .params file" if spec.startswith("seed:") else ""
-    return f"`{spec}`{saved} ({kind}, digest {w['sha256'][:12]})"
+    return f"`{spec}` ({kind}, digest {w['sha256'][:12]})"
 
 
 def measure_agent(index_root: Path, images: Path, work: Path, plan: Plan, count: int, npy_bytes: int
@@ -197,7 +179,7 @@ def run(args: argparse.Namespace) -> Path:
     default_size = int(settings.get("IMAGESEARCH_INPUT_SIZE"))
     log(f"1. build at {default_size} px")
     index_root = fresh(work / "index")
-    weights = weights_file(work, args.weights)
+    weights = args.weights
     builds = [build_speed.run_build(images, index_root, default_size, weights, "full collection")]
     log(f"1. build at 224 px on {plan.subset_224} images")
     small = build_speed.subset(images, fresh(work / "subset-224"), plan.subset_224)

@@ -22,12 +22,11 @@ def tiny_collection(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_index(tmp_path_factory, tiny_collection) -> Path:
-    """An index of the tiny collection at 32 px, built by the engine with seeded weights saved to a file."""
-    import run
+    """An index of the tiny collection at 32 px, built by the engine with seeded weights."""
     from imagesearch.build import build_index
 
     work = tmp_path_factory.mktemp("work")
-    weights = run.weights_file(work, "seed:0")
+    weights = "seed:0"
     root = work / "index"
     build_index(str(tiny_collection), str(root), weights=weights, size=32, cache_dir=str(work / "cache"))
     return root

@@ -165,5 +165,4 @@ def test_machine_description_and_run_helpers(tmp_path):
                 "weights": {"source": "x.params", "pretrained": False, "sha256": "ab" * 32}}
     assert run.lsh_params_of(manifest) == LshParams(tables=8, bits=0, probes=4, seed=1)
     assert "NOT pretrained" in run.weights_label(manifest, "seed:0")
-    assert run.weights_file(tmp_path, "pretrained") == "pretrained"
     assert json.loads(json.dumps(run.QUICK.__dict__))["count"] == 600
