@@ -101,7 +101,7 @@ def section(result: CopyResult, plot_dir: Path, rel_dir: str) -> Section:
         f"Each CopyObject waits {result.latency_s * 1000:.0f} ms before it is sent (a botocore "
         f"`before-send` hook, in the sending thread so parallel waits overlap like network round trips), "
         f"then goes to moto's S3 server on 127.0.0.1; the parallel copy uses {result.workers} threads "
-        "(the Lambda's COPY_WORKERS). Why {result.latency_s * 1000:.0f} ms: AWS's S3 "
+        f"(the Lambda's COPY_WORKERS). Why {result.latency_s * 1000:.0f} ms: AWS's S3 "
         f"performance guidance gives median latencies \"in the tens of milliseconds\" for requests "
         f"under 512 KB ([source]({LATENCY_SOURCE})); a small-object CopyObject is a server-side copy "
         f"with no body on the wire. The old system measured 1.5 s (k=1) to 17.6 s (k=20) for this stage.",

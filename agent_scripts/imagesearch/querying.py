@@ -5,9 +5,8 @@ Shared by the warm daemon and the thin client's cold path so both answer the sam
 
 from __future__ import annotations
 
-import threading
 import time
-from contextlib import nullcontext
+from collections.abc import Callable
 from typing import Any
 
 from imagesearch.errors import SearchError
@@ -33,11 +32,12 @@ def _ms(seconds: float) -> float:
 
 
 def search_image(searcher: Any, data: bytes, k: int, *, mode: str | None = None,
-                 featurize_lock: threading.Lock | None = None) -> dict:
+                 featurize: Callable[[bytes], Any] | None = None) -> dict:
     """The agent JSON answer for image bytes against one open Searcher.
 
     An image already in the index (same content hash) reuses its stored vector, so it never waits
-    for the featurizer; only new images take `featurize_lock` (MXNet is not thread-safe). The image
+    for the featurizer; only new images call `featurize` (default `searcher.featurize`; the daemon
+    passes one that runs on its single model thread, since MXNet is not thread-safe). The image
     itself is excluded from its own matches.
     """
     started = time.perf_counter()
@@ -48,10 +48,9 @@ def search_image(searcher: Any, data: bytes, k: int, *, mode: str | None = None,
     if row is not None:
         vector = searcher.vector(row)
     else:
-        with featurize_lock if featurize_lock is not None else nullcontext():
-            t0 = time.perf_counter()
-            vector = searcher.featurize(data)
-            featurize_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        vector = (featurize or searcher.featurize)(data)
+        featurize_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     results = searcher.search_vector(vector, k, mode=mode, exclude_hash=digest)
     search_s = time.perf_counter() - t0

@@ -42,6 +42,7 @@ class FakeSearcher:
         self.active = 0
         self.max_active = 0
         self.featurized = 0
+        self.featurize_threads: set[str] = set()
         self.gate: threading.Event | None = None
         self._guard = threading.Lock()
 
@@ -56,6 +57,7 @@ class FakeSearcher:
 
     def featurize(self, data: bytes) -> float:
         with self._guard:
+            self.featurize_threads.add(threading.current_thread().name)
             self.active += 1
             self.max_active = max(self.max_active, self.active)
         try:

@@ -38,11 +38,14 @@ def test_fifty_concurrent_queries_all_answered_correctly(start_daemon, fake_inde
     searcher = daemon.loaded.searcher
     assert searcher.featurized == 10
     assert searcher.max_active == 1
+    # ... and always on the one model thread (MXNet keeps per-thread buffers: one thread, one set)
+    assert len(searcher.featurize_threads) == 1
+    assert next(iter(searcher.featurize_threads)).startswith("imagesearch-model")
     assert daemon.health()["queries_served"] == 50
 
 
 def test_indexed_queries_do_not_wait_behind_featurization(start_daemon, fake_index, helpers):
-    # GIVEN a new image whose featurization is held mid-way (it owns the featurizer lock)
+    # GIVEN a new image whose featurization is held mid-way (it holds the model thread)
     daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
     searcher = daemon.loaded.searcher
     searcher.gate = threading.Event()
