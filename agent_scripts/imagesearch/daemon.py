@@ -69,6 +69,7 @@ class DaemonConfig:
     max_request_bytes: int = 8192
     conn_timeout: float = 30.0
     max_connections: int = 64
+    search_slots: int = 4
 
     @classmethod
     def from_settings(cls) -> DaemonConfig:
@@ -84,6 +85,7 @@ class DaemonConfig:
             max_request_bytes=int(settings.get("IMAGESEARCH_MAX_REQUEST_BYTES")),
             conn_timeout=float(settings.get("IMAGESEARCH_CONN_TIMEOUT")),
             max_connections=int(settings.get("IMAGESEARCH_MAX_CONNECTIONS")),
+            search_slots=int(settings.get("IMAGESEARCH_SEARCH_SLOTS")),
         )
 
 
@@ -114,6 +116,9 @@ class Daemon:
         # network keeps per-thread buffers, so featurizing on each connection's thread grew the
         # daemon by megabytes per new image (measured: 640 MiB -> 1.6 GiB over 100 new images).
         self._model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imagesearch-model")
+        # Each LSH re-ranking gathers megabytes of candidate rows; a burst of 50 connections all
+        # computing at once peaked near 1 GB where a few at a time answer as fast on 2 cores.
+        self._search_slots = threading.BoundedSemaphore(max(1, config.search_slots))
         self._reload_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._started = time.monotonic()
@@ -244,7 +249,8 @@ class Daemon:
         fetch_s = time.perf_counter() - started
         searcher = current.searcher
         answer = search_image(searcher, data, request.k, mode=request.mode,
-                              featurize=lambda image: self._model.submit(searcher.featurize, image).result())
+                              featurize=lambda image: self._model.submit(searcher.featurize, image).result(),
+                              search_slot=self._search_slots)
         answer["timings_ms"]["fetch"] = round(fetch_s * 1000, 3)
         answer["timings_ms"]["total"] = round((time.perf_counter() - started) * 1000, 3)
         return answer

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from imagesearch.errors import SearchError
@@ -32,13 +33,15 @@ def _ms(seconds: float) -> float:
 
 
 def search_image(searcher: Any, data: bytes, k: int, *, mode: str | None = None,
-                 featurize: Callable[[bytes], Any] | None = None) -> dict:
+                 featurize: Callable[[bytes], Any] | None = None,
+                 search_slot: AbstractContextManager | None = None) -> dict:
     """The agent JSON answer for image bytes against one open Searcher.
 
     An image already in the index (same content hash) reuses its stored vector, so it never waits
     for the featurizer; only new images call `featurize` (default `searcher.featurize`; the daemon
-    passes one that runs on its single model thread, since MXNet is not thread-safe). The image
-    itself is excluded from its own matches.
+    passes one that runs on its single model thread, since MXNet is not thread-safe). Only the
+    search itself holds `search_slot`, so an indexed image never waits behind a featurization.
+    The image itself is excluded from its own matches.
     """
     started = time.perf_counter()
     mode = searcher.resolve_mode(mode)  # once, so the answer names the mode the search used
@@ -51,9 +54,10 @@ def search_image(searcher: Any, data: bytes, k: int, *, mode: str | None = None,
         t0 = time.perf_counter()
         vector = (featurize or searcher.featurize)(data)
         featurize_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    results = searcher.search_vector(vector, k, mode=mode, exclude_hash=digest)
-    search_s = time.perf_counter() - t0
+    with search_slot or nullcontext():
+        t0 = time.perf_counter()
+        results = searcher.search_vector(vector, k, mode=mode, exclude_hash=digest)
+        search_s = time.perf_counter() - t0
     return {
         "ok": True,
         "results": [{"key": r["key"], "score": round(float(r["score"]), 6)} for r in results],

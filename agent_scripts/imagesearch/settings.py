@@ -66,6 +66,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds the daemon waits for a request line on an open connection before closing it."),
     Setting("IMAGESEARCH_MAX_CONNECTIONS", "64",
             "Connections the daemon serves at once; more get an immediate 'busy' error."),
+    Setting("IMAGESEARCH_SEARCH_SLOTS", "4",
+            "Searches the daemon computes at once; others wait their turn. Bounds the temporary "
+            "memory of concurrent re-ranking; 2 cores gain nothing from more."),
     Setting("IMAGESEARCH_CLIENT_TIMEOUT", "10",
             "Seconds the thin client waits for the daemon's answer before searching cold in-process."),
     Setting("IMAGESEARCH_COLD_CACHE_DIR", "",

@@ -28,6 +28,7 @@ class FakeSearcher:
     """
 
     featurize_seconds = 0.05
+    search_seconds = 0.0
 
     def __init__(self, version: str, numbers: range, featurizer: object | None = None) -> None:
         self.version = version
@@ -43,6 +44,8 @@ class FakeSearcher:
         self.max_active = 0
         self.featurized = 0
         self.featurize_threads: set[str] = set()
+        self.searching = 0
+        self.max_searching = 0
         self.gate: threading.Event | None = None
         self._guard = threading.Lock()
 
@@ -74,6 +77,12 @@ class FakeSearcher:
 
     def search_vector(self, vector: float, k: int, *, mode: str | None = None,
                       exclude_hash: str | None = None) -> list[dict]:
+        with self._guard:
+            self.searching += 1
+            self.max_searching = max(self.max_searching, self.searching)
+        time.sleep(self.search_seconds)
+        with self._guard:
+            self.searching -= 1
         skip = self._rows.get(exclude_hash) if exclude_hash else None
         order = sorted((abs(n - vector), i) for i, n in enumerate(self.numbers) if i != skip)
         return [{"key": self.keys[i], "score": 1.0 / (1.0 + d)} for d, i in order[:k]]

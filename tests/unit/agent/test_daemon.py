@@ -44,6 +44,18 @@ def test_fifty_concurrent_queries_all_answered_correctly(start_daemon, fake_inde
     assert daemon.health()["queries_served"] == 50
 
 
+def test_searches_computed_at_once_are_bounded_by_the_slots(start_daemon, fake_index, helpers, monkeypatch):
+    # GIVEN a daemon with 2 search slots and searches slow enough to overlap
+    monkeypatch.setattr(helpers.FakeSearcher, "search_seconds", 0.05)
+    daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer, search_slots=2)
+    # WHEN 12 clients ask at once
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda n: search(helpers, path, n, 3), range(12)))
+    # THEN all are answered, never more than 2 searching at the same moment
+    assert all(a["ok"] for a in answers)
+    assert daemon.loaded.searcher.max_searching == 2
+
+
 def test_indexed_queries_do_not_wait_behind_featurization(start_daemon, fake_index, helpers):
     # GIVEN a new image whose featurization is held mid-way (it holds the model thread)
     daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
