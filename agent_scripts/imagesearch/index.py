@@ -22,8 +22,8 @@ _RERANK_CHUNK = 1024  # rows gathered per block when re-ranking (measured 2x fas
 class LshParams:
     """Tables, bits per table (0: chosen from the count), buckets probed per table, seed.
 
-    Defaults measured on the 30,000-image sample collection (docs/engine.md): 16 tables of 18 bits
-    with 32 probes give recall@10 0.97 scoring under 10% of the vectors.
+    Defaults measured on the 30,000-image sample collection (docs/engine.md, docs/benchmarks.md):
+    16 tables of 18 bits with 32 probes give recall@10 0.97 scoring 10-17% of the vectors.
     """
 
     tables: int = 16
