@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from errors import Misconfigured
 
 
+# The agent has the same small record (imagesearch.settings); the function's package ships without
+# the agent code, so each side keeps its own copy rather than importing across deployables.
 @dataclass(frozen=True)
 class Setting:
     name: str
