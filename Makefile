@@ -40,10 +40,8 @@ PYENV_LATEST = $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare
 PYENV_PAIR = $(subst $(eval) ,:,$(strip $(call PYENV_LATEST,3\.11) $(call PYENV_LATEST,3\.12)))
 SAM_BUILD_ENV = $(if $(PYENV_PAIR),PYENV_VERSION=$(PYENV_PAIR))
 
-lint: $(STAMP)
+lint: validate
 	$(BIN)/ruff check .
-	$(BIN)/cfn-lint template.yaml
-	$(SAM) validate --lint --region us-east-1
 	@if command -v shellcheck >/dev/null; then shellcheck agent_scripts/bootstrap.sh; \
 	else echo "shellcheck not installed: skipping agent_scripts/bootstrap.sh (make system-deps installs it)"; fi
 

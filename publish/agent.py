@@ -7,12 +7,11 @@ from pathlib import Path
 
 from imagesearch.keys import safe_name
 
+# The bundle's format and its keys in the gallery bucket are publish/bundle.py's.
+from publish.bundle import AGENT_DIR, BOOTSTRAP_KEY, POINTER_KEY, PREFIX, build_bundle
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, sync
 
-BOOTSTRAP = Path(__file__).resolve().parent.parent / "agent_scripts" / "bootstrap.sh"
-AGENT_PREFIX = "agent/"
-BOOTSTRAP_KEY = AGENT_PREFIX + "bootstrap.sh"
-POINTER_KEY = AGENT_PREFIX + "current.json"
+BOOTSTRAP = AGENT_DIR / "bootstrap.sh"
 MODELS_PREFIX = "models/"
 
 
@@ -24,7 +23,7 @@ def agent_items(out_dir: Path, bundle: Path, bootstrap: Path = BOOTSTRAP) -> tup
     if not pointer.is_file():
         raise PublishError(f"the bundle builder wrote no {pointer}")
     files = [
-        Item(key=AGENT_PREFIX + bundle.name, path=bundle, content_type="application/gzip"),
+        Item(key=PREFIX + bundle.name, path=bundle, content_type="application/gzip"),
         Item(key=BOOTSTRAP_KEY, path=Path(bootstrap), content_type="text/x-shellscript",
              cache_control="no-cache"),
     ]
@@ -34,17 +33,10 @@ def agent_items(out_dir: Path, bundle: Path, bootstrap: Path = BOOTSTRAP) -> tup
 
 def publish_agent(s3, gallery_bucket: str, *, bootstrap: Path = BOOTSTRAP, progress: bool = True,
                   concurrency: int = DEFAULT_CONCURRENCY) -> Counts:
-    """Build the agent bundle; upload it and the bootstrap, then move agent/current.json to it."""
-    # The agent side owns the bundle's format (publish/bundle.py): a reproducible archive named
-    # after its hash, so an unchanged agent uploads nothing.
-    try:
-        from publish.bundle import build_bundle
-    except ModuleNotFoundError as e:
-        if e.name != "publish.bundle":
-            raise
-        raise PublishError("the agent bundle builder (publish/bundle.py) is missing; "
-                           "publish without the agent step (--no-agent)") from e
+    """Build the agent bundle; upload it and the bootstrap, then move agent/current.json to it.
 
+    The bundle is a reproducible archive named after its hash, so an unchanged agent uploads nothing.
+    """
     with tempfile.TemporaryDirectory(prefix="agent-bundle-") as tmp:
         try:
             bundle = Path(build_bundle(Path(tmp)))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from imagesearch.keys import album_key, gallery_key, safe_album, safe_name
 
-from publish.uploader import Counts, Item, PublishError, sync
+from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, sync
 
 DEFAULT_PER_ALBUM = 48
 ALBUMS_JSON = "albums.json"
@@ -77,7 +77,7 @@ def albums_document(albums: dict[str, list[Image]], per_album: int, index: dict 
 
 
 def publish_gallery(s3, gallery_bucket: str, images_dir: Path, *, progress: bool = True,
-                    concurrency: int = 16) -> Counts:
+                    concurrency: int = DEFAULT_CONCURRENCY) -> Counts:
     """Upload every image to `gallery/<album>/<file>` in the gallery bucket; return the counts."""
     items = [Item(key=img.gallery_key, path=img.path)
              for images in scan(images_dir).values() for img in images]
@@ -85,7 +85,8 @@ def publish_gallery(s3, gallery_bucket: str, images_dir: Path, *, progress: bool
 
 
 def publish_albums(s3, site_bucket: str, images_dir: Path, *, per_album: int = DEFAULT_PER_ALBUM,
-                   index: dict | None = None, progress: bool = True, concurrency: int = 16) -> Counts:
+                   index: dict | None = None, progress: bool = True,
+                   concurrency: int = DEFAULT_CONCURRENCY) -> Counts:
     """Upload up to per_album browsable images per album and albums.json to the site bucket."""
     if per_album < 1:
         raise PublishError(f"per_album must be at least 1, got {per_album}")

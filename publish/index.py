@@ -17,12 +17,14 @@ log = logging.getLogger(__name__)
 
 
 def _get_json(s3, bucket: str, key: str) -> dict | None:
+    from imagesearch.s3io import get_bytes
+
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = get_bytes(s3, bucket, key)
     except ClientError as e:
-        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None
         raise PublishError(f"cannot read s3://{bucket}/{key}: {e}") from e
+    if body is None:
+        return None
     try:
         value = json.loads(body)
     except json.JSONDecodeError as e:
@@ -30,15 +32,15 @@ def _get_json(s3, bucket: str, key: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def live_manifest(s3, gallery_bucket: str, prefix: str = INDEX_PREFIX) -> dict | None:
+def live_manifest(s3, gallery_bucket: str) -> dict | None:
     """The manifest of the version index/current.json points at, or None when none is published."""
-    from imagesearch.artifacts import VERSION_RE
+    from imagesearch.artifacts import CURRENT, MANIFEST, VERSION_RE
 
-    pointer = _get_json(s3, gallery_bucket, f"{prefix}/current.json")
+    pointer = _get_json(s3, gallery_bucket, f"{INDEX_PREFIX}/{CURRENT}")
     version = (pointer or {}).get("version")
     if not isinstance(version, str) or not VERSION_RE.match(version):
         return None
-    return _get_json(s3, gallery_bucket, f"{prefix}/{version}/manifest.json")
+    return _get_json(s3, gallery_bucket, f"{INDEX_PREFIX}/{version}/{MANIFEST}")
 
 
 def summary_from_manifest(manifest: dict) -> dict:

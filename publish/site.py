@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlparse
 
-from publish.uploader import Counts, Item, PublishError, file_items, sync
+from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, file_items, sync
 
 CONFIG_KEY = "config.js"
 # No CDN sits in front of the website endpoint; no-cache makes a browser revalidate, so a new
@@ -33,7 +33,7 @@ def site_items(site_dir: Path, api_url: str) -> list[Item]:
 
 
 def publish_site(s3, site_bucket: str, site_dir: Path, api_url: str, *, progress: bool = True,
-                 concurrency: int = 16) -> Counts:
+                 concurrency: int = DEFAULT_CONCURRENCY) -> Counts:
     """Upload site_dir and config.js to the site bucket's root; return the counts."""
     return sync(s3, site_bucket, site_items(Path(site_dir), api_url), label="site",
                 progress=progress, concurrency=concurrency)

@@ -96,9 +96,11 @@ def site_dir(tmp_path) -> Path:
 
 def publish(deployed: dict, images: Path, site_dir: Path, cache: Path, *extra: str) -> tuple[str, str]:
     """Run `python -m publish` as `make publish` does, against moto; return stdout, stderr."""
-    env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": deployed["endpoint"]}
+    env = {**os.environ, **CREDENTIALS}
     env.pop("AWS_PROFILE", None)
-    args = [sys.executable, "-m", "publish", "--stack-name", deployed["stack"], "--samconfig",
+    env.pop("AWS_ENDPOINT_URL", None)  # the endpoint comes from --endpoint-url alone
+    args = [sys.executable, "-m", "publish", "--endpoint-url", deployed["endpoint"],
+            "--stack-name", deployed["stack"], "--samconfig",
             str(cache / "none.toml"), "--images", str(images), "--site-dir", str(site_dir),
             "--weights", "seed:0", "--size", "32", "--per-album", "2", "--cache-dir", str(cache),
             "--refresh-timeout", "30", "--quiet", *extra]
@@ -114,12 +116,9 @@ def keys(s3, bucket: str) -> dict[str, str]:
 
 def test_publish_fills_the_buckets_and_a_second_run_uploads_nothing(deployed, images, site_dir, tmp_path):
     s3 = deployed["s3"]
-    # The agent step needs the agent side's bundle builder and bootstrap.
-    ready = (REPO / "publish" / "bundle.py").exists() and (REPO / "agent_scripts" / "bootstrap.sh").exists()
-    agent = () if ready else ("--no-agent",)
 
     # GIVEN a deployed stack WHEN publishing THEN every part lands where the contracts say.
-    out, _ = publish(deployed, images, site_dir, tmp_path / "cache", *agent)
+    out, _ = publish(deployed, images, site_dir, tmp_path / "cache")
     gallery, site = keys(s3, deployed["gallery"]), keys(s3, deployed["site"])
     odd_album = next(k.split("/")[1] for k in gallery if k.startswith("gallery/my_album"))
     assert "gallery/marble/marble_00001.png" in gallery
@@ -147,16 +146,15 @@ def test_publish_fills_the_buckets_and_a_second_run_uploads_nothing(deployed, im
     assert manifest["count"] == 24
     assert albums["index"]["version"] == pointer["version"]
     assert albums["index"]["pretrained"] is False
-    if not agent:
-        pointer_body = s3.get_object(Bucket=deployed["gallery"], Key="agent/current.json")["Body"].read()
-        agent_pointer = json.loads(pointer_body)
-        assert {"agent/bootstrap.sh", agent_pointer["key"]} <= set(gallery)
-        bootstrap = s3.get_object(Bucket=deployed["gallery"], Key="agent/bootstrap.sh")["Body"].read()
-        assert bootstrap == (REPO / "agent_scripts" / "bootstrap.sh").read_bytes()
+    pointer_body = s3.get_object(Bucket=deployed["gallery"], Key="agent/current.json")["Body"].read()
+    agent_pointer = json.loads(pointer_body)
+    assert {"agent/bootstrap.sh", agent_pointer["key"]} <= set(gallery)
+    bootstrap = s3.get_object(Bucket=deployed["gallery"], Key="agent/bootstrap.sh")["Body"].read()
+    assert bootstrap == (REPO / "agent_scripts" / "bootstrap.sh").read_bytes()
     assert "refreshing" in out and deployed["instance"] in out
 
     # WHEN publishing again with nothing changed THEN nothing is uploaded and no index is built.
-    out, _ = publish(deployed, images, site_dir, tmp_path / "cache", *agent)
+    out, _ = publish(deployed, images, site_dir, tmp_path / "cache")
     assert "total    0 uploaded" in out, out
     assert keys(s3, deployed["gallery"]) == gallery
     assert keys(s3, deployed["site"]) == site
@@ -164,7 +162,7 @@ def test_publish_fills_the_buckets_and_a_second_run_uploads_nothing(deployed, im
     # WHEN one image changes THEN only it (and the index, albums.json) are published again.
     png = images / "wood" / "wood_00000.png"
     (images / "dots" / "dots_00000.png").replace(png)
-    out, _ = publish(deployed, images, site_dir, tmp_path / "cache", *agent, "--no-refresh")
+    out, _ = publish(deployed, images, site_dir, tmp_path / "cache", "--no-refresh")
     assert "gallery  1 uploaded" in out and "index    1 uploaded" in out, out
     assert "refresh skipped (--no-refresh)" in out
 
