@@ -28,22 +28,22 @@ def _ints(text: str) -> list[int]:
     return [int(t) for t in text.split(",") if t]
 
 
-def precision_at_k(vectors: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
-    """Mean fraction of each image's k nearest others (cosine) that share its album."""
+def _knn(vectors: np.ndarray, k: int) -> np.ndarray:
+    """Each row's k nearest other rows by cosine (rows are L2-normalised), nearest first."""
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, -np.inf)
-    nn = np.argsort(-sims, axis=1)[:, :k]
-    return float((labels[nn] == labels[:, None]).mean())
+    return np.argsort(-sims, axis=1)[:, :k]
+
+
+def precision_at_k(vectors: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
+    """Mean fraction of each image's k nearest others (cosine) that share its album."""
+    return float((labels[_knn(vectors, k)] == labels[:, None]).mean())
 
 
 def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
     """Mean overlap of the k-NN sets computed in two feature spaces for the same images."""
-    out = []
-    for v in (a, b):
-        s = v @ v.T
-        np.fill_diagonal(s, -np.inf)
-        out.append(np.argsort(-s, axis=1)[:, :k])
-    return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(out[0], out[1], strict=True)]))
+    pairs = zip(_knn(a, k), _knn(b, k), strict=True)
+    return float(np.mean([len(set(x) & set(y)) / k for x, y in pairs]))
 
 
 def cmd_sizes(args: argparse.Namespace) -> dict:
@@ -188,9 +188,9 @@ def cmd_full(args: argparse.Namespace) -> dict:
     if holder.returncode != 0:
         raise SystemExit(f"the measuring process failed:\n{holder.stderr}")
     out["holder"] = json.loads(holder.stdout)
-    from imagesearch.artifacts import load_version, read_current
+    from imagesearch.artifacts import read_current, read_manifest
 
-    manifest, _ = load_version(os.path.join(args.out, read_current(args.out)))
+    manifest = read_manifest(args.out, read_current(args.out))
     out["manifest"] = {k: manifest[k] for k in ("count", "model", "weights", "lsh", "recall", "default_mode")}
     return out
 

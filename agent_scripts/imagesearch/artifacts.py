@@ -158,12 +158,7 @@ def local_version_dir(index_root: str, version: str, *, s3: Any = None, cache_di
     dest = os.path.join(cache_dir, "index", bucket, *[p for p in prefix.split("/") if p], version)
     if os.path.isfile(os.path.join(dest, MANIFEST)):
         return dest
-    raw = get_bytes(s3, bucket, join_key(prefix, version, MANIFEST))
-    if raw is None:
-        raise SearchError(
-            "index_unavailable", f"{index_root}/{version} has no manifest (missing or incomplete)"
-        )
-    manifest = parse_manifest(raw, f"{index_root}/{version}")
+    raw, manifest = _s3_manifest(s3, index_root, version)
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     stage = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=os.path.dirname(dest))
     try:
@@ -190,6 +185,29 @@ def local_version_dir(index_root: str, version: str, *, s3: Any = None, cache_di
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return dest
+
+
+def _s3_manifest(s3: Any, index_root: str, version: str) -> tuple[bytes, dict]:
+    """The raw and parsed manifest of a version on S3; index_unavailable when it has none."""
+    bucket, prefix = parse_s3_uri(index_root)
+    raw = get_bytes(s3, bucket, join_key(prefix, version, MANIFEST))
+    if raw is None:
+        raise SearchError(
+            "index_unavailable", f"{index_root}/{version} has no manifest (missing or incomplete)"
+        )
+    return raw, parse_manifest(raw, f"{index_root}/{version}")
+
+
+def read_manifest(index_root: str, version: str, *, s3: Any = None) -> dict:
+    """The manifest of one version, read on its own: an S3 version's arrays are not fetched."""
+    if not is_s3_uri(index_root):
+        directory = local_version_dir(index_root, version)
+        with open(os.path.join(directory, MANIFEST), "rb") as f:
+            return parse_manifest(f.read(), directory)
+    _check_version(version)
+    if s3 is None:
+        raise SearchError("bad_request", f"{index_root} is on S3 but no S3 client was given")
+    return _s3_manifest(s3, index_root, version)[1]
 
 
 def parse_manifest(raw: bytes, where: str) -> dict:

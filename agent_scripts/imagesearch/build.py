@@ -21,7 +21,13 @@ import numpy as np
 from tqdm import tqdm
 
 from imagesearch import settings
-from imagesearch.artifacts import load_version, local_version_dir, publish_version, read_current
+from imagesearch.artifacts import (
+    load_version,
+    local_version_dir,
+    publish_version,
+    read_current,
+    read_manifest,
+)
 from imagesearch.errors import SearchError
 from imagesearch.features import FEATURE_DIM, MODEL_NAME, Featurizer
 from imagesearch.images import content_hash, decode_image
@@ -81,6 +87,11 @@ def _read_file(path: str) -> Callable[[], bytes]:
     return read
 
 
+def _visible_entries(path: str) -> list[os.DirEntry]:
+    """A folder's entries in name order, hidden ones left out."""
+    return sorted((e for e in os.scandir(path) if not e.name.startswith(".")), key=lambda e: e.name)
+
+
 def local_sources(images_dir: str, key_prefix: str = "gallery/") -> tuple[list[Source], list[dict]]:
     """Images of a folder with one subfolder per album, keyed `<prefix><safe album>/<safe file>`.
 
@@ -91,18 +102,14 @@ def local_sources(images_dir: str, key_prefix: str = "gallery/") -> tuple[list[S
         raise SearchError("bad_request", f"images folder {images_dir} does not exist")
     sources, skipped = [], []
     prefix = key_prefix if not key_prefix or key_prefix.endswith("/") else key_prefix + "/"
-    for entry in sorted(os.scandir(images_dir), key=lambda e: e.name):
-        if entry.name.startswith("."):
-            continue
+    for entry in _visible_entries(images_dir):
         if not entry.is_dir():
             skipped.append(
                 {"where": entry.path, "reason": "not_in_album", "message": "not inside an album folder"}
             )
             continue
         album = safe_album(entry.name)
-        for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
-            if f.name.startswith("."):
-                continue
+        for f in _visible_entries(entry.path):
             if not f.is_file():
                 skipped.append(
                     {"where": f.path, "reason": "not_in_album", "message": "nested folders are not albums"}
@@ -324,6 +331,11 @@ def _report(
     return report
 
 
+def _keys_and_hashes(arrays: dict[str, np.ndarray]) -> tuple[list[str], list[str]]:
+    """A loaded version's row keys and content hashes as Python strings."""
+    return arrays["keys"].tolist(), [h.decode("ascii") for h in arrays["hashes"].tolist()]
+
+
 def _current(index_root: str, s3: Any, cache_dir: str | None) -> tuple[str, dict, dict] | None:
     version = read_current(index_root, s3)
     if version is None:
@@ -360,25 +372,16 @@ def build_index(
     weights = weights or settings.get("IMAGESEARCH_WEIGHTS")
     cache_dir = cache_dir or settings.get("IMAGESEARCH_CACHE_DIR")
     sources, skipped = collect_sources(images, s3=s3, key_prefix=key_prefix)
-    if if_changed:
-        current = _current(index_root, s3, cache_dir)
-        if current is not None:
+    live = read_current(index_root, s3) if if_changed else None
+    if live is not None:
+        # Only the live manifest is read (an S3 version's arrays are not fetched), and the images
+        # are hashed only when the weights and input size already match.
+        manifest = read_manifest(index_root, live, s3=s3)
+        if manifest["weights"]["source"] == weights and manifest["model"]["input_size"] == size:
             probe = featurize_sources(sources, None, limits, threads=threads, progress=progress)
-            _, manifest, _ = current
-            same = (
-                manifest["source_digest"] == source_digest(zip(probe.keys, probe.hashes, strict=True))
-                and manifest["weights"]["source"] == weights
-                and manifest["model"]["input_size"] == size
-            )
-            if same:
+            if manifest["source_digest"] == source_digest(zip(probe.keys, probe.hashes, strict=True)):
                 return _report(
-                    "build",
-                    current[0],
-                    index_root,
-                    manifest,
-                    skipped + probe.skipped,
-                    started,
-                    unchanged=True,
+                    "build", live, index_root, manifest, skipped + probe.skipped, started, unchanged=True
                 )
     if featurizer is None or featurizer.size != size or featurizer.weights["source"] != weights:
         featurizer = Featurizer.load(
@@ -455,10 +458,8 @@ def add_images(
     # Hash first: an image already indexed under the same key costs one read, no model.
     probe = featurize_sources(sources, None, limits, threads=threads, progress=False)
     skipped += probe.skipped
-    have = {
-        str(k): h.decode("ascii")
-        for k, h in zip(arrays["keys"].tolist(), arrays["hashes"].tolist(), strict=True)
-    }
+    old_keys, old_hashes = _keys_and_hashes(arrays)
+    have = dict(zip(old_keys, old_hashes, strict=True))
     fresh = {k for k, h in zip(probe.keys, probe.hashes, strict=True) if have.get(k) != h}
     unchanged = len(probe.keys) - len(fresh)
     if not fresh:
@@ -476,9 +477,9 @@ def add_images(
         [s for s in sources if s.key in fresh], featurizer, limits, threads=threads, progress=progress
     )
     renewed = set(done.keys)
-    keep = [i for i, k in enumerate(arrays["keys"].tolist()) if str(k) not in renewed]
-    keys = [str(arrays["keys"][i]) for i in keep] + done.keys
-    hashes = [arrays["hashes"][i].decode("ascii") for i in keep] + done.hashes
+    keep = [i for i, k in enumerate(old_keys) if k not in renewed]
+    keys = [old_keys[i] for i in keep] + done.keys
+    hashes = [old_hashes[i] for i in keep] + done.hashes
     features = np.concatenate([np.asarray(arrays["features"][keep]), done.features])
     replaced = len(set(done.keys) & set(have))
     new_arrays, new_manifest = assemble(
@@ -521,7 +522,7 @@ def remove_images(
         raise SearchError("index_unavailable", f"no index at {index_root} to remove from")
     parent, manifest, arrays = current
     keys, prefixes = set(keys), tuple(prefixes)
-    all_keys = [str(k) for k in arrays["keys"].tolist()]
+    all_keys, all_hashes = _keys_and_hashes(arrays)
     gone = [i for i, k in enumerate(all_keys) if k in keys or (prefixes and k.startswith(prefixes))]
     missing = sorted(keys - set(all_keys))
     if not gone:
@@ -530,7 +531,7 @@ def remove_images(
     keep = [i for i in range(len(all_keys)) if i not in drop]
     new_arrays, new_manifest = assemble(
         [all_keys[i] for i in keep],
-        [arrays["hashes"][i].decode("ascii") for i in keep],
+        [all_hashes[i] for i in keep],
         np.asarray(arrays["features"][keep]),
         weights=manifest["weights"],
         size=manifest["model"]["input_size"],
@@ -559,9 +560,10 @@ def retable(index_root: str, lsh: LshParams, *, s3: Any = None, cache_dir: str |
     if current is None:
         raise SearchError("index_unavailable", f"no index at {index_root}")
     parent, manifest, arrays = current
+    keys, hashes = _keys_and_hashes(arrays)
     new_arrays, new_manifest = assemble(
-        [str(k) for k in arrays["keys"].tolist()],
-        [h.decode("ascii") for h in arrays["hashes"].tolist()],
+        keys,
+        hashes,
         np.asarray(arrays["features"]),
         weights=manifest["weights"],
         size=manifest["model"]["input_size"],

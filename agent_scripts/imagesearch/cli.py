@@ -1,4 +1,4 @@
-"""The `imagesearch` command: sample data, index build/add/remove/info, query.
+"""The `imagesearch` command: sample data, index build/add/remove/retable/info, query.
 
 Heavy imports (MXNet, numpy) happen inside the command functions so `imagesearch --help` is fast.
 Another module adds subcommands through a register function taking the subparsers object.
@@ -153,14 +153,14 @@ def _lsh_options(p: argparse.ArgumentParser) -> None:
 
 def run_index_info(args: argparse.Namespace) -> int:
     """Print the manifest of the live (or a named) version."""
-    from imagesearch.artifacts import list_versions, load_version, local_version_dir, read_current
+    from imagesearch.artifacts import list_versions, read_current, read_manifest
 
     s3 = _s3_client() if _needs_s3(args.index) else None
     current = read_current(args.index, s3)
     version = args.version or current
     if version is None:
         raise SearchError("index_unavailable", f"no index at {args.index} (no current.json)")
-    manifest, _ = load_version(local_version_dir(args.index, version, s3=s3, cache_dir=args.cache_dir))
+    manifest = read_manifest(args.index, version, s3=s3)  # the manifest alone: no arrays fetched
     _print(
         {"ok": True, "current": current, "versions": list_versions(args.index, s3=s3), "manifest": manifest}
     )
@@ -177,7 +177,7 @@ def _index_common(p: argparse.ArgumentParser) -> None:
 
 
 def add_index_commands(sub: Any) -> None:
-    """Register `index build|add|remove|info`."""
+    """Register `index build|add|remove|retable|info`."""
     index = sub.add_parser(
         "index", help="build and maintain an index", description="Build and maintain an index."
     )

@@ -46,20 +46,19 @@ def params_digest(net: Any) -> str:
     return h.hexdigest()
 
 
-def pretrained_path(model_root: str | None = None) -> str:
+def pretrained_path() -> str:
     """Where the model zoo keeps (or would keep) the pretrained resnet50_v1 .params file."""
     mx, _ = _mx()
     from mxnet.gluon.model_zoo import model_store
 
-    root = model_root or os.path.join(mx.base.data_dir(), "models")
+    root = os.path.join(mx.base.data_dir(), "models")
     return os.path.join(os.path.expanduser(root), f"{MODEL_NAME}-{model_store.short_hash(MODEL_NAME)}.params")
 
 
-def _fetch_pretrained(model_root: str | None) -> str:
-    mx, _ = _mx()
+def _fetch_pretrained() -> str:
     from mxnet.gluon.model_zoo import model_store
 
-    path = pretrained_path(model_root)
+    path = pretrained_path()
     root = os.path.dirname(path)
     try:
         # The zoo prints its progress on stdout, which is where our JSON goes.
@@ -135,7 +134,6 @@ class Featurizer:
         size: int,
         s3: Any = None,
         cache_dir: str | None = None,
-        model_root: str | None = None,
         batch_size: int = 64,
     ) -> Featurizer:
         """A featurizer from `source`: a .params path, an s3:// URI, "pretrained" or "seed:N"."""
@@ -152,7 +150,7 @@ class Featurizer:
             pretrained = False
         else:
             if source == "pretrained":
-                path = _fetch_pretrained(model_root)
+                path = _fetch_pretrained()
                 pretrained = True
             elif is_s3_uri(source):
                 if s3 is None:
@@ -230,8 +228,7 @@ class Featurizer:
 def _is_zoo_file(path: str) -> bool:
     from mxnet.gluon.model_zoo import model_store
 
-    h = hashlib.sha1()  # noqa: S324 - the zoo publishes sha1 checksums; this is a label, not security
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest() == model_store._model_sha1.get(MODEL_NAME)
+        # The zoo publishes sha1 checksums; this is a label, not security.
+        sha1 = hashlib.file_digest(f, "sha1").hexdigest()
+    return sha1 == model_store._model_sha1.get(MODEL_NAME)

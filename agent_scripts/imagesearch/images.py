@@ -22,11 +22,8 @@ def content_hash(data: bytes) -> str:
 
 def file_sha256(path: str) -> str:
     """The sha256 hex digest of a file, read in chunks."""
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:

@@ -40,7 +40,6 @@ class Searcher:
         self.manifest = manifest
         self.count = int(manifest["count"])
         self.default_mode = manifest.get("default_mode", "exact")
-        self._arrays = arrays
         self._vectors = arrays["vectors"]
         self._mean = np.asarray(arrays["mean"], dtype=np.float32)
         self._keys = arrays["keys"]

@@ -93,6 +93,18 @@ def test_build_add_and_query_on_s3(s3, albums, featurizer, tmp_path):
     # THEN keys are the S3 keys, the bad object is reported, and the pointer is in S3
     assert report["count"] == 40 and report["skipped_by_reason"] == {"bad_image": 1}
     assert read_current(root, s3) == report["version"]
+    # AND an unchanged rebuild reads only the live manifest: no arrays are fetched into its cache
+    same = build_index(
+        "s3://gallery/gallery/",
+        root,
+        s3=s3,
+        featurizer=featurizer,
+        lsh=LshParams(tables=4, probes=4),
+        cache_dir=str(tmp_path / "c0"),
+        if_changed=True,
+    )
+    assert same["unchanged"] is True and same["version"] == report["version"]
+    assert not os.path.exists(tmp_path / "c0" / "index")
     searcher = Searcher.open(root, s3=s3, cache_dir=str(tmp_path / "c2"), featurizer=featurizer)
     data = s3.get_object(Bucket="gallery", Key="gallery/dots/dots_00002.png")["Body"].read()
     answer = searcher.search_bytes(data, 5, mode="exact")
