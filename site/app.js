@@ -54,14 +54,13 @@ export function createApp({ api, views, win = window }) {
     return catalog.albums.find((a) => a.name === name) || null;
   }
 
-  async function search(route, mine) {
-    const key = `albums/${route.album}/${route.file}`;
+  async function search(key, mine) {
     views.showSearching(k);
     try {
       const answer = await api.search(key, k);
       if (mine === generation) views.showAnswer(answer);
     } catch (error) {
-      if (mine === generation) views.showSearchError(error, { retry: () => search(route, mine) });
+      if (mine === generation) views.showSearchError(error, { retry: () => search(key, mine) });
     }
   }
 
@@ -87,15 +86,16 @@ export function createApp({ api, views, win = window }) {
       showAlbum();
     } else if (route.name === "image") {
       if (route.k !== null) k = route.k;
-      views.showQuery(route.album, `albums/${route.album}/${route.file}`, k, {
+      const key = `albums/${route.album}/${route.file}`;
+      views.showQuery(route.album, key, k, {
         onK: (value) => {
           k = clampK(value);
           // A new k is a new search: give it its own history entry so back returns to the previous one.
           win.location.hash = `#/album/${encodeURIComponent(route.album)}/${encodeURIComponent(route.file)}?k=${k}`;
         },
-        onSearch: () => search(route, generation),
+        onSearch: () => search(key, generation),
       });
-      await search(route, mine);
+      await search(key, mine);
     } else {
       showMissing("This page does not exist.");
     }

@@ -76,6 +76,12 @@ export function createViews({ doc = document, main, indexInfo }) {
     main.replaceChildren(...nodes);
   }
 
+  // The query screen's answer area (absent when the route moved on before a search ended).
+  function replaceAnswer(...nodes) {
+    const answer = main.querySelector("#answer");
+    if (answer) answer.replaceChildren(...nodes);
+  }
+
   function focusHeading() {
     // Move focus to the new screen's heading so keyboard and screen-reader users follow the route.
     const heading = main.querySelector("h1, h2");
@@ -207,20 +213,16 @@ export function createViews({ doc = document, main, indexInfo }) {
 
     /** The loading state of a running search. */
     showSearching(k) {
-      const answer = main.querySelector("#answer");
-      if (answer) answer.replaceChildren(loadingBox(`Searching for ${k} match${k === 1 ? "" : "es"}…`));
+      replaceAnswer(loadingBox(`Searching for ${k} match${k === 1 ? "" : "es"}…`));
     },
 
     /** A failed search, shown under the query image. */
     showSearchError(error, { retry } = {}) {
-      const answer = main.querySelector("#answer");
-      if (answer) answer.replaceChildren(errorBox(error, { retry }));
+      replaceAnswer(errorBox(error, { retry }));
     },
 
     /** The k matches with their scores, and where the time went. */
     showAnswer(result) {
-      const answer = main.querySelector("#answer");
-      if (!answer) return;
       const row = h("ol", { className: "results" });
       for (const match of result.results) {
         const { album, file } = splitKey(match.key);
@@ -249,7 +251,7 @@ export function createViews({ doc = document, main, indexInfo }) {
       if (result.index && result.index.mode) meta.push(`${result.index.mode} index`);
       if (result.index && result.index.version) meta.push(`version ${result.index.version}`);
       if (result.request_id) meta.push(`request ${result.request_id}`);
-      answer.replaceChildren(
+      replaceAnswer(
         h("h2", { text: `${result.results.length} match${result.results.length === 1 ? "" : "es"}` }),
         result.results.length ? row : h("p", { text: "No matches." }),
         table,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from imagesearch.client import DaemonUnavailable, ask_daemon
 from imagesearch.errors import SearchError
-from imagesearch.protocol import Request, decode_answer, encode
+from imagesearch.protocol import Request
 
 _PR_SET_PDEATHSIG = 1
 
@@ -31,21 +31,6 @@ def _die_with_parent() -> None:
 def _imagesearch_command() -> list[str]:
     script = Path(sys.executable).parent / "imagesearch"
     return [str(script)] if script.exists() else [sys.executable, "-m", "imagesearch.cli"]
-
-
-def health(socket_path: str, timeout: float = 2.0) -> dict:
-    """One health request over the daemon's socket; OSError when it is not listening."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(socket_path)
-        sock.sendall(encode(Request("health").to_json()))
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return decode_answer(data)
 
 
 class DaemonProcess:
@@ -77,8 +62,8 @@ class DaemonProcess:
                 raise DaemonError(f"the daemon exited with code {code}:\n{self.log_tail()}")
             if os.path.exists(self.socket_path):
                 try:
-                    answer = health(self.socket_path)
-                except (OSError, SearchError) as e:
+                    answer = ask_daemon(self.socket_path, Request("health"), timeout=2.0)
+                except (DaemonUnavailable, SearchError) as e:
                     last = f"{type(e).__name__}: {e}"
                 else:
                     if answer.get("ok"):

@@ -28,7 +28,6 @@ log = logging.getLogger("devstack.devserver")
 API_PREFIX = "/api"
 # API Gateway refuses payloads over 10 MB; the search API takes a few hundred bytes.
 MAX_BODY_BYTES = 1024 * 1024
-_PASSED_HEADERS = ("Content-Type", "Content-Length", "Cache-Control", "ETag", "Last-Modified")
 
 Invoke = Callable[[dict], dict]
 

@@ -2,7 +2,9 @@
 
 Each "container" is a separate import of functions/search/app.py (its own resolver, clients and
 state) that serves one invocation at a time, as a Lambda execution environment does; concurrent
-requests get separate containers, created on demand up to a cap.
+requests get separate containers, created on demand up to a cap. The function's sibling modules
+and the stdlib logger behind Powertools' Logger are shared by all containers, so the log lines of
+concurrent requests can carry each other's appended keys (request id, query key).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class LambdaContext:
 
 
 def http_api_event(method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes,
-                   *, source_ip: str = "127.0.0.1", stage_path: str = "") -> dict:
+                   *, source_ip: str = "127.0.0.1") -> dict:
     """An API Gateway HTTP API (payload 2.0) event, as the $default route hands it to Lambda."""
     lowered = {name.lower(): value for name, value in headers.items()}
     now = datetime.now(UTC)

@@ -96,23 +96,22 @@ class Document:
         """The parameter values to run with (defaults filled in); InvalidParameters like SSM."""
         op = "SendCommand"
         if not isinstance(given, dict):
-            raise _error("InvalidParameters", "Parameters must be a map of lists of strings", "SendCommand")
+            raise _error("InvalidParameters", "Parameters must be a map of lists of strings", op)
         unknown = sorted(set(given) - set(self.parameters))
         if unknown:
             raise _error("InvalidParameters", f"document {self.name} does not support parameters {unknown}",
-                         "SendCommand")
+                         op)
         values: dict[str, str] = {}
         for pname, spec in self.parameters.items():
             if pname in given:
                 raw = given[pname]
                 if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], str):
-                    raise _error("InvalidParameters", f"parameter {pname!r} must be a list of one string",
-                                 "SendCommand")
+                    raise _error("InvalidParameters", f"parameter {pname!r} must be a list of one string", op)
                 value = raw[0]
             elif "default" in spec:
                 value = str(spec["default"])
             else:
-                raise _error("InvalidParameters", f"required parameter {pname!r} is missing", "SendCommand")
+                raise _error("InvalidParameters", f"required parameter {pname!r} is missing", op)
             pattern = spec.get("allowedPattern")
             # fullmatch, so a trailing newline cannot slip past a `$` the way re.search would allow.
             if pattern is not None and not re.fullmatch(pattern, value):
@@ -141,7 +140,6 @@ class _Invocation:
     started: datetime | None = None
     ended: datetime | None = None
     visible_at: float = 0.0
-    process: subprocess.Popen | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -289,7 +287,6 @@ class LocalSSM:
                 with self._lock:
                     inv.stderr = f"failed to run shell script: {e}"
                 return self._finish(inv, "Failed", "Failed", 1)
-            inv.process = proc
             deadline = time.monotonic() + step.timeout_s
             outcome = None
             while True:

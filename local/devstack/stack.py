@@ -144,29 +144,22 @@ class LocalStack:
         self.say("ready in " + ", ".join(f"{name} {s:.1f} s" for name, s in self.timings_s.items()))
 
     def _publish(self, s3, work: Path) -> None:
-        """Publish with the publisher's own steps: gallery, index, albums.json and albums, site."""
-        from publish.collection import publish_albums, publish_gallery
-        from publish.index import albums_index_summary, publish_index
-        from publish.site import publish_site
+        """Publish with the publisher's own publish_all (no agent bundle), around the index cache."""
+        from publish.core import publish_all
 
-        progress = self.config.progress
         saved = index_cache.snapshot_dir(work, self.images_dir)
-        say = self.say
-        say(f"  gallery  {publish_gallery(s3, GALLERY_BUCKET, self.images_dir, progress=progress)}")
         if index_cache.restore(s3, GALLERY_BUCKET, saved):
-            say("  index    restored the last run's index; the publisher checks it against the images")
-        # Offline there are no pretrained weights to download: a seeded initialisation, labelled as such.
-        counts = publish_index(s3, GALLERY_BUCKET, self.images_dir, weights=DEMO_WEIGHTS,
-                               work_dir=work / "cache" / "publish", progress=progress)
-        say(f"  index    {'built a new version' if counts.uploaded else 'unchanged, reused'}")
-        if counts.uploaded:
-            index_cache.save(s3, GALLERY_BUCKET, saved)
+            self.say("  index    restored the last run's index; the publisher checks it against the images")
         options = {"per_album": self.config.per_album} if self.config.per_album else {}
-        summary = albums_index_summary(s3, GALLERY_BUCKET)
-        counts = publish_albums(s3, SITE_BUCKET, self.images_dir, index=summary, progress=progress, **options)
-        say(f"  albums   {counts}")
-        counts = publish_site(s3, SITE_BUCKET, self.config.repo / "site", API_URL, progress=progress)
-        say(f"  site     {counts}")
+        # Offline there are no pretrained weights to download: a seeded initialisation, labelled as such.
+        report = publish_all(s3, site_bucket=SITE_BUCKET, gallery_bucket=GALLERY_BUCKET, api_url=API_URL,
+                             site_dir=self.config.repo / "site", images_dir=self.images_dir,
+                             weights=DEMO_WEIGHTS, agent=False, progress=self.config.progress,
+                             index_options={"work_dir": work / "cache" / "publish"}, **options)
+        for line in report.lines():
+            self.say("  " + line)
+        if report.steps["index"].uploaded:
+            index_cache.save(s3, GALLERY_BUCKET, saved)
 
     def _agent_env(self, endpoint: str, work: Path) -> dict[str, str]:
         """The daemon's environment: the index in the gallery bucket, reached through moto."""
@@ -187,7 +180,7 @@ class LocalStack:
         env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": os.environ.get("LANG", "C.UTF-8"),
                "HOME": self._tmp, "IMAGESEARCH_ENV_FILE": str(env_file)}
         # On the instance the credentials come from the instance profile; here moto takes dummies.
-        env.update({k: v for k, v in DUMMY_CREDENTIALS.items() if k.startswith("AWS_") and "REGION" not in k})
+        env.update({k: v for k, v in DUMMY_CREDENTIALS.items() if "REGION" not in k})
         return env
 
     def _function_env(self, endpoint: str, origin: str) -> dict[str, str]:
