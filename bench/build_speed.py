@@ -99,4 +99,4 @@ def section(builds: list[Build], plot_dir: Path, rel_dir: str, full_count: int =
         f"{recall.get('recall', 'n/a')}, fraction scored {recall.get('fraction_scored', 'n/a')}).",
         figure(f"{rel_dir}/build.png", "build throughput"),
     ])
-    return Section("Index build throughput", body, ["build.png"])
+    return Section("Index build throughput", body)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,35 +34,6 @@ class E2EResult:
     count: int
     k: int
     runs: list[Run]
-
-
-@contextmanager
-def running_stack(images_dir: Path, work_dir: Path, log_path: Path,
-                  timeout_s: float = 3600) -> Iterator[dict]:
-    """Start `python -m devstack` on the images (any free port); yield its --ready-file description."""
-    ready = work_dir / "devstack-ready.json"
-    ready.unlink(missing_ok=True)
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "devstack", "--images", str(images_dir), "--port", "0",
-                                 "--work-dir", str(work_dir), "--ready-file", str(ready)],
-                                stdout=log, stderr=log)
-        try:
-            deadline = time.monotonic() + timeout_s
-            while not ready.exists():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"devstack exited with {proc.returncode}; see {log_path}")
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"devstack not ready after {timeout_s:.0f} s; see {log_path}")
-                time.sleep(0.5)
-            time.sleep(0.2)  # the file is written in one call; let the write finish
-            yield json.loads(ready.read_text())
-        finally:
-            proc.terminate()  # our own child, by its pid: the stack stops its daemon and servers
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def album_keys(base_url: str) -> list[str]:
@@ -121,9 +89,9 @@ def section(result: E2EResult, plot_dir: Path, rel_dir: str) -> Section:
     headers = ["clients", *STAGES, "client wall"]
     rows = []
     for run in result.runs:
-        cells = [f"{summarize(run.stages[s]).p50:,.1f} / {summarize(run.stages[s]).p95:,.1f}" for s in STAGES]
-        wall = summarize(run.wall_ms)
-        rows.append([f"{run.clients} (n={len(run.wall_ms)})", *cells, f"{wall.p50:,.1f} / {wall.p95:,.1f}"])
+        summaries = [summarize(run.stages[s]) for s in STAGES] + [summarize(run.wall_ms)]
+        rows.append([f"{run.clients} (n={len(run.wall_ms)})",
+                     *(f"{s.p50:,.1f} / {s.p95:,.1f}" for s in summaries)])
     groups = [f"{r.clients} client{'s' if r.clients > 1 else ''}" for r in result.runs]
     parts = {"ssm_send": [summarize(r.stages["ssm_send"]).p50 for r in result.runs],
              "ssm_wait outside the agent": [summarize(_minus(r.stages["ssm_wait"], r.stages["search"])).p50
@@ -146,4 +114,4 @@ def section(result: E2EResult, plot_dir: Path, rel_dir: str) -> Section:
         table(headers, rows),
         figure(f"{rel_dir}/e2e.png", "end-to-end stages"),
     ])
-    return Section("Local end-to-end latency of POST /api/search", body, ["e2e.png"])
+    return Section("Local end-to-end latency of POST /api/search", body)

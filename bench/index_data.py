@@ -19,7 +19,7 @@ class IndexData:
 
     @property
     def vectors(self) -> np.ndarray:
-        """The search vectors (centred, L2-normalised float32), loaded into memory."""
+        """The search vectors (centred, L2-normalised float32) as an ndarray view of the memory map."""
         return np.asarray(self.arrays["vectors"], dtype=np.float32)
 
     @property

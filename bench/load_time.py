@@ -78,4 +78,4 @@ def section(result: LoadResult, plot_dir: Path, rel_dir: str) -> Section:
         table(["approach", "time per load", "old / this"], rows),
         figure(f"{rel_dir}/load.png", "index load time"),
     ])
-    return Section("Index load time: memory-mapped arrays against a pickled table", body, ["load.png"])
+    return Section("Index load time: memory-mapped arrays against a pickled table", body)

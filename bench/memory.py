@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from agent_proc import peak_rss_mib
 from report import Section, table
 
 INSTANCES_MIB = {"1 GiB (e.g. t3.micro)": 1024, "512 MiB (e.g. t3.nano)": 512}
@@ -21,6 +21,16 @@ class MemoryResult:
     peak_mib: float
     rss_mib: float
     npy_mib: float
+
+
+def peak_rss_mib(pid: int) -> tuple[float, float]:
+    """(peak resident set VmHWM, current VmRSS) of a live process, in MiB, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS"):
+            fields[name] = int(value.split()[0]) / 1024.0
+    return fields["VmHWM"], fields["VmRSS"]
 
 
 def measure(pid: int, count: int, npy_bytes: int) -> MemoryResult:

@@ -37,9 +37,9 @@ class Stage:
     source: str
 
 
-def _p50(values: list[float], unit: str = "ms") -> str:
+def _p50(values: list[float]) -> str:
     s = summarize(values)
-    return f"{s.p50:,.1f} {unit} (p95 {s.p95:,.1f}, n={s.n})"
+    return f"{s.p50:,.1f} ms (p95 {s.p95:,.1f}, n={s.n})"
 
 
 def stages(load: LoadResult, query: QueryResult, copy: CopyResult, e2e: E2EResult | None) -> list[Stage]:

@@ -36,7 +36,3 @@ def load_seconds(path: Path, repeats: int) -> list[float]:
         del table
     return out
 
-
-def synthetic_vectors(count: int, dim: int, seed: int = 0) -> np.ndarray:
-    """Random float32 vectors of the index's shape, for sizing the old table when real ones are fewer."""
-    return np.random.default_rng(seed).standard_normal((count, dim), dtype=np.float32)

@@ -12,6 +12,7 @@ from pathlib import Path
 import agent_proc
 import numpy as np
 import plots
+from imagesearch.keys import album_key
 from imagesearch.searcher import Searcher
 from report import Section, figure, table
 from stats import fmt_ratio, summarize
@@ -34,8 +35,8 @@ COLD = "cold: thin client, no daemon"
 
 
 def site_key(path: Path, album_prefix: str = "") -> str:
-    """The site-bucket key of an album image file: albums/<prefix><album>/<file>."""
-    return f"albums/{album_prefix}{path.parent.name}/{path.name}"
+    """The site-bucket key of an album image file: albums/<prefix><album>/<file> (the product's album_key)."""
+    return album_key(album_prefix + path.parent.name, path.name)
 
 
 def stage_queries(s3, bucket: str, files: Sequence[Path], album_prefix: str = "") -> list[str]:
@@ -142,4 +143,4 @@ def section(result: QueryResult, plot_dir: Path, rel_dir: str) -> Section:
         table(["query", "stage", "ms"], stage_rows),
         figure(f"{rel_dir}/query.png", "query latency"),
     ])
-    return Section("Query latency", body, ["query.png"])
+    return Section("Query latency", body)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
 class Section:
-    """One numbered part of the report: its title, markdown body and the PNGs it links."""
+    """One numbered part of the report: its title and markdown body (plots are linked in the body)."""
 
     title: str
     body: str
-    plots: list[str] = field(default_factory=list)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -10,7 +10,7 @@ import datetime as dt
 import shutil
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import ann_recall
@@ -24,10 +24,11 @@ import old_system
 import quality
 import query_latency
 from agent_proc import agent_env, running_daemon
+from devstack.launcher import StackProcess
+from devstack.s3server import MotoServer, client, create_buckets
 from imagesearch import sample_data, settings
 from imagesearch.index import LshParams
 from index_data import open_live
-from local_s3 import ensure_bucket, s3_server
 from report import Section, render, table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -124,29 +125,29 @@ def measure_agent(index_root: Path, images: Path, work: Path, plan: Plan, count:
         fresh(new_images)
         sample_data.generate(str(new_images), count=plan.query_images, seed=1)  # other seed: not in the index
         (new_images / ".complete").touch()
-    with s3_server() as (endpoint, s3):
-        ensure_bucket(s3, SITE_BUCKET)
+    with MotoServer() as server:
+        s3 = client("s3", server.endpoint_url)
+        create_buckets(s3, SITE_BUCKET)
         picked = query_latency.pick_files(images, plan.query_images)
         indexed = query_latency.stage_queries(s3, SITE_BUCKET, picked)
         new = query_latency.stage_queries(s3, SITE_BUCKET, sorted(new_images.glob("*/*.png")), "new-")
-        env = agent_env(endpoint, fresh(work / "agent-cache"), work / "agent-cache" / "daemon.sock")
-        env["IMAGESEARCH_INDEX"] = str(index_root)
-        socket_path = Path(env["IMAGESEARCH_SOCKET"])
+        socket_path = work / "agent-cache" / "daemon.sock"
+        env = agent_env(server.endpoint_url, index_root, fresh(work / "agent-cache"), socket_path)
         log("daemon: starting")
-        with running_daemon(index_root, env, work / "daemon.log") as proc:
+        with running_daemon(env, work / "daemon.log") as daemon:
             log("daemon: warm queries")
             query_latency.measure_warm(socket_path, SITE_BUCKET, indexed, K, plan.query_repeats, result,
                                        query_latency.WARM_INDEXED)
             query_latency.measure_warm(socket_path, SITE_BUCKET, new, K, plan.query_repeats, result,
                                        query_latency.WARM_NEW)
-            mem = memory.measure(proc.pid, count, npy_bytes)
+            mem = memory.measure(daemon.proc.pid, count, npy_bytes)
         log("cold thin client")
         query_latency.measure_cold(env, SITE_BUCKET, indexed, K, plan.cold_repeats, result)
     query_latency.measure_modes(index_root, work / "agent-cache", K, plan.mode_queries, result)
     return result, mem
 
 
-def preamble(args: argparse.Namespace, plan: Plan, count: int, seconds: float, weights: str) -> str:
+def preamble(args: argparse.Namespace, count: int, seconds: float, weights: str) -> str:
     """Machine, software and the command that made the report."""
     made_by = args.made_by or machine.command_line()
     info = machine.describe(REPO)
@@ -165,7 +166,6 @@ def run(args: argparse.Namespace) -> Path:
     """Measure everything and write the report; returns its path."""
     plan = QUICK if args.quick else FULL
     count = args.count or plan.count
-    plan = replace(plan, count=count)
     default_out = REPO / "bench" / "out" / "benchmarks.md" if args.quick else REPO / "docs" / "benchmarks.md"
     out = args.out or default_out
     plot_dir, rel = out.parent / "bench", "bench"
@@ -213,14 +213,15 @@ def run(args: argparse.Namespace) -> Path:
     sections.append(copy_stage.section(copy, plot_dir, rel))
 
     log("8. end to end through the local stack")
-    with end_to_end.running_stack(images, work / "devstack", work / "devstack.log") as stack:
-        keys = end_to_end.album_keys(stack["url"])
-        e2e = end_to_end.measure(stack["api"], keys, count, K, plan.e2e_requests)
+    with StackProcess("--images", str(images), work_dir=work / "devstack", log_path=work / "devstack.log",
+                      timeout=3600) as stack:
+        keys = end_to_end.album_keys(stack.info["url"])
+        e2e = end_to_end.measure(stack.info["api"], keys, count, K, plan.e2e_requests)
     sections.append(end_to_end.section(e2e, plot_dir, rel))
 
     sections.append(old_system.section(old_system.stages(load, query, copy, e2e)))
     seconds = time.perf_counter() - started
-    text = render("Benchmarks", preamble(args, plan, count, seconds, label), sections)
+    text = render("Benchmarks", preamble(args, count, seconds, label), sections)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     log(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out} in {seconds / 60:.1f} min")

@@ -74,14 +74,3 @@ def time_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[flo
         out.append((time.perf_counter() - start) * 1000.0)
     return out
 
-
-class Stopwatch:
-    """A context manager that records its elapsed wall time in seconds as `.seconds`."""
-
-    def __enter__(self) -> Stopwatch:
-        self._start = time.perf_counter()
-        self.seconds = 0.0
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self._start
