@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help venv system-deps lint test test-unit demo bench bench-quick clean validate sam-build publish
+.PHONY: help venv system-deps lint test test-runtime test-unit demo bench bench-quick clean validate sam-build publish
 
 help:
 	@echo "make demo   - run the whole product locally (moto S3, daemon, Lambda handler, page)"
@@ -58,6 +58,22 @@ publish: $(STAMP)
 
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q
+	$(MAKE) --no-print-directory test-runtime
+
+# The function also runs on the template's runtime (python3.12): its unit tests run there too,
+# in a small venv of the function's own dependencies and the test tools.
+RUNTIME_VENV := .venv-runtime
+$(RUNTIME_VENV)/.installed: constraints.txt functions/search/requirements.txt
+	$(SAM_BUILD_ENV) python3.12 -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/pip install --quiet -c constraints.txt -r functions/search/requirements.txt \
+		boto3 moto pytest pytest-socket pytest-timeout
+	touch $@
+
+test-runtime:
+	@if $(SAM_BUILD_ENV) python3.12 --version >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(RUNTIME_VENV)/.installed && \
+		$(RUNTIME_VENV)/bin/python -m pytest -q tests/unit/function; \
+	else echo "python3.12 not found: the function's tests on its runtime were not run"; fi
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
@@ -72,7 +88,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick --made-by "make bench-quick" $(ARGS)
 
 clean:
-	rm -rf $(VENV) .aws-sam build dist .pytest_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) .aws-sam build dist .pytest_cache
 
 # The agent bundle for the instance: dist/agent-<hash>.tar.gz and dist/current.json (its pointer).
 .PHONY: bundle
