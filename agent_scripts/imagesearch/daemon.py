@@ -236,24 +236,18 @@ class Daemon:
 
     def search(self, request: Request) -> dict:
         """Fetch the query image and search the live version (raises SearchError)."""
-        from imagesearch.querying import fetch_query_image, search_image
+        from imagesearch.querying import search_s3_image
 
-        started = time.perf_counter()
         current = self._loaded  # one read: the whole query runs on this version
         if current is None:
             refused = self._refused
             raise SearchError("index_unavailable",
                               "no index version loaded" + (f": {refused.error}" if refused else ""))
-        data = fetch_query_image(self.s3, request.bucket, request.key, max_bytes=self.config.max_image_bytes,
-                                 allowed_buckets=self.config.allowed_buckets)
-        fetch_s = time.perf_counter() - started
         searcher = current.searcher
-        answer = search_image(searcher, data, request.k, mode=request.mode,
-                              featurize=lambda image: self._model.submit(searcher.featurize, image).result(),
-                              search_slot=self._search_slots)
-        answer["timings_ms"]["fetch"] = round(fetch_s * 1000, 3)
-        answer["timings_ms"]["total"] = round((time.perf_counter() - started) * 1000, 3)
-        return answer
+        return search_s3_image(searcher, self.s3, request, max_bytes=self.config.max_image_bytes,
+                               allowed_buckets=self.config.allowed_buckets,
+                               featurize=lambda image: self._model.submit(searcher.featurize, image).result(),
+                               search_slot=self._search_slots)
 
     def health(self) -> dict:
         """Index version, count, mode, pretrained flag, uptime, queries served, last refusal."""
@@ -265,7 +259,7 @@ class Daemon:
         if current is not None:
             from imagesearch.querying import index_summary
 
-            index = index_summary(current.searcher)
+            index = index_summary(current.searcher, current.searcher.resolve_mode(None))
             weights = (getattr(current.searcher, "manifest", None) or {}).get("weights") or {}
             index["pretrained"] = bool(weights.get("pretrained", False))
             index["weights"] = weights.get("source")
@@ -446,18 +440,10 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.propagate = False
 
 
-def make_s3_client(max_connections: int) -> Any:
-    """The daemon's S3 client (honours AWS_ENDPOINT_URL, so locally it reaches the moto server)."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("s3", config=Config(retries={"max_attempts": 3, "mode": "standard"},
-                                            max_pool_connections=max(10, max_connections),
-                                            connect_timeout=5, read_timeout=10))
-
-
 def run_serve(args: argparse.Namespace) -> int:
     """`imagesearch serve`: load, listen, poll for new versions, stop cleanly on SIGTERM/SIGINT."""
+    from imagesearch.querying import make_s3_client
+
     configure_logging()
     config = DaemonConfig.from_settings()
     if args.index:

@@ -12,7 +12,18 @@ from typing import Any
 
 from imagesearch.errors import SearchError
 from imagesearch.images import content_hash
+from imagesearch.protocol import Request
 from imagesearch.s3io import read_s3_capped
+
+
+def make_s3_client(max_connections: int) -> Any:
+    """The agent's S3 client (honours AWS_ENDPOINT_URL, so locally it reaches the moto server)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(retries={"max_attempts": 3, "mode": "standard"},
+                                            max_pool_connections=max(10, max_connections),
+                                            connect_timeout=5, read_timeout=10))
 
 
 def parse_allowed_buckets(value: str) -> frozenset[str]:
@@ -30,6 +41,22 @@ def fetch_query_image(s3: Any, bucket: str, key: str, *, max_bytes: int,
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
+
+
+def search_s3_image(searcher: Any, s3: Any, request: Request, *, max_bytes: int,
+                    allowed_buckets: frozenset[str] = frozenset(),
+                    featurize: Callable[[bytes], Any] | None = None,
+                    search_slot: AbstractContextManager | None = None) -> dict:
+    """The agent JSON answer for a search request: fetch its image, search, add `timings_ms.fetch`."""
+    started = time.perf_counter()
+    data = fetch_query_image(s3, request.bucket, request.key, max_bytes=max_bytes,
+                             allowed_buckets=allowed_buckets)
+    fetch_s = time.perf_counter() - started
+    answer = search_image(searcher, data, request.k, mode=request.mode, featurize=featurize,
+                          search_slot=search_slot)
+    answer["timings_ms"]["fetch"] = _ms(fetch_s)
+    answer["timings_ms"]["total"] = _ms(time.perf_counter() - started)
+    return answer
 
 
 def search_image(searcher: Any, data: bytes, k: int, *, mode: str | None = None,
@@ -60,7 +87,7 @@ def search_image(searcher: Any, data: bytes, k: int, *, mode: str | None = None,
         search_s = time.perf_counter() - t0
     return {
         "ok": True,
-        "results": [{"key": r["key"], "score": round(float(r["score"]), 6)} for r in results],
+        "results": results,  # search_vector's [{"key", "score"}], scores already rounded
         "index": index_summary(searcher, mode),
         "timings_ms": {"featurize": _ms(featurize_s), "search": _ms(search_s),
                        "total": _ms(time.perf_counter() - started)},
@@ -68,6 +95,6 @@ def search_image(searcher: Any, data: bytes, k: int, *, mode: str | None = None,
     }
 
 
-def index_summary(searcher: Any, mode: str | None = None) -> dict:
-    """The answer's `index` object: version, count and the mode actually used."""
-    return {"version": searcher.version, "count": searcher.count, "mode": searcher.resolve_mode(mode)}
+def index_summary(searcher: Any, mode: str) -> dict:
+    """The answer's `index` object: version, count and the (resolved) mode actually used."""
+    return {"version": searcher.version, "count": searcher.count, "mode": mode}

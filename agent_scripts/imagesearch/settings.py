@@ -7,11 +7,10 @@ setting is missing from docs/settings.md.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):  # not a dataclass: the thin client's warm path imports this module
     name: str
     default: str
     help: str
