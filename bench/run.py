@@ -102,13 +102,6 @@ def fresh(path: Path) -> Path:
     return path
 
 
-def lsh_params_of(manifest: dict) -> LshParams:
-    """The LSH parameters an index was built with (bits as requested, so neighbours resolve alike)."""
-    lsh = manifest["lsh"]
-    return LshParams(tables=lsh["tables"], bits=lsh.get("bits_requested", lsh["bits"]), probes=lsh["probes"],
-                     seed=lsh["seed"])
-
-
 def weights_label(manifest: dict, spec: str) -> str:
     """How the report names the featurizer's weights (the spec asked for, never a local path)."""
     w = manifest["weights"]
@@ -198,7 +191,7 @@ def run(args: argparse.Namespace) -> Path:
 
     log("4. recall")
     recall = ann_recall.measure(data.vectors, plan.recall_queries,
-                                ann_recall.default_settings(lsh_params_of(data.manifest)))
+                                ann_recall.default_settings(LshParams.from_manifest(data.manifest)))
     sections.append(ann_recall.section(recall, plot_dir, rel))
 
     log("5. quality")

@@ -421,16 +421,6 @@ def build_index(
     )
 
 
-def _lsh_of(manifest: dict) -> LshParams:
-    lsh = manifest["lsh"]
-    return LshParams(
-        tables=lsh["tables"],
-        bits=lsh.get("bits_requested", lsh["bits"]),
-        probes=lsh["probes"],
-        seed=lsh["seed"],
-    )
-
-
 def add_images(
     images: str,
     index_root: str,
@@ -488,7 +478,7 @@ def add_images(
         features,
         weights=manifest["weights"],
         size=manifest["model"]["input_size"],
-        lsh=_lsh_of(manifest),
+        lsh=LshParams.from_manifest(manifest),
         extra={"build": {"kind": "add", "parent": parent, "source": images}},
     )
     version = publish_version(index_root, new_arrays, new_manifest, s3=s3)
@@ -535,7 +525,7 @@ def remove_images(
         np.asarray(arrays["features"][keep]),
         weights=manifest["weights"],
         size=manifest["model"]["input_size"],
-        lsh=_lsh_of(manifest),
+        lsh=LshParams.from_manifest(manifest),
         extra={"build": {"kind": "remove", "parent": parent}},
     )
     version = publish_version(index_root, new_arrays, new_manifest, s3=s3)

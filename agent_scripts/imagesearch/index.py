@@ -37,6 +37,13 @@ class LshParams:
             return self.bits
         return int(min(max(round(math.log2(max(count, 2))) + 3, 4), 24))
 
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> LshParams:
+        """The parameters an index was built with (bits as requested, so a rebuild resolves alike)."""
+        lsh = manifest["lsh"]
+        return cls(tables=lsh["tables"], bits=lsh.get("bits_requested", lsh["bits"]), probes=lsh["probes"],
+                   seed=lsh["seed"])
+
     def to_json(self, count: int) -> dict:
         """The manifest form, with the bits resolved for `count` vectors."""
         d = asdict(self)

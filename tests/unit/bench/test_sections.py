@@ -163,6 +163,6 @@ def test_machine_description_and_run_helpers(tmp_path):
     assert machine.cpu_model(tmp_path / "cpuinfo") == "Test CPU 3000"
     manifest = {"lsh": {"tables": 8, "bits": 5, "bits_requested": 0, "probes": 4, "seed": 1},
                 "weights": {"source": "x.params", "pretrained": False, "sha256": "ab" * 32}}
-    assert run.lsh_params_of(manifest) == LshParams(tables=8, bits=0, probes=4, seed=1)
+    assert LshParams.from_manifest(manifest) == LshParams(tables=8, bits=0, probes=4, seed=1)
     assert "NOT pretrained" in run.weights_label(manifest, "seed:0")
     assert json.loads(json.dumps(run.QUICK.__dict__))["count"] == 600
