@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         if args.ready_file:
-            args.ready_file.write_text(json.dumps(stack.describe()))
+            # Written aside and renamed, so a reader polling for the file never sees half of it.
+            partial = args.ready_file.with_name(args.ready_file.name + ".partial")
+            partial.write_text(json.dumps(stack.describe()))
+            partial.replace(args.ready_file)
         if args.smoke:
             ok, answer = smoke(stack.url)
             print(json.dumps(answer, indent=2), flush=True)
