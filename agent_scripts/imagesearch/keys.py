@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 # The patterns of docs/contracts.md, compiled once; keep them byte-for-byte equal to the document.
@@ -20,6 +19,8 @@ _TAG_LEN = 7  # "-" plus 6 hex digits of the original name's sha256
 def _tag(name: str) -> str:
     # A rewritten name carries a short digest of the original so two different unsafe names
     # (say "a b.png" and "a_b.png") cannot collapse onto the same key.
+    import hashlib  # here, not at the top: the thin client imports this module and never tags a name
+
     return "-" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:6]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import numpy as np
@@ -11,14 +10,10 @@ import numpy as np
 from imagesearch import settings
 from imagesearch.artifacts import load_version, local_version_dir, read_current
 from imagesearch.errors import SearchError
-from imagesearch.images import content_hash, decode_image
+from imagesearch.images import decode_image
 from imagesearch.index import LshTables, centre_and_normalise, exact_search, lsh_search
-
-MODES = ("lsh", "exact")
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000.0, 3)
+from imagesearch.protocol import MODES
+from imagesearch.querying import search_image
 
 
 class Searcher:
@@ -165,25 +160,7 @@ class Searcher:
 
     def search_bytes(self, image_bytes: bytes, k: int, *, mode: str | None = None) -> dict:
         """The agent JSON answer (DESIGN section 3) for a query image's bytes."""
-        started = time.perf_counter()
-        mode = self.resolve_mode(mode)
-        digest = content_hash(image_bytes)
-        row = self.lookup(digest)
-        t0 = time.perf_counter()
-        vector = self.vector(row) if row is not None else self.featurize(image_bytes)
-        t1 = time.perf_counter()
-        results = self.search_vector(vector, k, mode=mode, exclude_hash=digest)
-        t2 = time.perf_counter()
-        return {
-            "ok": True,
-            "results": results,
-            "index": {"version": self.version, "count": self.count, "mode": mode},
-            "timings_ms": {
-                "featurize": _ms(t1 - t0) if row is None else 0.0,
-                "search": _ms(t2 - t1),
-                "total": _ms(t2 - started),
-            },
-        }
+        return search_image(self, image_bytes, k, mode=mode)
 
 
 def _matches(featurizer: Any, manifest: dict) -> bool:
