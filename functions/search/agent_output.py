@@ -50,7 +50,10 @@ def _load(stdout: str) -> dict | None:
 
 def agent_error(stdout: str) -> AgentFailed | None:
     """The agent's own error when stdout holds {"ok": false, "error": {...}}, else None."""
-    data = _load(stdout)
+    return _failure_in(_load(stdout))
+
+
+def _failure_in(data: dict | None) -> AgentFailed | None:
     if not data or data.get("ok") is not False or not isinstance(data.get("error"), dict):
         return None
     code = data["error"].get("code")
@@ -68,10 +71,10 @@ def _number(value: Any) -> float | None:
 
 def parse_agent_output(stdout: str, k: int) -> AgentAnswer:
     """The checked answer; AgentFailed with the agent's code, or `bad_agent_output` if unusable."""
-    failure = agent_error(stdout)
+    data = _load(stdout)
+    failure = _failure_in(data)
     if failure:
         raise failure
-    data = _load(stdout)
     if data is None or data.get("ok") is not True or not isinstance(data.get("results"), list):
         raise AgentFailed("the search agent printed no usable answer", code="bad_agent_output")
     results = []

@@ -123,8 +123,8 @@ def output_of(invocation: dict, instance_id: str) -> str:
         own = agent_error(stdout)
         if own:
             raise own
-        log.error("search command failed on %s: exit %s, stderr %r", instance_id,
-                  invocation.get("ResponseCode"), (invocation.get("StandardErrorContent") or "")[-2000:])
         exit_code = invocation.get("ResponseCode")
+        log.error("search command failed on %s: exit %s, stderr %r", instance_id, exit_code,
+                  (invocation.get("StandardErrorContent") or "")[-2000:])
         raise AgentFailed(f"the search command failed on the instance (exit code {exit_code})")
     raise AgentFailed(f"the search command ended with an unexpected status {status!r}", code="agent_failed")

@@ -36,16 +36,16 @@ def result_key(gallery_key: str) -> str:
 
 
 def copy_one(s3: Any, gallery_bucket: str, site_bucket: str, gallery_key: str,
-             attempts: int = COPY_ATTEMPTS, sleep: Sleep = time.sleep) -> CopyOutcome:
+             sleep: Sleep = time.sleep) -> CopyOutcome:
     """Copy one match, retrying throttling; the outcome names the AWS error when it fails."""
     site_key = result_key(gallery_key)
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, COPY_ATTEMPTS + 1):
         try:
             s3.copy_object(Bucket=site_bucket, Key=site_key,
                            CopySource={"Bucket": gallery_bucket, "Key": gallery_key})
             return CopyOutcome(gallery_key, site_key, ok=True)
         except ClientError as e:
-            if is_throttle(e) and attempt < attempts:
+            if is_throttle(e) and attempt < COPY_ATTEMPTS:
                 sleep(BACKOFF_SECONDS * 2 ** (attempt - 1) * (0.5 + random.random()))
                 continue
             log.warning("copy of %s failed after %d attempts: %s", gallery_key, attempt, error_code(e))

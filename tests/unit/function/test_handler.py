@@ -224,19 +224,25 @@ def test_stage_latencies_and_error_counts_are_published(wired, ssm_answers, load
     assert namespaces == {"ImageSearchTest"}
 
 
-def test_logs_carry_the_correlation_id(search_app, load_event, lambda_context):
-    # The Logger keeps the stream it found at import; point it at a buffer for this test.
+def _captured_logs(app, run) -> list[dict]:
+    """JSON log lines written while `run()` executes (the Logger keeps the stream it found at import)."""
     buffer = io.StringIO()
-    handler = search_app.logger.registered_handler
+    handler = app.logger.registered_handler
     previous = handler.setStream(buffer)
+    try:
+        run()
+    finally:
+        handler.setStream(previous)
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def test_logs_carry_the_correlation_id(search_app, load_event, lambda_context):
+    event = load_event("bad_k")
     search_app.logger.setLevel("INFO")
     try:
-        event = load_event("bad_k")
-        search_app.lambda_handler(event, lambda_context)
+        logs = _captured_logs(search_app, lambda: search_app.lambda_handler(event, lambda_context))
     finally:
         search_app.logger.setLevel("WARNING")
-        handler.setStream(previous)
-    logs = [json.loads(line) for line in buffer.getvalue().splitlines()]
     refused = [entry for entry in logs if entry.get("message") == "request refused"]
     assert refused and refused[0]["correlation_id"] == event["requestContext"]["requestId"]
     assert refused[0]["code"] == "bad_k"
@@ -250,18 +256,6 @@ def test_cors_answers_only_the_allowed_origin(wired, load_event, lambda_context)
     assert response["headers"]["Access-Control-Allow-Origin"] == "*"
     del event["headers"]["origin"]
     assert "Access-Control-Allow-Origin" not in wired.app.lambda_handler(event, lambda_context)["headers"]
-
-
-def _captured_logs(app, run) -> list[dict]:
-    """JSON log lines written while `run()` executes (the Logger keeps the stream it found at import)."""
-    buffer = io.StringIO()
-    handler = app.logger.registered_handler
-    previous = handler.setStream(buffer)
-    try:
-        run()
-    finally:
-        handler.setStream(previous)
-    return [json.loads(line) for line in buffer.getvalue().splitlines()]
 
 
 def test_plain_modules_log_with_the_correlation_id(wired, ssm_answers, load_event, lambda_context):

@@ -84,31 +84,27 @@ def test_aws_errors_map_to_domain_errors(code, status, expected):
     assert isinstance(from_client_error(error, "do it"), expected)
 
 
-def _python312() -> list[str] | None:
-    """A command running Python 3.12 (the template's runtime), or None."""
-    env = {**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "3.12.1")}
-    for exe in ("python3.12",):
-        path = shutil.which(exe)
-        if not path:
-            continue
-        probe = subprocess.run([path, "-c", "import sys; print(sys.version_info[:2])"], env=env,
-                               capture_output=True, text=True, timeout=60, check=False)
-        if probe.returncode == 0 and probe.stdout.strip() == "(3, 12)":
-            return [path]
-    return None
+def _python312(env: dict[str, str]) -> str | None:
+    """The path of a python3.12 (the template's runtime) that really runs 3.12, or None."""
+    path = shutil.which("python3.12")
+    if not path:
+        return None
+    probe = subprocess.run([path, "-c", "import sys; print(sys.version_info[:2])"], env=env,
+                           capture_output=True, text=True, timeout=60, check=False)
+    return path if probe.returncode == 0 and probe.stdout.strip() == "(3, 12)" else None
 
 
 def test_function_code_compiles_on_python_312():
-    command = _python312()
-    if command is None:
+    env = {**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "3.12.1")}
+    python = _python312(env)
+    if python is None:
         pytest.skip("python3.12 (the Lambda runtime's version) is not on PATH")
     # compile() only: nothing is written next to the sources, and boto3/powertools need not be there.
     script = ("import sys, pathlib\n"
               "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.py')):\n"
               "    compile(p.read_text(), str(p), 'exec')\n"
               "print('ok', len(list(pathlib.Path(sys.argv[1]).glob('*.py'))))\n")
-    env = {**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "3.12.1")}
-    result = subprocess.run([*command, "-c", script, str(FUNCTION_DIR)], env=env, capture_output=True,
+    result = subprocess.run([python, "-c", script, str(FUNCTION_DIR)], env=env, capture_output=True,
                             text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok ")
