@@ -62,6 +62,7 @@ def use_clients(clients: SearchClients) -> None:
     """Swap the clients (the local stack's SSM stand-in, or test doubles); forgets the cached instance."""
     _searcher.clients = clients
     _searcher.instances.forget()
+    _searcher.live.forget()
 
 
 app = APIGatewayHttpResolver(cors=CORSConfig(allow_origin=settings.get("ALLOWED_ORIGIN"), max_age=600))
@@ -82,13 +83,16 @@ def search_route() -> dict:
     deadline = Deadline.for_request(cfg.deadline_seconds, remaining, clock=_searcher.clock)
     logger.append_keys(query_key=request.key, k=request.k)
     answer = _searcher.run(cfg, request, deadline, _request_id(), started=started)
-    for stage in ("ssm_send", "ssm_wait", "copy", "total"):
-        metrics.add_metric(name=f"latency_{stage}", unit=MetricUnit.Milliseconds,
-                           value=answer["timings_ms"][stage])
+    for stage in ("cache_read", "ssm_send", "ssm_wait", "copy", "total"):
+        if stage in answer["timings_ms"]:
+            metrics.add_metric(name=f"latency_{stage}", unit=MetricUnit.Milliseconds,
+                               value=answer["timings_ms"][stage])
+    if answer["cache"] in ("hit", "miss"):
+        metrics.add_metric(name=f"cache_{answer['cache']}", unit=MetricUnit.Count, value=1)
     if answer.get("missing"):
         _count_error("copy_failed", len(answer["missing"]))
     logger.info("search answered", extra={"timings_ms": answer["timings_ms"], "path": answer["path"],
-                                          "missing": answer.get("missing", [])})
+                                          "cache": answer["cache"], "missing": answer.get("missing", [])})
     return answer
 
 

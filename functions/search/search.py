@@ -5,19 +5,21 @@ Plain code that receives its EC2, SSM and S3 clients; app.py only parses, calls 
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_output import parse_agent_output
+from agent_output import AgentAnswer, parse_agent_output
 from botocore.exceptions import ClientError
 from command import output_of, send_search, wait_for_invocation
 from copier import copy_results
 from deadline import Clock, Deadline, Sleep
 from errors import DeadlineExceeded, ImageNotFound, InstanceUnavailable, error_code, from_client_error
 from instances import InstanceCache
+from result_cache import LiveVersion, query_sha256, read_entry, write_entry
 from settings import LambdaSettings
-from validation import SearchRequest
+from validation import K_MAX, SearchRequest
 
 # Time kept back from polling for the copies: enough for k parallel copies with a retry, and never
 # more than a fifth of the request's budget.
@@ -41,13 +43,84 @@ class Searcher:
     clock: Clock = time.monotonic
     sleep: Sleep = time.sleep
     instances: InstanceCache = field(default_factory=InstanceCache)
+    live: LiveVersion = field(default_factory=LiveVersion)
 
     def run(self, cfg: LambdaSettings, request: SearchRequest, deadline: Deadline, request_id: str,
             started: float) -> dict:
-        """The API answer of DESIGN section 3 for one validated request (`started`: on `clock`)."""
-        clock = self.clock
-        check_query_image(self.clients.s3, cfg.site_bucket, request.key)
+        """The API answer of DESIGN section 3 for one validated request (`started`: on `clock`).
 
+        The result cache of the live index version answers first; on a miss the agent answers
+        through SSM and its top 10 are written to the cache (docs/contracts.md, "Result cache").
+        """
+        clock = self.clock
+        head = check_query_image(self.clients.s3, cfg.site_bucket, request.key)
+        timings: dict[str, float] = {}
+        sha256 = query_sha256(head) if cfg.cache_enabled else None
+        entry, outcome = None, "off"
+        if sha256 is not None:
+            t_cache = clock()
+            if request.fresh:
+                outcome = "bypass"
+            else:
+                version = self.live.get(self.clients.s3, cfg.gallery_bucket, cfg.cache_version_seconds)
+                entry = read_entry(self.clients.s3, cfg.gallery_bucket, version, sha256) if version else None
+                outcome = "hit" if entry is not None else "miss"
+            timings["cache_read"] = _ms(clock() - t_cache)
+
+        writer = None
+        if entry is not None:
+            results, index, path, search_ms = entry["results"][:request.k], entry["index"], "cache", None
+        else:
+            # Asked for the top 10 whatever k is, so the answer can fill the cache for every k.
+            asked_k = K_MAX if sha256 is not None else request.k
+            answer = self._ask_agent(cfg, request, asked_k, deadline, request_id, timings)
+            results, index, path, search_ms = answer.results[:request.k], answer.index, answer.path, \
+                answer.search_ms
+            if sha256 is not None:
+                # Written beside the copies; a failed write is logged and never fails the request.
+                writer = threading.Thread(target=write_entry, name="cache-write", daemon=True,
+                                          args=(self.clients.s3, cfg.gallery_bucket, sha256, answer.results,
+                                                answer.index))
+                writer.start()
+
+        t_copy = clock()
+        outcomes = copy_results(self.clients.s3, cfg.gallery_bucket, cfg.site_bucket,
+                                [r["key"] for r in results], cfg.copy_workers, deadline,
+                                sleep=self.sleep)
+        t_end = clock()
+        if writer is not None:
+            writer.join(timeout=min(deadline.remaining(), 1.0))
+
+        items = []
+        for result, copied in zip(results, outcomes, strict=True):
+            item: dict[str, Any] = {"key": copied.site_key,
+                                    "url": cfg.url(copied.site_key) if copied.ok else None,
+                                    "score": result["score"]}
+            if not copied.ok:
+                item["error"] = "copy_failed"
+            items.append(item)
+        if search_ms is not None:
+            timings["search"] = search_ms
+        timings["copy"] = _ms(t_end - t_copy)
+        timings["total"] = _ms(t_end - started)
+        body: dict[str, Any] = {
+            "query": {"key": request.key, "url": cfg.url(request.key)},
+            "results": items,
+            "timings_ms": timings,
+            "request_id": request_id,
+            "index": index,
+            "path": path,
+            "cache": outcome,
+        }
+        missing = [o.gallery_key for o in outcomes if not o.ok]
+        if missing:
+            body["missing"] = missing
+        return body
+
+    def _ask_agent(self, cfg: LambdaSettings, request: SearchRequest, k: int, deadline: Deadline,
+                   request_id: str, timings: dict[str, float]) -> AgentAnswer:
+        """The agent's checked answer through SSM Run Command; adds ssm_send and ssm_wait to timings."""
+        clock = self.clock
         t_send = clock()
         try:
             instance_id = self.instances.get(self.clients.ec2, cfg.tag_key, cfg.tag_value,
@@ -55,7 +128,7 @@ class Searcher:
             if deadline.expired():
                 raise DeadlineExceeded("the request ran out of time before the search was sent")
             command_id = send_search(self.clients.ssm, instance_id, cfg.document_name, cfg.site_bucket,
-                                     request.key, request.k, comment=f"image search {request_id}")
+                                     request.key, k, comment=f"image search {request_id}")
             t_wait = clock()
             reserve = min(COPY_RESERVE_SECONDS, deadline.remaining() / 5)
             invocation = wait_for_invocation(self.clients.ssm, command_id, instance_id,
@@ -65,50 +138,23 @@ class Searcher:
             # The cached instance may be the one that went away: look it up again next time.
             self.instances.forget()
             raise
-        t_copy = clock()
-        answer = parse_agent_output(stdout, request.k)
-
-        outcomes = copy_results(self.clients.s3, cfg.gallery_bucket, cfg.site_bucket,
-                                [r["key"] for r in answer.results], cfg.copy_workers, deadline,
-                                sleep=self.sleep)
-        t_end = clock()
-
-        results = []
-        for result, outcome in zip(answer.results, outcomes, strict=True):
-            item: dict[str, Any] = {"key": outcome.site_key,
-                                    "url": cfg.url(outcome.site_key) if outcome.ok else None,
-                                    "score": result["score"]}
-            if not outcome.ok:
-                item["error"] = "copy_failed"
-            results.append(item)
-        body: dict[str, Any] = {
-            "query": {"key": request.key, "url": cfg.url(request.key)},
-            "results": results,
-            "timings_ms": {
-                "ssm_send": _ms(t_wait - t_send),
-                "ssm_wait": _ms(t_copy - t_wait),
-                "search": answer.search_ms,
-                "copy": _ms(t_end - t_copy),
-                "total": _ms(t_end - started),
-            },
-            "request_id": request_id,
-            "index": answer.index,
-            "path": answer.path,
-        }
-        missing = [o.gallery_key for o in outcomes if not o.ok]
-        if missing:
-            body["missing"] = missing
-        return body
+        t_done = clock()
+        timings["ssm_send"] = _ms(t_wait - t_send)
+        timings["ssm_wait"] = _ms(t_done - t_wait)
+        return parse_agent_output(stdout, k)
 
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 1)
 
 
-def check_query_image(s3: Any, bucket: str, key: str) -> None:
-    """Raise ImageNotFound unless the query image exists in the site bucket (checked before any SSM call)."""
+def check_query_image(s3: Any, bucket: str, key: str) -> dict:
+    """The query image's head (its metadata names its SHA-256); ImageNotFound when it is not there.
+
+    Checked before any SSM call.
+    """
     try:
-        s3.head_object(Bucket=bucket, Key=key)
+        return s3.head_object(Bucket=bucket, Key=key)
     except ClientError as e:
         if error_code(e) in {"404", "NoSuchKey", "NotFound"}:
             raise ImageNotFound(f"there is no image {key} in the site bucket") from e

@@ -44,6 +44,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Cap on one request in seconds (1..29); the Lambda's remaining time minus 1.5 s caps it too."),
     Setting("INSTANCE_CACHE_SECONDS", "60",
             "How long a warm container reuses the instance id it found (0 = look it up on every request)."),
+    Setting("RESULT_CACHE", "on",
+            "'on': answer from the result cache under cache/<version>/ in the gallery bucket and fill it "
+            "on a miss; 'off': always ask the agent through SSM."),
+    Setting("CACHE_VERSION_SECONDS", "5",
+            "How long a container trusts the live index version it read from index/current.json "
+            "(0 = read it on every request)."),
     Setting("AWS_ENDPOINT_URL", "",
             "Endpoint for every AWS client of the function (read by boto3); the local stack points it at its "
             "moto server, and S3 then uses path-style addressing."),
@@ -100,6 +106,8 @@ class LambdaSettings:
     copy_workers: int
     deadline_seconds: float
     instance_cache_seconds: float
+    cache_enabled: bool = True
+    cache_version_seconds: float = 5.0
 
     def url(self, key: str) -> str:
         """The URL the page loads for a site bucket key."""
@@ -121,4 +129,13 @@ def load() -> LambdaSettings:
         copy_workers=copy_workers(),
         deadline_seconds=float(_number("DEADLINE_SECONDS", float, 1.0, API_LIMIT_SECONDS)),
         instance_cache_seconds=float(_number("INSTANCE_CACHE_SECONDS", float, 0.0, 3600.0)),
+        cache_enabled=_switch("RESULT_CACHE"),
+        cache_version_seconds=float(_number("CACHE_VERSION_SECONDS", float, 0.0, 300.0)),
     )
+
+
+def _switch(name: str) -> bool:
+    raw = get(name)
+    if raw not in ("on", "off"):
+        raise Misconfigured(f"{name}={raw!r} must be 'on' or 'off'")
+    return raw == "on"

@@ -1,4 +1,4 @@
-"""Parse and check the body of `POST /search`: exactly `key` (albums/...) and `k` (1..10)."""
+"""Parse and check the body of `POST /search`: `key` (albums/...), `k` (1..10), optional `fresh`."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ K_MIN, K_MAX = 1, 10
 # A valid body is under 300 bytes; anything much larger is not a search request.
 MAX_BODY_BYTES = 2048
 FIELDS = frozenset({"key", "k"})
+OPTIONAL = frozenset({"fresh"})  # true: skip the result cache (operators and tests)
 
 
 @dataclass(frozen=True)
 class SearchRequest:
     key: str
     k: int
+    fresh: bool = False
 
 
 def parse_request(body: str | None) -> SearchRequest:
@@ -36,10 +38,11 @@ def parse_request(body: str | None) -> SearchRequest:
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object", code="malformed_body")
 
-    unknown = sorted(set(data) - FIELDS)
+    unknown = sorted(set(data) - FIELDS - OPTIONAL)
     if unknown:
         shown = ", ".join(repr(name[:40]) for name in unknown[:5])
-        raise BadRequest(f"unknown fields: {shown}; only 'key' and 'k' are accepted", code="unknown_field")
+        raise BadRequest(f"unknown fields: {shown}; only 'key', 'k' and 'fresh' are accepted",
+                         code="unknown_field")
     missing = sorted(FIELDS - set(data))
     if missing:
         raise BadRequest(f"missing fields: {', '.join(missing)}", code="missing_field")
@@ -52,4 +55,7 @@ def parse_request(body: str | None) -> SearchRequest:
     # bool is an int subclass in Python; true/false is not a count.
     if isinstance(k, bool) or not isinstance(k, int) or not K_MIN <= k <= K_MAX:
         raise BadRequest(f"k must be an integer from {K_MIN} to {K_MAX}", code="bad_k")
-    return SearchRequest(key=key, k=k)
+    fresh = data.get("fresh", False)
+    if not isinstance(fresh, bool):
+        raise BadRequest("fresh must be true or false", code="bad_fresh")
+    return SearchRequest(key=key, k=k, fresh=fresh)
