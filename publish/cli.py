@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="where downloaded weights, index versions and the sample collection are kept")
     p.add_argument("--no-index", action="store_true", help="do not build or publish the index")
     p.add_argument("--force-index", action="store_true", help="build a new index version even if unchanged")
+    p.add_argument("--cache-warm", choices=("all", "albums", "off"), default="all",
+                   help="warm the result cache of the live index: the top 10 of every indexed image, "
+                   "of the album images only, or none")
     p.add_argument("--no-agent", action="store_true", help="do not upload the agent bundle and bootstrap")
     p.add_argument("--no-refresh", action="store_true", help="do not tell the instance to refresh")
     p.add_argument("--refresh-timeout", type=float, default=DEFAULT_TIMEOUT_S,
@@ -94,11 +97,16 @@ def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:
         api_url=outputs["ApiUrl"], site_dir=args.site_dir, images_dir=images, weights=args.weights,
         per_album=args.per_album, index=not args.no_index, agent=not args.no_agent,
         index_options={"work_dir": args.cache_dir / "index", "size": args.size, "force": args.force_index},
-        progress=not args.quiet, concurrency=args.concurrency,
+        progress=not args.quiet, concurrency=args.concurrency, cache_warm=args.cache_warm,
+        cache_dir=args.cache_dir / "index",
     )
     for line in report.lines():
         say(f"  {line}")
     say(f"  total    {report.total}")
+    if report.warm is not None and not report.warm.skipped:
+        w = report.warm
+        say(f"  cache    {w.entries} entries ({w.bytes / 1e6:.1f} MB) for {w.version} in {w.total_s:.1f} s "
+            f"(search {w.compute_s:.1f} s), {w.pruned} old entries removed")
 
     if args.no_refresh:
         say("refresh skipped (--no-refresh)")

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from imagesearch.images import file_sha256
 from imagesearch.keys import album_key, gallery_key, safe_album, safe_name
 
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, sync
@@ -41,6 +42,14 @@ class Image:
         """Its key in the site bucket when it is browsable."""
         return album_key(self.album, self.name)
 
+    def sha256(self) -> str:
+        """The SHA-256 of its bytes: its identity in the index and its result cache key."""
+        return file_sha256(str(self.path))
+
+    def metadata(self) -> dict[str, str]:
+        """x-amz-meta-sha256, so the function learns the hash from the head it already reads."""
+        return {"sha256": self.sha256()}
+
 
 def scan(images_dir: Path) -> dict[str, list[Image]]:
     """The albums under images_dir (sorted), each with its files (sorted), names made safe."""
@@ -70,18 +79,24 @@ def albums_document(albums: dict[str, list[Image]], per_album: int, index: dict 
     """The albums.json content of docs/contracts.md."""
     entries = []
     for name, images in albums.items():
-        keys = [i.album_key for i in browsable(images, per_album)]
-        if keys:
-            entries.append({"name": name, "cover": keys[0], "count": len(images), "images": keys})
+        shown = browsable(images, per_album)
+        if shown:
+            entries.append({"name": name, "cover": shown[0].album_key, "count": len(images),
+                            "images": [i.album_key for i in shown], "sha256": [i.sha256() for i in shown]})
     return {"albums": entries, "index": index}
 
 
 def publish_gallery(s3, gallery_bucket: str, images_dir: Path, *, progress: bool = True,
                     concurrency: int = DEFAULT_CONCURRENCY) -> Counts:
     """Upload every image to `gallery/<album>/<file>` in the gallery bucket; return the counts."""
-    items = [Item(key=img.gallery_key, path=img.path)
+    items = [Item(key=img.gallery_key, path=img.path, metadata=img.metadata())
              for images in scan(images_dir).values() for img in images]
     return sync(s3, gallery_bucket, items, label="gallery", progress=progress, concurrency=concurrency)
+
+
+def album_hashes(images_dir: Path, per_album: int = DEFAULT_PER_ALBUM) -> list[str]:
+    """The SHA-256 of every browsable album image: the queries the page offers."""
+    return [img.sha256() for images in scan(images_dir).values() for img in browsable(images, per_album)]
 
 
 def publish_albums(s3, site_bucket: str, images_dir: Path, *, per_album: int = DEFAULT_PER_ALBUM,
@@ -91,7 +106,8 @@ def publish_albums(s3, site_bucket: str, images_dir: Path, *, per_album: int = D
     if per_album < 1:
         raise PublishError(f"per_album must be at least 1, got {per_album}")
     albums = scan(images_dir)
-    items = [Item(key=img.album_key, path=img.path, cache_control=IMAGE_CACHE_CONTROL)
+    items = [Item(key=img.album_key, path=img.path, cache_control=IMAGE_CACHE_CONTROL,
+                  metadata=img.metadata())
              for images in albums.values() for img in browsable(images, per_album)]
     document = albums_document(albums, per_album, index)
     items.append(Item(key=ALBUMS_JSON, data=json.dumps(document, indent=1).encode() + b"\n",

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from publish.agent import publish_agent, publish_weights, weights_key
-from publish.collection import DEFAULT_PER_ALBUM, publish_albums, publish_gallery
+from publish.cache_warm import WarmReport, warm_cache
+from publish.collection import DEFAULT_PER_ALBUM, album_hashes, publish_albums, publish_gallery
 from publish.index import albums_index_summary, publish_index
 from publish.site import publish_site
 from publish.uploader import DEFAULT_CONCURRENCY, Counts
@@ -17,6 +18,7 @@ class Report:
     """Counts per step, in the order the steps ran."""
 
     steps: dict[str, Counts] = field(default_factory=dict)
+    warm: WarmReport | None = None
 
     @property
     def total(self) -> Counts:
@@ -43,12 +45,15 @@ def publish_all(
     index_options: dict | None = None,
     progress: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
+    cache_warm: str = "all",
+    cache_dir: Path | None = None,
 ) -> Report:
-    """Publish gallery, weights, agent, index, albums and site in that order; return the counts.
+    """Publish gallery, weights, agent, index, cache, albums and site in that order; return the counts.
 
-    The gallery goes first because the index names its keys; albums.json goes after the index
-    because it carries the index's summary; the site goes last so a page never points at albums
-    that are not there yet.
+    The gallery goes first because the index names its keys; the result cache is warmed for the
+    live index before albums.json lists the images, so every album image answers from the cache;
+    albums.json carries the index's summary; the site goes last so a page never points at albums
+    that are not there yet. cache_warm: "all" (every indexed image), "albums" or "off".
     """
     report = Report()
     common = {"progress": progress, "concurrency": concurrency}
@@ -65,6 +70,14 @@ def publish_all(
             s3, gallery_bucket, images_dir, weights=str(weights) if weights else None, progress=progress,
             **(index_options or {}),
         )
+    if cache_warm != "off":
+        hashes = album_hashes(images_dir, per_album) if cache_warm == "albums" else None
+        # The warm-up fetches the live version's arrays; the index build's work folder may hold them.
+        work = cache_dir or (index_options or {}).get("work_dir")
+        warmed = warm_cache(s3, gallery_bucket, work_dir=work, hashes=hashes, progress=progress,
+                            concurrency=concurrency)
+        report.steps["cache"] = warmed.counts
+        report.warm = warmed
     report.steps["albums"] = publish_albums(
         s3, site_bucket, images_dir, per_album=per_album,
         index=albums_index_summary(s3, gallery_bucket), **common,

@@ -12,7 +12,8 @@ import io
 import mimetypes
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
@@ -65,6 +66,8 @@ class Item:
     data: bytes | None = None
     content_type: str | None = None
     cache_control: str | None = None
+    # More x-amz-meta-* entries beside md5 (e.g. sha256 for the result cache); part of "unchanged".
+    metadata: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.data is None):
@@ -140,14 +143,17 @@ def _unchanged(s3, bucket: str, item: Item, existing: dict[str, tuple[int, str]]
     if size != item.size():
         return False
     md5 = item.md5()
-    if etag == md5:
+    if etag == md5 and not item.metadata:
         return True
-    # Multipart or KMS-encrypted objects have an ETag that is not the MD5: ask the metadata.
+    # Multipart or KMS-encrypted objects have an ETag that is not the MD5, and the listing does not
+    # show metadata: ask the object's head.
     try:
         head = s3.head_object(Bucket=bucket, Key=item.key)
     except ClientError as e:
         raise PublishError(f"cannot read s3://{bucket}/{item.key}: {e}") from e
-    return head.get("Metadata", {}).get("md5") == md5
+    stored = head.get("Metadata", {})
+    return (etag == md5 or stored.get("md5") == md5) and all(
+        stored.get(name) == value for name, value in item.metadata.items())
 
 
 class _Progress(BaseSubscriber):
@@ -177,7 +183,10 @@ def sync(
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         raise PublishError(f"two files map to the same key: {', '.join(dupes[:5])}")
     existing = list_existing(s3, bucket, keys)
-    todo = [item for item in items if not _unchanged(s3, bucket, item, existing)]
+    # Items with metadata to compare need a HEAD each: asked many at once.
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        same = list(pool.map(lambda item: _unchanged(s3, bucket, item, existing), items))
+    todo = [item for item, unchanged in zip(items, same, strict=True) if not unchanged]
     skipped = len(items) - len(todo)
     if not todo:
         return Counts(0, skipped)
@@ -196,7 +205,7 @@ def sync(
     ):
         futures = []
         for item in todo:
-            extra = {"ContentType": item.guessed_type(), "Metadata": {"md5": item.md5()}}
+            extra = {"ContentType": item.guessed_type(), "Metadata": {**item.metadata, "md5": item.md5()}}
             if item.cache_control:
                 extra["CacheControl"] = item.cache_control
             # s3transfer takes a filename (it reads in parallel parts) or a file object.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -71,8 +72,10 @@ def test_albums_document_lists_browsable_images_up_to_the_limit(tmp_path):
     albums = scan(tmp_path)
     assert [i.name for i in browsable(albums["a"], 10)] == ["1.png", "2.png", "3.png"]
     doc = albums_document(albums, 2, {"version": "v"})
+    x_sha = hashlib.sha256(b"x").hexdigest()  # each image's hash, aligned with `images`
     assert doc == {"albums": [{"name": "a", "cover": "albums/a/1.png", "count": 4,
-                               "images": ["albums/a/1.png", "albums/a/2.png"]}], "index": {"version": "v"}}
+                               "images": ["albums/a/1.png", "albums/a/2.png"], "sha256": [x_sha, x_sha]}],
+                   "index": {"version": "v"}}
 
 
 def test_index_summary_labels_demo_weights():

@@ -86,3 +86,16 @@ def test_file_items_skips_hidden_files_and_needs_a_folder(tmp_path):
     assert [i.key for i in file_items(tmp_path)] == ["ok.html"]
     with pytest.raises(PublishError, match="is not a directory"):
         file_items(tmp_path / "missing")
+
+
+def test_metadata_is_written_and_an_object_without_it_is_sent_again(s3):
+    # GIVEN an object published before the sha256 metadata existed (same bytes, md5 only)
+    plain = Item(key="albums/a/1.png", data=b"img")
+    assert sync(s3, BUCKET, [plain], progress=False) == Counts(1, 0)
+    tagged = Item(key="albums/a/1.png", data=b"img", metadata={"sha256": "ab" * 32})
+
+    # WHEN it is published with metadata: sent again once, then unchanged
+    assert sync(s3, BUCKET, [tagged], progress=False) == Counts(1, 0)
+    assert sync(s3, BUCKET, [tagged], progress=False) == Counts(0, 1)
+    assert s3.head_object(Bucket=BUCKET, Key="albums/a/1.png")["Metadata"] == {"sha256": "ab" * 32,
+                                                                               "md5": plain.md5()}

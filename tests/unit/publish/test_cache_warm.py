@@ -1,0 +1,102 @@
+"""Warming the result cache at publish: entries equal the agent's answers, old versions pruned."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from moto import mock_aws
+
+from publish.cache_warm import MARKER, cached_versions, entries_module, warm_cache
+from publish.collection import album_hashes
+
+GALLERY = "gallery-under-test"
+OLD = "20200101T000000Z-000000"
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory):
+    from imagesearch.sample_data import generate
+
+    out = tmp_path_factory.mktemp("albums")
+    generate(str(out), count=20, seed=3)  # 10 albums x 2 images
+    return out
+
+
+@pytest.fixture
+def gallery(monkeypatch, collection, tmp_path):
+    """moto S3 with the collection indexed at s3://<gallery>/index (seeded 32 px weights)."""
+    from imagesearch.build import build_index
+    from imagesearch.features import Featurizer
+    from imagesearch.index import LshParams
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("IMAGESEARCH_MODE", raising=False)
+    with mock_aws():
+        import boto3
+
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=GALLERY)
+        featurizer = Featurizer.load("seed:0", size=32, batch_size=8)
+        build_index(str(collection), f"s3://{GALLERY}/index", s3=s3, featurizer=featurizer,
+                    lsh=LshParams(tables=4, bits=3, probes=4), cache_dir=str(tmp_path / "build"), threads=2)
+        yield s3
+
+
+def _entries(s3, version):
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=GALLERY, Prefix=f"cache/{version}/")["Contents"]]
+    return {k.rsplit("/", 1)[1].removesuffix(".json"): json.loads(s3.get_object(Bucket=GALLERY, Key=k)
+                                                                  ["Body"].read()) for k in keys}
+
+
+def test_every_indexed_image_gets_the_agents_answer_and_old_versions_go(gallery, collection, tmp_path):
+    from imagesearch.querying import search_image
+    from imagesearch.searcher import Searcher
+
+    # GIVEN an entry of an older version
+    entries = entries_module()
+    gallery.put_object(Bucket=GALLERY, Key=entries.entry_key(OLD, "a" * 64), Body=b"{}")
+
+    # WHEN the cache is warmed
+    report = warm_cache(gallery, GALLERY, work_dir=tmp_path / "w", progress=False)
+
+    # THEN every image has its entry, equal to the agent's answer for its bytes, and the old one is gone
+    assert report.pruned == 1 and cached_versions(gallery, GALLERY, entries) == [report.version]
+    found = _entries(gallery, report.version)
+    assert set(found) == {MARKER.removesuffix(".json")} | {h for h in found if len(h) == 64}
+    index = Searcher.open(f"s3://{GALLERY}/index", s3=gallery, cache_dir=str(tmp_path / "q"))
+    assert report.entries == index.count == len(found) - 1
+    for path in sorted(collection.rglob("*.png")):
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        answer = search_image(index, data, 10)
+        entry = entries.decode_entry(json.dumps(found[digest]).encode(), report.version, digest)
+        assert entry["results"] == answer["results"]
+        assert entry["index"] == answer["index"] and entry["source"] == "warm"
+
+    # A second publish of the same version does nothing.
+    again = warm_cache(gallery, GALLERY, work_dir=tmp_path / "w", progress=False)
+    assert again.skipped and again.counts.skipped == 1
+
+
+def test_albums_scope_warms_only_the_album_images(gallery, collection, tmp_path):
+    hashes = album_hashes(collection, per_album=1)
+    report = warm_cache(gallery, GALLERY, work_dir=tmp_path / "w", hashes=hashes, progress=False)
+    assert report.entries == len(hashes) == 10
+    assert set(_entries(gallery, report.version)) == set(hashes) | {"warm"}
+
+
+def test_no_index_no_warm(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        import boto3
+
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=GALLERY)
+        assert warm_cache(s3, GALLERY, progress=False).skipped
