@@ -27,6 +27,8 @@ from errors import error_code
 log = logging.getLogger("search")
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+# The function may not list the private gallery bucket, so S3 answers a missing entry with 403.
+_ABSENT_ENTRY = _MISSING | {"403", "AccessDenied"}
 
 
 def query_sha256(head: dict) -> str | None:
@@ -71,7 +73,7 @@ def read_entry(s3: Any, bucket: str, version: str, sha256: str) -> dict | None:
     try:
         raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as e:
-        if error_code(e) not in _MISSING:
+        if error_code(e) not in _ABSENT_ENTRY:
             log.warning("cache: cannot read %s, answering through SSM: %s", key, e)
         return None
     except BotoCoreError as e:

@@ -103,6 +103,16 @@ def test_site_bucket_relaxes_public_access_only_for_its_policy(resources):
     assert "AccessControl" not in props
 
 
+def test_result_cache_entries_expire_through_a_lifecycle_rule(resources):
+    rules = resources["GalleryBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    cache = [r for r in rules if r.get("Prefix") == "cache/"]
+    assert len(cache) == 1 and cache[0]["Status"] == "Enabled"
+    assert cache[0]["ExpirationInDays"] == {"Ref": "CacheExpirationDays"}
+    # Nothing else in the gallery bucket expires.
+    assert all(r.get("Prefix") in ("cache/", None) and ("ExpirationInDays" not in r or r is cache[0])
+               for r in rules)
+
+
 def test_results_expire_through_a_lifecycle_rule(resources):
     rules = resources["SiteBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     results = [r for r in rules if r.get("Prefix") == "results/"]
@@ -136,17 +146,25 @@ def test_no_statement_allows_wildcard_actions_or_run_shell_script(resources):
         assert "AWS-RunPowerShellScript" not in _text(statement)
 
 
-def test_function_writes_only_results_and_reads_only_gallery_and_albums(resources):
+def test_function_writes_only_results_and_cache_and_reads_only_gallery_albums_cache(resources):
     s3 = {}
     for statement in _function_statements(resources):
         for action in _listify(statement["Action"]):
             if action.startswith("s3:"):
                 s3.setdefault(action, []).extend(_listify(statement["Resource"]))
-    assert s3["s3:PutObject"] == [{"Fn::Sub": "${SiteBucket.Arn}/results/*"}]
+    # In the gallery bucket the function writes only cache/ and reads cache/ and index/current.json
+    # (beside the gallery/ images it copies); never the index versions, agent/ or models/.
+    assert sorted(_text(r) for r in s3["s3:PutObject"]) == sorted(
+        [_text({"Fn::Sub": "${SiteBucket.Arn}/results/*"}),
+         _text({"Fn::Sub": "${GalleryBucket.Arn}/cache/*"})]
+    )
     assert sorted(_text(r) for r in s3["s3:GetObject"]) == sorted(
         [_text({"Fn::Sub": "${GalleryBucket.Arn}/gallery/*"}),
+         _text({"Fn::Sub": "${GalleryBucket.Arn}/cache/*"}),
+         _text({"Fn::Sub": "${GalleryBucket.Arn}/index/current.json"}),
          _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})]
     )
+    assert "s3:ListBucket" not in s3 or all("GalleryBucket" not in _text(r) for r in s3["s3:ListBucket"])
     writes = {a for a in s3 if not a.startswith(("s3:Get", "s3:List"))}
     assert writes == {"s3:PutObject"}
     for action in writes:
@@ -321,7 +339,7 @@ def test_function_settings_match_the_lambda_settings_table(template, resources):
     env = props["Environment"]["Variables"]
     assert set(env) == {"SITE_BUCKET", "GALLERY_BUCKET", "SEARCH_DOCUMENT_NAME", "INSTANCE_TAG_KEY",
                         "INSTANCE_TAG_VALUE", "PUBLIC_BASE_URL", "ALLOWED_ORIGIN", "COPY_WORKERS",
-                        "DEADLINE_SECONDS"}
+                        "DEADLINE_SECONDS", "RESULT_CACHE", "CACHE_VERSION_SECONDS"}
     assert (env["INSTANCE_TAG_KEY"], env["INSTANCE_TAG_VALUE"]) == ("ImageSearchRole", "search")
     assert int(env["DEADLINE_SECONDS"]) < glob["Timeout"]
     event = props["Events"]["Search"]
