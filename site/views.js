@@ -1,12 +1,20 @@
 // The views: build the DOM for each screen with createElement and textContent, never from HTML strings.
 
 const TIMING_ROWS = [
+  ["cache_read", "cache read"],
   ["ssm_send", "SSM send"],
   ["ssm_wait", "SSM wait (agent)"],
   ["search", "search on the instance"],
   ["copy", "copy matches"],
   ["total", "total"],
 ];
+
+// Where the answer came from (docs/contracts.md, the answer's `path`).
+const PATH_LABELS = {
+  cache: "cached",
+  warm: "warm daemon via SSM",
+  cold: "cold path via SSM",
+};
 
 const ERROR_TITLES = {
   unreachable: "The search API is unreachable",
@@ -238,7 +246,8 @@ export function createViews({ doc = document, main, indexInfo }) {
       const total = typeof timings.total === "number" && timings.total > 0 ? timings.total : 0;
       const table = h("table", { className: "timings" },
         h("caption", { text: "Where the time went" }),
-        h("tbody", {}, TIMING_ROWS.map(([name, label]) => {
+        // Only the stages this answer went through: a cached answer has no SSM or search rows.
+        h("tbody", {}, TIMING_ROWS.filter(([name]) => typeof timings[name] === "number").map(([name, label]) => {
           const value = timings[name];
           const bar = h("span", { className: "bar" });
           if (total && typeof value === "number") bar.style.width = `${Math.min(100, (100 * value) / total)}%`;
@@ -257,7 +266,7 @@ export function createViews({ doc = document, main, indexInfo }) {
         table,
         h("p", { className: "answer-meta" },
           result.path ? h("span", { className: `badge path-${result.path}`,
-            text: result.path === "warm" ? "warm daemon" : `${result.path} path` }) : null,
+            text: PATH_LABELS[result.path] || `${result.path} path` }) : null,
           h("span", { text: meta.join(" · ") })));
     },
   };
