@@ -107,17 +107,19 @@ def warm_cache(
     force: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: bool = True,
+    index_root: str | None = None,
 ) -> WarmReport:
     """Write the top 10 of every indexed image (or of `hashes` only) for the live version.
 
     Old versions' entries are pruned first. Skipped when the live version is already warm
     (its marker exists), unless `force`. `work_dir` keeps the fetched index arrays (default: a
-    temporary folder).
+    temporary folder). `index_root`: where the index is read (default s3://<gallery>/index; the
+    bench passes a local copy).
     """
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="cache-warm-") as tmp:
             return warm_cache(s3, gallery_bucket, work_dir=Path(tmp), hashes=hashes, force=force,
-                              concurrency=concurrency, progress=progress)
+                              concurrency=concurrency, progress=progress, index_root=index_root)
     from imagesearch.artifacts import read_current
     from imagesearch.batch_search import distinct_images, top_matches
     from imagesearch.errors import SearchError
@@ -126,7 +128,7 @@ def warm_cache(
 
     started = time.perf_counter()
     entries = entries_module()
-    index_root = f"s3://{gallery_bucket}/{INDEX_PREFIX}"
+    index_root = index_root or f"s3://{gallery_bucket}/{INDEX_PREFIX}"
     try:
         version = read_current(index_root, s3)
         if version is None:
