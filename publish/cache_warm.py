@@ -21,7 +21,6 @@ from types import ModuleType
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
-from publish.index import INDEX_PREFIX
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, PublishError
 
 ENTRIES_FILE = Path(__file__).resolve().parent.parent / "functions" / "search" / "cache_entries.py"
@@ -120,23 +119,24 @@ def warm_cache(
         with tempfile.TemporaryDirectory(prefix="cache-warm-") as tmp:
             return warm_cache(s3, gallery_bucket, work_dir=Path(tmp), hashes=hashes, force=force,
                               concurrency=concurrency, progress=progress, index_root=index_root)
-    from imagesearch.artifacts import read_current
     from imagesearch.batch_search import distinct_images, top_matches
     from imagesearch.errors import SearchError
+    from imagesearch.open_index import OpenIndex
     from imagesearch.querying import index_summary
-    from imagesearch.searcher import Searcher
+    from imagesearch.storage import GALLERY_INDEX_PREFIX, open_store  # numpy: imported when used
 
     started = time.perf_counter()
     entries = entries_module()
-    index_root = index_root or f"s3://{gallery_bucket}/{INDEX_PREFIX}"
+    index_root = index_root or f"s3://{gallery_bucket}/{GALLERY_INDEX_PREFIX}"
     try:
-        version = read_current(index_root, s3)
+        store = open_store(index_root, s3=s3)
+        version = store.read_current()
         if version is None:
             return WarmReport(version=None, skipped=True)
         pruned = prune(s3, gallery_bucket, version, entries)
         if not force and _is_warm(s3, gallery_bucket, version, entries):
             return WarmReport(version=version, pruned=pruned, skipped=True)
-        index = Searcher.open(index_root, s3=s3, cache_dir=str(work_dir), version=version)
+        index = OpenIndex.open(store, s3=s3, cache_dir=str(work_dir), version=version)
     except SearchError as e:
         raise PublishError(f"cannot open the live index to warm the cache ({e.code}): {e.message}") from e
     except (ClientError, BotoCoreError) as e:

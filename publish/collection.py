@@ -2,17 +2,19 @@
 
 Gallery: every image at `gallery/<album>/<file>` in the private bucket (what the index names).
 Albums: up to N images per album at `albums/<album>/<file>` in the site bucket, plus albums.json,
-so the page can list albums and a user can pick a query image.
+so the page can list albums and a user can pick a query image. The folder is read by the engine's
+album walk (imagesearch.albums), the same one the index build uses.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
 from pathlib import Path
 
+from imagesearch.albums import AlbumFile, walk_albums
+from imagesearch.errors import SearchError
 from imagesearch.images import file_sha256
-from imagesearch.keys import album_key, gallery_key, safe_album, safe_name
 
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, sync
 
@@ -22,81 +24,64 @@ ALBUMS_JSON = "albums.json"
 # build decides what is an image by content) but never offered on the page.
 BROWSABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
 IMAGE_CACHE_CONTROL = "public, max-age=86400"
+log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Image:
-    """One file of an album: where it is on disk and its safe album and file names."""
+def scan(images_dir: Path) -> dict[str, list[AlbumFile]]:
+    """The albums under images_dir (sorted), each with its files (sorted), names made safe.
 
-    path: Path
-    album: str
-    name: str
-
-    @property
-    def gallery_key(self) -> str:
-        """Its key in the gallery bucket."""
-        return gallery_key(self.album, self.name)
-
-    @property
-    def album_key(self) -> str:
-        """Its key in the site bucket when it is browsable."""
-        return album_key(self.album, self.name)
-
-    def sha256(self) -> str:
-        """The SHA-256 of its bytes: its identity in the index and its result cache key."""
-        return file_sha256(str(self.path))
-
-    def metadata(self) -> dict[str, str]:
-        """x-amz-meta-sha256, so the function learns the hash from the head it already reads."""
-        return {"sha256": self.sha256()}
-
-
-def scan(images_dir: Path) -> dict[str, list[Image]]:
-    """The albums under images_dir (sorted), each with its files (sorted), names made safe."""
-    images_dir = Path(images_dir)
-    if not images_dir.is_dir():
-        raise PublishError(f"images folder {images_dir} does not exist")
-    albums: dict[str, list[Image]] = {}
-    for folder in sorted(p for p in images_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        album = safe_album(folder.name)
-        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-        if not files:
-            continue
-        if album in albums:
-            raise PublishError(f"two album folders map to the same safe name {album!r}")
-        albums[album] = [Image(path=p, album=album, name=safe_name(p.name)) for p in files]
-    if not albums:
+    Entries the album walk skips (files outside albums, nested folders, names that collide once
+    made safe) are logged as warnings, as the index build lists them in its report.
+    """
+    try:
+        walk = walk_albums(images_dir)
+    except SearchError as e:
+        raise PublishError(e.message) from e
+    for skipped in walk.skipped:
+        log.warning("not published: %s (%s)", skipped["where"], skipped["message"])
+    if not walk.albums:
         raise PublishError(f"no albums in {images_dir}: expected one subfolder of images per album")
-    return albums
+    return walk.albums
 
 
-def browsable(images: list[Image], per_album: int) -> list[Image]:
+def sha256_of(image: AlbumFile) -> str:
+    """The SHA-256 of an image's bytes: its identity in the index and its result cache key."""
+    return file_sha256(str(image.path))
+
+
+def sha256_metadata(image: AlbumFile) -> dict[str, str]:
+    """x-amz-meta-sha256, so the function learns the hash from the head it already reads."""
+    return {"sha256": sha256_of(image)}
+
+
+def browsable(images: list[AlbumFile], per_album: int) -> list[AlbumFile]:
     """The first per_album images a browser can show, in name order."""
     return [i for i in images if i.path.suffix.lower() in BROWSABLE_SUFFIXES][:per_album]
 
 
-def albums_document(albums: dict[str, list[Image]], per_album: int, index: dict | None) -> dict:
+def albums_document(albums: dict[str, list[AlbumFile]], per_album: int, index: dict | None) -> dict:
     """The albums.json content of docs/contracts.md."""
     entries = []
     for name, images in albums.items():
         shown = browsable(images, per_album)
         if shown:
             entries.append({"name": name, "cover": shown[0].album_key, "count": len(images),
-                            "images": [i.album_key for i in shown], "sha256": [i.sha256() for i in shown]})
+                            "images": [i.album_key for i in shown],
+                            "sha256": [sha256_of(i) for i in shown]})
     return {"albums": entries, "index": index}
 
 
 def publish_gallery(s3, gallery_bucket: str, images_dir: Path, *, progress: bool = True,
                     concurrency: int = DEFAULT_CONCURRENCY) -> Counts:
     """Upload every image to `gallery/<album>/<file>` in the gallery bucket; return the counts."""
-    items = [Item(key=img.gallery_key, path=img.path, metadata=img.metadata())
+    items = [Item(key=img.gallery_key, path=img.path, metadata=sha256_metadata(img))
              for images in scan(images_dir).values() for img in images]
     return sync(s3, gallery_bucket, items, label="gallery", progress=progress, concurrency=concurrency)
 
 
 def album_hashes(images_dir: Path, per_album: int = DEFAULT_PER_ALBUM) -> list[str]:
     """The SHA-256 of every browsable album image: the queries the page offers."""
-    return [img.sha256() for images in scan(images_dir).values() for img in browsable(images, per_album)]
+    return [sha256_of(img) for images in scan(images_dir).values() for img in browsable(images, per_album)]
 
 
 def publish_albums(s3, site_bucket: str, images_dir: Path, *, per_album: int = DEFAULT_PER_ALBUM,
@@ -107,7 +92,7 @@ def publish_albums(s3, site_bucket: str, images_dir: Path, *, per_album: int = D
         raise PublishError(f"per_album must be at least 1, got {per_album}")
     albums = scan(images_dir)
     items = [Item(key=img.album_key, path=img.path, cache_control=IMAGE_CACHE_CONTROL,
-                  metadata=img.metadata())
+                  metadata=sha256_metadata(img))
              for images in albums.values() for img in browsable(images, per_album)]
     document = albums_document(albums, per_album, index)
     items.append(Item(key=ALBUMS_JSON, data=json.dumps(document, indent=1).encode() + b"\n",

@@ -38,13 +38,16 @@ def top_matches(
     k: int = 10,
     mode: str | None = None,
     hashes: list[str] | None = None,
+    probes: int | None = None,
     batch: int = DEFAULT_BATCH,
     progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple[str, list[dict]]]:
     """(content hash, [{"key", "score"}] best first) for each indexed image (or each of `hashes`
-    that the index holds), as `search_vector(vector(row), k, mode=mode, exclude_hash=hash)` answers.
+    that the index holds), as `index.search_vector(vector(row), k, mode=mode, probes=probes,
+    exclude_hash=hash)` answers (`index`: an imagesearch.open_index.OpenIndex).
     """
     mode = index.resolve_mode(mode)
+    probes = index.default_probes if probes is None else probes
     rows_by_hash: dict[str, list[int]] = index._rows_by_hash
     vectors = index._vectors
     tables = index._tables
@@ -66,7 +69,7 @@ def top_matches(
                 approx[exclude] = -np.inf
                 rows, best = shortlist_top_k(vectors, q, approx, np.arange(n), k)
             else:
-                cand = tables.candidates(q, n)
+                cand = tables.candidates(q, n, probes)
                 if len(exclude):
                     cand = np.setdiff1d(cand, exclude, assume_unique=False)
                 if len(cand) == 0:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 
 import numpy as np
 import pytest
+from imagesearch import settings
 from imagesearch.batch_search import distinct_images, top_matches
 from imagesearch.build import build_index
+from imagesearch.build_config import BuildConfig
 from imagesearch.images import content_hash
-from imagesearch.index import LshParams, exact_search, rescore, shortlist_top_k
-from imagesearch.querying import search_image
-from imagesearch.searcher import Searcher
-
-LSH = LshParams(tables=4, bits=3, probes=4, seed=0)
+from imagesearch.index import LshBuildParams, exact_search, rescore, shortlist_top_k
+from imagesearch.open_index import OpenIndex
+from imagesearch.querying import search_image_bytes
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +27,16 @@ def index_root(_albums_master, featurizer, tmp_path_factory) -> str:
     first = sorted(os.listdir(os.path.join(images, album)))[0]
     shutil.copy(os.path.join(images, album, first), os.path.join(images, album, "copy_of_first.png"))
     root = str(tmp_path_factory.mktemp("index"))
-    build_index(images, root, featurizer=featurizer, lsh=LSH, threads=2)
+    config = dataclasses.replace(BuildConfig.from_settings(settings.load()),
+                                 lsh=LshBuildParams(tables=4, bits=3, seed=0), probes=4, threads=2)
+    build_index(images, root, featurizer=featurizer, config=config)
     return root
 
 
 @pytest.mark.parametrize("mode", ["exact", "lsh"])
 @pytest.mark.parametrize("batch", [1, 7, 256])
 def test_batch_top10_equals_the_daemons_answer_for_every_image(index_root, featurizer, mode, batch):
-    index = Searcher.open(index_root, featurizer=featurizer)
+    index = OpenIndex.open(index_root, featurizer=featurizer)
     done = []
     got = dict(top_matches(index, k=10, mode=mode, batch=batch, progress=lambda d, t: done.append((d, t))))
     # One entry per distinct image (the duplicate pair shares one), progress reaching the total.
@@ -46,14 +49,14 @@ def test_batch_top10_equals_the_daemons_answer_for_every_image(index_root, featu
 
 def test_batch_answer_equals_search_image_of_the_bytes(index_root, _albums_master, featurizer):
     # The agent's answer for an album image's bytes is the warmed entry, self-exclusion included.
-    index = Searcher.open(index_root, featurizer=featurizer)
+    index = OpenIndex.open(index_root, featurizer=featurizer)
     album = sorted(os.listdir(_albums_master))[0]
     path = os.path.join(_albums_master, album, sorted(os.listdir(os.path.join(_albums_master, album)))[0])
     data = open(path, "rb").read()
     digest = content_hash(data)
     got = dict(top_matches(index, hashes=[digest, "0" * 64]))
     assert list(got) == [digest]  # an image the index does not hold is left out
-    answer = search_image(index, data, 10)
+    answer = search_image_bytes(index, data, 10)
     assert answer["results"] == got[digest]
     assert all(not r["key"].endswith("copy_of_first.png") for r in got[digest])  # its copy is excluded too
 

@@ -25,7 +25,7 @@ def cached(aws, ssm_stub, search_app, fake_time, ssm_answers, monkeypatch):
     aws.s3.put_object(Bucket=ssm_answers.site_bucket, Key=ssm_answers.query_key, Body=QUERY_BYTES,
                       Metadata={"sha256": SHA})
     search_app.use_clients(search_app.SearchClients(ec2=aws.ec2, ssm=ssm_stub.client, s3=aws.s3))
-    search_app._searcher.clock, search_app._searcher.sleep = fake_time, fake_time.sleep
+    search_app._service.clock, search_app._service.sleep = fake_time, fake_time.sleep
     state = SimpleNamespace(app=search_app, s3=aws.s3, stub=ssm_stub.stubber, instance_id=instance_id,
                             answers=ssm_answers, gallery=ssm_answers.gallery_bucket)
     state.set_version = lambda v: aws.s3.put_object(Bucket=state.gallery, Key="index/current.json",
@@ -137,8 +137,8 @@ def test_a_new_index_version_never_serves_the_old_versions_entries(cached, load_
 def test_the_live_version_is_reread_only_after_its_ttl(cached, load_event, lambda_context, monkeypatch):
     monkeypatch.setenv("CACHE_VERSION_SECONDS", "5")
     clock = SimpleNamespace(now=0.0)
-    cached.app._searcher.live.clock = lambda: clock.now
-    cached.app._searcher.live.forget()
+    cached.app._service.live.clock = lambda: clock.now
+    cached.app._service.live.forget()
     put_entry(cached, V1, cached.answers.gallery_keys[5:])
     assert search(cached, load_event, lambda_context)["cache"] == "hit"
     cached.set_version(V2)

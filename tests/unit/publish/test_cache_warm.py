@@ -27,9 +27,13 @@ def collection(tmp_path_factory):
 @pytest.fixture
 def gallery(monkeypatch, collection, tmp_path):
     """moto S3 with the collection indexed at s3://<gallery>/index (seeded 32 px weights)."""
+    import dataclasses
+
+    from imagesearch import settings
     from imagesearch.build import build_index
+    from imagesearch.build_config import BuildConfig
     from imagesearch.features import Featurizer
-    from imagesearch.index import LshParams
+    from imagesearch.index import LshBuildParams
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
@@ -42,8 +46,10 @@ def gallery(monkeypatch, collection, tmp_path):
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=GALLERY)
         featurizer = Featurizer.load("seed:0", size=32, batch_size=8)
-        build_index(str(collection), f"s3://{GALLERY}/index", s3=s3, featurizer=featurizer,
-                    lsh=LshParams(tables=4, bits=3, probes=4), cache_dir=str(tmp_path / "build"), threads=2)
+        config = dataclasses.replace(BuildConfig.from_settings(settings.load()),
+                                     lsh=LshBuildParams(tables=4, bits=3), probes=4, threads=2)
+        build_index(str(collection), f"s3://{GALLERY}/index", s3=s3, featurizer=featurizer, config=config,
+                    cache_dir=str(tmp_path / "build"))
         yield s3
 
 
@@ -54,8 +60,8 @@ def _entries(s3, version):
 
 
 def test_every_indexed_image_gets_the_agents_answer_and_old_versions_go(gallery, collection, tmp_path):
-    from imagesearch.querying import search_image
-    from imagesearch.searcher import Searcher
+    from imagesearch.open_index import OpenIndex
+    from imagesearch.querying import search_image_bytes
 
     # GIVEN an entry of an older version
     entries = entries_module()
@@ -68,12 +74,12 @@ def test_every_indexed_image_gets_the_agents_answer_and_old_versions_go(gallery,
     assert report.pruned == 1 and cached_versions(gallery, GALLERY, entries) == [report.version]
     found = _entries(gallery, report.version)
     assert set(found) == {MARKER.removesuffix(".json")} | {h for h in found if len(h) == 64}
-    index = Searcher.open(f"s3://{GALLERY}/index", s3=gallery, cache_dir=str(tmp_path / "q"))
+    index = OpenIndex.open(f"s3://{GALLERY}/index", s3=gallery, cache_dir=str(tmp_path / "q"))
     assert report.entries == index.count == len(found) - 1
     for path in sorted(collection.rglob("*.png")):
         data = path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
-        answer = search_image(index, data, 10)
+        answer = search_image_bytes(index, data, 10)
         entry = entries.decode_entry(json.dumps(found[digest]).encode(), report.version, digest)
         assert entry["results"] == answer["results"]
         assert entry["index"] == answer["index"] and entry["source"] == "warm"
