@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help venv system-deps lint test test-runtime test-unit demo bench bench-quick clean validate sam-build publish
+.PHONY: bench-cache help venv system-deps lint test test-runtime test-unit demo bench bench-quick clean validate sam-build publish
 
 help:
 	@echo "make demo   - run the whole product locally (moto S3, daemon, Lambda handler, page)"
@@ -83,6 +83,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --out docs/benchmarks.md --made-by "make bench" $(ARGS)
+
+# The result cache's section: hit vs SSM path locally, warm-up and size at 30,000 images.
+bench-cache: $(STAMP)
+	nice -n 19 $(BIN)/python bench/result_cache.py --out docs/result_cache_bench.md $(ARGS)
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick --made-by "make bench-quick" $(ARGS)

@@ -1,6 +1,7 @@
 """Result cache bench, in one run: hit vs SSM path on the local stack, warm-up and size at N images.
 
-Usage: python bench/result_cache.py [--count 30000] [--requests 100] [--out bench/out/result_cache.md]
+Usage: python bench/result_cache.py [--count 30000] [--requests 100] [--out docs/result_cache_bench.md]
+(`make bench-cache` writes docs/result_cache_bench.md)
 
 1. Latency: the local stack (devstack, its default collection), the same album images searched
    through the cache (a hit) and with `"fresh": true` (the SSM path: local SSM runner, thin client,
@@ -170,8 +171,12 @@ larger (below).
 **Warm-up at {warm['count']:,} images** (publish.cache_warm.warm_cache, the publisher's own code, every
 indexed image, into moto S3 on loopback, 16 writers): {r.entries:,} entries in {r.total_s:.1f} s, of which
 the batch top-10 search took {r.compute_s:.1f} s (the writes run beside it); {warm['stored'] / 1e6:.1f} MB
-stored ({warm['stored'] / max(r.entries, 1):.0f} bytes an entry). Every indexed image is therefore warmed
-by default (`--cache-warm all`); `--cache-warm albums` is there for much larger galleries.
+stored ({warm['stored'] / max(r.entries, 1):.0f} bytes an entry). The search loop shares the machine
+with the 16 writer threads and the moto server, so its time includes theirs; on AWS the writes go
+to S3 and the publisher's cores do the search alone. It costs about as much as building the index
+once more, once per index version, and makes "more like this" clicks on any result hits too, so
+every indexed image is warmed by default (`--cache-warm all`); `--cache-warm albums` is there for
+galleries where that stops being cheap.
 
 **Layout.** One object per image against one table per version (256 shards by hash prefix):
 
