@@ -1,4 +1,4 @@
-"""`POST /search`: the Powertools HTTP API resolver, its observability and its wiring.
+"""`POST /search` and `POST /uploads`: the Powertools HTTP API resolver, its observability and its wiring.
 
 The work is done by plain modules (validation, instances, command, copier, search); this module
 parses, calls and maps domain errors to answers in one place. Importing it makes no network call.
@@ -7,7 +7,6 @@ parses, calls and maps domain errors to answers in one place. Importing it makes
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import boto3
 import settings
@@ -21,6 +20,7 @@ from botocore.config import Config
 from deadline import Deadline
 from errors import Misconfigured, SearchAPIError
 from search import SearchClients, Searcher
+from uploads import presign_upload
 from validation import parse_request
 
 logger = Logger()
@@ -39,19 +39,22 @@ def _client_config() -> Config:
     except Misconfigured:
         # The request path reports the bad value (500, misconfigured); the client still gets built.
         workers = int(settings.get_default("COPY_WORKERS"))
-    extra: dict[str, Any] = {}
-    if settings.get("AWS_ENDPOINT_URL"):
-        # A local S3 stand-in on 127.0.0.1 has no per-bucket host names.
-        extra["s3"] = {"addressing_style": "path"}
     return Config(retries={"mode": "standard", "total_max_attempts": 3}, max_pool_connections=workers + 2,
-                  connect_timeout=3, read_timeout=10, **extra)
+                  connect_timeout=3, read_timeout=10)
+
+
+def _s3_config() -> Config:
+    """SigV4 for the presigned upload form (SigV2 forms are refused by newer regions), which also
+    gives a regional URL; path-style addressing for a local S3 stand-in on 127.0.0.1."""
+    style = "path" if settings.get("AWS_ENDPOINT_URL") else "virtual"
+    return Config(signature_version="s3v4", s3={"addressing_style": style})
 
 
 def make_clients() -> SearchClients:
     """EC2, SSM and S3 clients for this container (boto3 honours AWS_ENDPOINT_URL for local stacks)."""
     config = _client_config()
     return SearchClients(ec2=boto3.client("ec2", config=config), ssm=boto3.client("ssm", config=config),
-                         s3=boto3.client("s3", config=config))
+                         s3=boto3.client("s3", config=config.merge(_s3_config())))
 
 
 # Created once per container and reused by every invocation it serves.
@@ -92,6 +95,15 @@ def search_route() -> dict:
     return answer
 
 
+@app.post("/uploads")
+def uploads_route() -> dict:
+    """Presign a query image upload to the private gallery bucket (the body, if any, is ignored)."""
+    cfg = settings.load()
+    answer = presign_upload(_searcher.clients.s3, cfg.gallery_bucket, cfg.max_upload_bytes)
+    logger.info("upload signed", extra={"upload_id": answer["upload_id"]})
+    return answer
+
+
 def _count_error(code: str, value: int = 1) -> None:
     """Count an error code: a total in the invocation's metrics, and one metric with the code as dimension."""
     metrics.add_metric(name="errors", unit=MetricUnit.Count, value=value)
@@ -122,7 +134,7 @@ def handle_search_error(e: SearchAPIError) -> Response:
 def handle_no_route(e: Exception) -> Response:
     """Any other method or path: 404 in the same error shape."""
     method, path = app.current_event.http_method, app.current_event.path
-    message = f"no route {method} {path[:100]}; use POST /search"
+    message = f"no route {method} {path[:100]}; use POST /search or POST /uploads"
     _count_error("no_route")
     return _error_response(404, {"code": "no_route", "message": message})
 

@@ -175,7 +175,7 @@ def test_the_agents_own_error_code_is_answered(wired, ssm_answers, load_event, l
     failed = json.dumps({"ok": False, "error": {"code": "bad_image", "message": "not an image"}})
     wired.stub.add_response("get_command_invocation", ssm_answers.invocation("Failed", stdout=failed, code=2))
     response = wired.app.lambda_handler(load_event("search_ok"), lambda_context)
-    assert response["statusCode"] == 502
+    assert response["statusCode"] == 422  # the image's fault, not ours: never a 5xx
     assert json.loads(response["body"])["error"] == {"code": "bad_image", "message": "not an image"}
 
 
