@@ -100,6 +100,7 @@ def uploads_route() -> dict:
     """Presign a query image upload to the private gallery bucket (the body, if any, is ignored)."""
     cfg = settings.load()
     answer = presign_upload(_searcher.clients.s3, cfg.gallery_bucket, cfg.max_upload_bytes)
+    metrics.add_metric(name="uploads_signed", unit=MetricUnit.Count, value=1)
     logger.info("upload signed", extra={"upload_id": answer["upload_id"]})
     return answer
 
