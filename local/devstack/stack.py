@@ -171,7 +171,7 @@ class LocalStack:
             "IMAGESEARCH_SOCKET": str(Path(self._tmp) / "daemon.sock"),
             "IMAGESEARCH_CACHE_DIR": str(work / "cache" / "daemon"),
             "IMAGESEARCH_COLD_CACHE_DIR": str(work / "cache" / "cold"),
-            "IMAGESEARCH_ALLOWED_BUCKETS": SITE_BUCKET,
+            "IMAGESEARCH_ALLOWED_BUCKETS": f"{SITE_BUCKET},{GALLERY_BUCKET}",
         })
         return env
 
