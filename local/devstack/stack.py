@@ -14,6 +14,7 @@ from types import ModuleType
 
 from devstack import images as collection
 from devstack import index_cache
+from devstack.bucket_cors import apply_cors
 from devstack.daemon_proc import DaemonProcess
 from devstack.devserver import DevServer
 from devstack.lambda_host import LambdaHost
@@ -135,6 +136,8 @@ class LocalStack:
                                  env=self._runner_env(env_file), workdir=Path(self._tmp))
 
         self.server = DevServer(cfg.host, cfg.port, s3, SITE_BUCKET)
+        # The page uploads query images straight to the gallery bucket: the template's CORS rule.
+        apply_cors(s3, GALLERY_BUCKET, template, "GalleryBucket", self.server.url)
         host = LambdaHost(cfg.repo / "functions" / "search", self._function_env(endpoint, self.server.url),
                           self._prepare_function)
         self._step("function", host.warm)
