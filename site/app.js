@@ -75,7 +75,7 @@ export function createApp({ api, views, win = window }) {
   async function search(key, mine) {
     views.showSearching(k);
     try {
-      const answer = await api.searchBy({ key }, k);
+      const answer = await api.search(key, k);
       if (mine === generation) views.showAnswer(answer);
     } catch (error) {
       if (mine === generation) views.showSearchError(error, { retry: () => search(key, mine) });
