@@ -94,3 +94,8 @@ clean:
 .PHONY: bundle
 bundle: $(STAMP)
 	$(BIN)/python -m publish.bundle --out dist
+
+# docs/settings.md is generated from the settings tables (a unit test fails when it drifts).
+.PHONY: settings-doc
+settings-doc: $(STAMP)
+	$(BIN)/python docs/settings_doc.py

@@ -1,6 +1,6 @@
 // The controller: hash routes to screens, given an api and views so it can run against stubs.
+import { DEFAULT_K, clampK } from "./k.js";
 
-export const DEFAULT_K = 5;
 // The API's default upload limit, shown before the first upload form says the real one.
 export const DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
 const TYPES_TEXT = "JPEG, PNG, GIF, WebP, BMP or TIFF";
@@ -16,15 +16,6 @@ export function uploadAdvice(code, { size = 0, maxBytes = DEFAULT_MAX_UPLOAD_BYT
     return `This file is not an image that can be searched. Choose a ${TYPES_TEXT} file.`;
   }
   return undefined;
-}
-const MIN_K = 1;
-const MAX_K = 10;
-
-/** Clamp anything to a k the API accepts, falling back to the default. */
-export function clampK(value) {
-  const k = Number.parseInt(value, 10);
-  if (!Number.isFinite(k)) return DEFAULT_K;
-  return Math.min(MAX_K, Math.max(MIN_K, k));
 }
 
 /** Parse a location hash: #/ , #/album/<name> , #/album/<name>/<file>?k=N. */

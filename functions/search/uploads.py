@@ -8,15 +8,13 @@ is within the size limit and it was declared an image. The agent still decodes d
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
 from botocore.exceptions import ClientError
 from errors import BadRequest, ImageNotFound, SearchAPIError, error_code, from_client_error
+from keys import UPLOAD_ID
 
-# docs/contracts.md: 32 lowercase hex digits, so the key `uploads/<id>` carries no path or shell syntax.
-UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 UPLOAD_PREFIX = "uploads/"
 EXPIRES_SECONDS = 300
 # What the page may declare; the agent sniffs the content itself whatever the type says.

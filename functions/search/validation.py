@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from errors import BadRequest
+from keys import K_MAX, K_MIN, QUERY_KEY
 from uploads import parse_upload_id, upload_key
 
-# docs/contracts.md: the same pattern guards the SSM document parameter and the thin client. A
-# caller names albums/ and gallery/ keys; uploads/<id> keys come from the `upload` field.
-KEY_PATTERN = re.compile(
-    r"^((albums|gallery)/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,16}){0,4}|uploads/[0-9a-f]{32})$")
-K_MIN, K_MAX = 1, 10
 # A valid body is under 300 bytes; anything much larger is not a search request.
 MAX_BODY_BYTES = 2048
 FIELDS = frozenset({"key", "upload", "k"})
@@ -62,7 +57,7 @@ def parse_request(body: str | None) -> SearchRequest:
         key = upload_key(upload)
     else:
         key = data["key"]
-        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key) or key.startswith("uploads/"):
+        if not isinstance(key, str) or not QUERY_KEY.fullmatch(key) or key.startswith("uploads/"):
             raise BadRequest("key must look like albums/<album>/<file> or gallery/<album>/<file> using "
                              "letters, digits, '_', '-' and up to four '.suffix' parts (an upload is named "
                              "by 'upload')", code="bad_key")

@@ -2,38 +2,35 @@
 
 moto in server mode serves bucket CORS (it answers a preflight from an allowed origin with the
 rule and refuses other origins with 403), so the page's direct upload to the gallery bucket meets
-the same rule locally as in AWS. The template's `!GetAtt SiteBucket.WebsiteURL` becomes the dev
-server's origin.
+the same rule locally as in AWS. Origins are resolved like every template value of the local stack
+(`!GetAtt SiteBucket.WebsiteURL` becomes the dev server's origin).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 # CloudFormation's property names -> the S3 API's.
 _NAMES = {"Id": "ID", "AllowedOrigins": "AllowedOrigins", "AllowedMethods": "AllowedMethods",
           "AllowedHeaders": "AllowedHeaders", "ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}
-SITE_ORIGIN = {"Fn::GetAtt": ["SiteBucket", "WebsiteURL"]}
+Resolve = Callable[[object], str]
 
 
-def cors_rules(template: dict, logical_id: str, site_origin: str) -> list[dict[str, Any]]:
-    """The bucket's CorsRules in the S3 API's shape ([] when it has none)."""
+def cors_rules(template: dict, logical_id: str, resolve: Resolve) -> list[dict[str, Any]]:
+    """The bucket's CorsRules in the S3 API's shape, origins resolved ([] when it has none)."""
     config = template["Resources"][logical_id]["Properties"].get("CorsConfiguration") or {}
     rules = []
     for rule in config.get("CorsRules", []):
         converted = {_NAMES[name]: value for name, value in rule.items()}
-        converted["AllowedOrigins"] = [site_origin if origin == SITE_ORIGIN else origin
-                                       for origin in rule["AllowedOrigins"]]
-        if any(not isinstance(origin, str) for origin in converted["AllowedOrigins"]):
-            raise ValueError(f"{logical_id}: a CORS origin the local stack cannot resolve: "
-                             f"{rule['AllowedOrigins']}")
+        converted["AllowedOrigins"] = [resolve(origin) for origin in rule["AllowedOrigins"]]
         rules.append(converted)
     return rules
 
 
-def apply_cors(s3: Any, bucket: str, template: dict, logical_id: str, site_origin: str) -> list[dict]:
+def apply_cors(s3: Any, bucket: str, template: dict, logical_id: str, resolve: Resolve) -> list[dict]:
     """Put the template's CORS rules of `logical_id` on `bucket`; the rules put."""
-    rules = cors_rules(template, logical_id, site_origin)
+    rules = cors_rules(template, logical_id, resolve)
     if rules:
         s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
     return rules

@@ -10,7 +10,8 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
-from devstack.ssm_runner import Document, DocumentError, LocalSSM, from_template
+from devstack.ssm_client import LocalSSM, from_template
+from devstack.ssm_document import Document, DocumentError
 
 from publish.template import load_template, search_document
 

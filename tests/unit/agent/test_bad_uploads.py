@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from imagesearch import build, sample_data
 from imagesearch.client import run
-from imagesearch.daemon import Daemon, DaemonConfig, DaemonServer
+from imagesearch.daemon import Daemon, DaemonConfig
+from imagesearch.daemon_server import DaemonServer
 from PIL import Image
 
 SITE = "site-bucket"

@@ -20,7 +20,7 @@ def wired(aws, ssm_stub, search_app, fake_time):
     """The app with moto S3/EC2, a stubbed SSM with nothing queued, a running tagged instance."""
     instance_id = aws.launch()
     search_app.use_clients(search_app.SearchClients(ec2=aws.ec2, ssm=ssm_stub.client, s3=aws.s3))
-    search_app._searcher.clock, search_app._searcher.sleep = fake_time, fake_time.sleep
+    search_app._service.clock, search_app._service.sleep = fake_time, fake_time.sleep
     return SimpleNamespace(app=search_app, s3=aws.s3, stub=ssm_stub.stubber, instance_id=instance_id)
 
 

@@ -137,18 +137,18 @@ def _function_accepts(function, key: str, k: object) -> bool:
     return True
 
 
-@pytest.mark.parametrize(("case", "key", "accepted"), KEYS, ids=[c for c, _, _ in KEYS])
-def test_every_side_takes_the_same_keys(patterns, function, case, key, accepted):
-    assert _template_accepts(patterns, "key", key) is accepted
-    assert _function_accepts(function, key, 5) is accepted
-    assert _agent_accepts(key=key) is accepted
-
-
 def test_the_function_names_uploads_only_by_id(function):
     # uploads/<id> reaches SSM only from {"upload": id}: a caller cannot pass it as a key
     parse_request, bad_request = function
     with pytest.raises(bad_request):
         parse_request(json.dumps({"key": "uploads/" + "a" * 32, "k": 5}))
+
+
+@pytest.mark.parametrize(("case", "key", "accepted"), KEYS, ids=[c for c, _, _ in KEYS])
+def test_every_side_takes_the_same_keys(patterns, function, case, key, accepted):
+    assert _template_accepts(patterns, "key", key) is accepted
+    assert _function_accepts(function, key, 5) is accepted
+    assert _agent_accepts(key=key) is accepted
 
 
 @pytest.mark.parametrize(("k", "accepted"), K_VALUES, ids=[repr(k) for k, _ in K_VALUES])
