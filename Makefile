@@ -53,10 +53,10 @@ sam-build: $(STAMP)
 	$(SAM_BUILD_ENV) $(SAM) build
 
 # Reads the deployed stack's outputs and fills its buckets; ARGS="--help" lists the options.
-publish: $(STAMP)
+publish: $(STAMP) wheelhouse
 	$(BIN)/python -m publish $(if $(IMAGES),--images $(IMAGES)) $(ARGS)
 
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps lint wheelhouse
 	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory test-runtime
 
@@ -88,9 +88,18 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick --made-by "make bench-quick" $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) .aws-sam build dist .pytest_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) .aws-sam build dist .pytest_cache .cache
+
+# The instance's dependencies as binary wheels checked against agent_scripts/requirements.lock,
+# in .cache/wheelhouse; an install step (it downloads only what the cache lacks). `make lock`
+# rewrites the lock after a pin in agent_scripts/requirements.txt changed (needs the network).
+.PHONY: wheelhouse lock bundle
+wheelhouse: $(STAMP)
+	$(BIN)/python -m publish.wheelhouse download
+
+lock: $(STAMP)
+	$(BIN)/python -m publish.wheelhouse lock
 
 # The agent bundle for the instance: dist/agent-<hash>.tar.gz and dist/current.json (its pointer).
-.PHONY: bundle
-bundle: $(STAMP)
+bundle: $(STAMP) wheelhouse
 	$(BIN)/python -m publish.bundle --out dist

@@ -115,7 +115,7 @@ def test_bundle_holds_the_agent_and_nothing_else(tmp_path):
     with tarfile.open(path) as tar:
         members = {m.name: m for m in tar.getmembers()}
     names = set(members)
-    assert {"bootstrap.sh", "requirements.txt", "systemd/imagesearch.service", "pyproject.toml",
+    assert {"bootstrap.sh", "requirements.lock", "systemd/imagesearch.service", "pyproject.toml",
             "imagesearch/__init__.py", "imagesearch/daemon.py", "imagesearch/client.py",
             "imagesearch/protocol.py", "imagesearch/searcher.py"} <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("/", ".."))]
@@ -154,7 +154,7 @@ def test_publish_agent_puts_the_pointer_last(aws):
     order = []
     s3.meta.events.register("before-parameter-build.s3.PutObject",
                             lambda params, **_: order.append(params["Key"]))
-    publish_agent(s3, "gallery", progress=False)
+    publish_agent(s3, "gallery", progress=False, wheelhouse=None)
     pointer = json.loads(s3.get_object(Bucket="gallery", Key="agent/current.json")["Body"].read())
     # The instance follows the pointer, so it must be written after what it points at.
     assert order[-1] == "agent/current.json"
