@@ -1,7 +1,8 @@
 """The thin client (`imagesearch-query`): what the SSM document runs on the instance.
 
-Reads SSM_bucket, SSM_key and SSM_k (interpolationType ENV_VAR puts them in the environment, never
-in shell text) or --bucket/--key/--k, validates them against the contract patterns, asks the warm
+Takes --bucket/--key/--k (the search document passes "$SSM_bucket" and friends: interpolationType
+ENV_VAR puts the values in the environment, never in shell text), else reads SSM_bucket, SSM_key
+and SSM_k, validates them against the contract patterns, asks the warm
 daemon over its Unix socket and prints exactly one JSON object. The warm path imports only the
 standard library; numpy, MXNet and boto3 are imported only when the daemon is down or silent and
 the search runs cold in-process.
@@ -37,7 +38,7 @@ class DaemonBusy(DaemonUnavailable):
 
 def build_parser():
     """The imagesearch-query arguments; flags override the SSM_* environment variables."""
-    import argparse  # imported only when there are flags: SSM runs the client without any
+    import argparse  # imported only for flags other than the search document's own
 
     class Parser(argparse.ArgumentParser):
         """Argument errors become one bad_request JSON object instead of usage text."""
@@ -171,6 +172,16 @@ def search_cold(request: Request) -> dict:
 
 
 _NO_FLAGS = SimpleNamespace(bucket=None, key=None, k=None, mode=None, socket=None, timeout=None, cold=False)
+_DOCUMENT_FLAGS = ("--bucket", "--k", "--key")
+
+
+def _document_arguments(argv: list[str]) -> SimpleNamespace | None:
+    """The search document's own call (--bucket B --key K --k N, any order), read without argparse."""
+    if len(argv) != 6 or sorted(argv[0::2]) != list(_DOCUMENT_FLAGS):
+        return None
+    values = dict(zip(argv[0::2], argv[1::2], strict=True))
+    return SimpleNamespace(**{**vars(_NO_FLAGS), "bucket": values["--bucket"], "key": values["--key"],
+                              "k": values["--k"]})
 
 
 def _emit(answer: dict) -> None:
@@ -182,8 +193,9 @@ def run(argv: list[str] | None = None,
         environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[dict, int]:
     """The answer and exit code for one invocation (0 ok, 1 search failed, 2 bad input)."""
     try:
-        # SSM passes no arguments; skipping argparse then saves its import-time cost (gettext).
-        args = build_parser().parse_args(argv) if argv else _NO_FLAGS
+        # SSM passes exactly the document's three flags; skipping argparse for them saves its
+        # import-time cost (gettext) on the warm path.
+        args = (_document_arguments(argv) or build_parser().parse_args(argv)) if argv else _NO_FLAGS
         load_env_file(settings.get("IMAGESEARCH_ENV_FILE"))
         request = search_request(
             args.bucket if args.bucket is not None else environ.get("SSM_bucket"),

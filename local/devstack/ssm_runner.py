@@ -3,7 +3,9 @@
 It answers `send_command`, `get_command_invocation` and `cancel_command` with the response shapes
 of boto3's SSM client and raises `botocore.exceptions.ClientError` with the codes the real service
 uses. As on the instance (interpolationType ENV_VAR), parameter values reach the script only as
-`SSM_<name>` environment variables: they are never put into the command text or a shell line.
+`SSM_<name>` environment variables: the command text names each parameter as `"{{ name }}"` and
+the runner does what the agent does with it, replacing the reference by `$SSM_name` and setting
+SSM_name, then runs the result with sh as aws:runShellScript does. No value is ever command text.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ STDOUT_LIMIT = 24000
 STDERR_LIMIT = 8000
 # aws:runShellScript's default execution timeout when the document names none.
 DEFAULT_EXECUTION_TIMEOUT_S = 3600
-_PARAM_REF = re.compile(r"\{\{\s*[A-Za-z0-9_.:-]+\s*\}\}")
+_PARAM_REF = re.compile(r"\{\{\s*([A-Za-z0-9_.:-]+)\s*\}\}")
+# A reference this project writes: alone inside double quotes, so the shell reads the variable as
+# one word whatever its value (no splitting, no globbing).
+_QUOTED_REF = re.compile(r'"\{\{\s*[A-Za-z0-9_]+\s*\}\}"')
 _PENDING, _IN_PROGRESS = "Pending", "InProgress"
 
 
@@ -40,6 +45,11 @@ def _error(code: str, message: str, operation: str) -> ClientError:
 def _stamp(moment: datetime | None) -> str:
     # GetCommandInvocation returns its date-times as ISO strings, not datetime objects.
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else ""
+
+
+def env_var_interpolation(line: str) -> str:
+    """A command line as the SSM agent runs it with ENV_VAR: each {{ name }} becomes $SSM_name."""
+    return _PARAM_REF.sub(lambda ref: f"$SSM_{ref[1]}", line)
 
 
 class DocumentError(ValueError):
@@ -84,10 +94,12 @@ class Document:
         if not commands or not all(isinstance(c, str) for c in commands):
             raise DocumentError(f"{name}: runCommand must be a list of strings")
         for line in commands:
-            # With ENV_VAR the values come from the environment; a {{ }} reference would put
-            # user text into the script itself, which this project never does.
-            if _PARAM_REF.search(line):
-                raise DocumentError(f"{name}: runCommand references a parameter as text: {line!r}")
+            for ref in _PARAM_REF.finditer(line):
+                if ref[1] not in parameters:
+                    raise DocumentError(f"{name}: runCommand references an unknown parameter: {ref[0]!r}")
+            if _PARAM_REF.search(_QUOTED_REF.sub("", line)):
+                raise DocumentError(f"{name}: a parameter reference must stand alone in double quotes, "
+                                    f'"{{{{ name }}}}": {line!r}')
         timeout = float(inputs.get("timeoutSeconds", DEFAULT_EXECUTION_TIMEOUT_S))
         step = Step(name=str(steps[0].get("name", "run")), commands=tuple(commands), timeout_s=timeout)
         return cls(name=name, parameters=dict(parameters), step=step)
@@ -270,10 +282,10 @@ class LocalSSM:
         if inv.cancel.is_set():
             return self._finish(inv, "Cancelled", "Cancelled", -1)
         with tempfile.TemporaryDirectory(prefix="ssm-", dir=self._workdir) as tmp:
-            # The agent writes runCommand to a script file and runs it with sh; the document text
-            # is the only thing in it.
+            # The agent writes runCommand to a script file, references interpolated, and runs it
+            # with sh; the document text is the only thing in it.
             script = Path(tmp) / "_script.sh"
-            script.write_text("\n".join(step.commands) + "\n")
+            script.write_text("\n".join(env_var_interpolation(c) for c in step.commands) + "\n")
             with self._lock:
                 inv.status = inv.details = _IN_PROGRESS
                 inv.started = datetime.now(UTC)
