@@ -115,3 +115,8 @@ lock: $(STAMP)
 # The agent bundle for the instance: dist/agent-<hash>.tar.gz and dist/current.json (its pointer).
 bundle: $(STAMP) wheelhouse
 	$(BIN)/python -m publish.bundle --out dist
+
+# docs/settings.md is generated from the settings tables (a unit test fails when it drifts).
+.PHONY: settings-doc
+settings-doc: $(STAMP)
+	$(BIN)/python docs/settings_doc.py

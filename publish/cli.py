@@ -64,14 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _sample_collection(cache_dir: Path, count: int) -> Path:
     """A deterministic sample collection, generated once per count into the cache folder."""
-    from imagesearch.sample_data import generate
+    from imagesearch.sample_data import cached_collection
 
-    folder = cache_dir / f"sample-{count}"
-    done = folder / ".complete"
-    if not done.exists():
-        generate(str(folder), count=count)
-        done.touch()
-    return folder
+    return cached_collection(cache_dir, count=count)
 
 
 def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:

@@ -10,7 +10,8 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
-from devstack.ssm_runner import Document, DocumentError, LocalSSM, env_var_interpolation, from_template
+from devstack.ssm_client import LocalSSM, from_template
+from devstack.ssm_document import Document, DocumentError, env_var_interpolation
 
 from publish.template import load_template, search_document
 

@@ -10,8 +10,9 @@ import sys
 import threading
 
 import pytest
-from imagesearch import client
-from imagesearch.client import load_env_file, run
+from imagesearch import cold_search
+from imagesearch.client import run
+from imagesearch.env_file import load_env_file
 
 GOOD = {"SSM_bucket": "site-bucket", "SSM_key": "albums/a/3.png", "SSM_k": "2"}
 
@@ -128,7 +129,8 @@ def test_warm_path_answers_through_the_daemon_without_heavy_imports(start_daemon
     bin_dir, marker = shell_trap
     probe = ("import json, sys\nfrom imagesearch.client import main\ncode = main()\n"
              "heavy = sorted(m for m in ('numpy', 'mxnet', 'boto3', 'botocore', 'PIL',\n"
-             "    'imagesearch.searcher') if m in sys.modules)\n"
+             "    'imagesearch.open_index', 'imagesearch.cold_search')\n"
+             "    if m in sys.modules)\n"
              "sys.stderr.write('HEAVY=' + json.dumps(heavy))\nsys.exit(code)\n")
     # WHEN the client runs in a fresh interpreter with the SSM_* variables
     proc = subprocess.run([sys.executable, "-c", probe], env=client_env(GOOD, path, bin_dir),
@@ -191,12 +193,12 @@ def test_daemon_errors_are_passed_through_with_exit_1(start_daemon, fake_index, 
 def _canned_cold(monkeypatch):
     calls = []
 
-    def fake_cold(request):
+    def fake_cold(request, settings):
         calls.append(request)
         return {"ok": True, "results": [], "index": {"version": "v1", "count": 0, "mode": "exact"},
                 "timings_ms": {"featurize": 0, "search": 0, "total": 0}}
 
-    monkeypatch.setattr(client, "search_cold", fake_cold)
+    monkeypatch.setattr(cold_search, "search_cold", fake_cold)
     monkeypatch.setenv("IMAGESEARCH_ENV_FILE", "/nonexistent")
     return calls
 

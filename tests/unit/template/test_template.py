@@ -1,4 +1,4 @@
-"""template.yaml read as data: the security properties DESIGN section 7 asks for, asserted."""
+"""template.yaml read as data: the security properties docs/deploy.md ("Decisions") states, asserted."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from publish.template import TEMPLATE, load_template, refresh_document, search_document
+from publish.template import TEMPLATE, http_api_routes, load_template, refresh_document, search_document
 
 ROOT = TEMPLATE.parent
 BIN = Path(sys.executable).parent
@@ -323,15 +323,28 @@ def test_function_settings_match_the_lambda_settings_table(template, resources):
         "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
     }
     env = props["Environment"]["Variables"]
+    # CORS is the HTTP API's CorsConfiguration, so the function has no origin setting.
     assert set(env) == {"SITE_BUCKET", "GALLERY_BUCKET", "SEARCH_DOCUMENT_NAME", "INSTANCE_TAG_KEY",
-                        "INSTANCE_TAG_VALUE", "PUBLIC_BASE_URL", "ALLOWED_ORIGIN", "COPY_WORKERS",
-                        "DEADLINE_SECONDS"}
+                        "INSTANCE_TAG_VALUE", "PUBLIC_BASE_URL", "COPY_WORKERS", "DEADLINE_SECONDS"}
     assert (env["INSTANCE_TAG_KEY"], env["INSTANCE_TAG_VALUE"]) == ("ImageSearchRole", "search")
     assert int(env["DEADLINE_SECONDS"]) < glob["Timeout"]
     event = props["Events"]["Search"]
     assert event["Type"] == "HttpApi"
     assert (event["Properties"]["Path"], event["Properties"]["Method"]) == ("/search", "POST")
     assert event["Properties"]["TimeoutInMillis"] <= 30000
+
+
+def test_the_function_gets_the_shared_ssm_code_from_its_layer(template, resources):
+    # GIVEN the shared layer WHEN SAM builds it THEN its folder holds the ssm_command package, which
+    # lands in /opt/python for the runtime and architecture of the function
+    layer = resources["SsmCommandLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    content = ROOT / layer["Properties"]["ContentUri"]
+    assert (content / "ssm_command" / "__init__.py").is_file()
+    assert layer["Metadata"]["BuildMethod"] == template["Globals"]["Function"]["Runtime"]
+    assert layer["Properties"]["CompatibleRuntimes"] == [template["Globals"]["Function"]["Runtime"]]
+    assert layer["Properties"]["CompatibleArchitectures"] == template["Globals"]["Function"]["Architectures"]
+    assert resources["SearchFunction"]["Properties"]["Layers"] == [{"Ref": "SsmCommandLayer"}]
 
 
 def test_http_api_allows_the_site_origin_and_throttles(resources):
@@ -391,6 +404,19 @@ def test_every_checkov_skip_is_expected_and_gives_a_one_line_reason(resources):
             assert 20 <= len(reason) and "\n" not in reason, f"{name} {skip['id']}: give a one-line reason"
             skips.setdefault(name, set()).add(skip["id"])
     assert skips == ALLOWED_SKIPS
+
+
+def test_every_event_file_is_for_a_route_of_the_function(template):
+    # Only the template's routes reach the function on AWS, so an event of any other route would
+    # test behaviour that never runs there.
+    routes = {f"{method} {path}" for method, path, _ in http_api_routes(template, "SearchFunction")}
+    events = sorted((ROOT / "events").glob("*.json"))
+    assert events
+    for path in events:
+        event = json.loads(path.read_text())
+        http = event["requestContext"]["http"]
+        assert event["routeKey"] in routes, path.name
+        assert f"{http['method']} {event['rawPath']}" == event["routeKey"], path.name
 
 
 def test_outputs(template):
