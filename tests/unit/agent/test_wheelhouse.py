@@ -70,7 +70,14 @@ def test_a_wheel_with_the_wrong_hash_is_not_in_the_wheelhouse(tmp_path):
 
 def _shared_object_with_needs() -> tuple[Path, list[str]]:
     # A real ELF file of this machine's Python that links against something outside glibc.
-    for path in sorted(Path(sysconfig.get_paths()["platstdlib"], "lib-dynload").glob("*.so")):
+    # (this Python's own extensions, else those of the installed wheels: numpy's, Pillow's)
+    paths = sysconfig.get_paths()
+    folders = [Path(paths["platstdlib"], "lib-dynload"), Path(paths["platlib"])]
+    candidates = (p for folder in folders
+                  for p in sorted(folder.glob("*.so")) + sorted(folder.glob("*/*.so*")))
+    for path in candidates:
+        if path.stat().st_size > 5_000_000 or not path.read_bytes()[:4] == b"\x7fELF":
+            continue
         needs = wheelhouse._elf_needed(path.read_bytes())
         if any(not n.startswith(("libc.", "libm.", "libpthread.", "ld-linux")) for n in needs):
             return path, needs
