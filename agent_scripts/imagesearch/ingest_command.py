@@ -49,11 +49,11 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from imagesearch.env_file import load_env_file
     from imagesearch.ingest import apply_batch
 
-    environ = dict(os.environ)
-    load_env_file(settings.env_file, environ)
-    settings = settings_table.load(environ)
-    key = args.key if args.key is not None else environ.get("SSM_key", "")
-    bucket = args.bucket or environ.get("GALLERY_BUCKET", "")
+    # Into this process's environment: boto3 reads AWS_DEFAULT_REGION / AWS_ENDPOINT_URL from it.
+    load_env_file(settings.env_file)
+    settings = settings_table.load()
+    key = args.key if args.key is not None else os.environ.get("SSM_key", "")
+    bucket = args.bucket or os.environ.get("GALLERY_BUCKET", "")
     if not bucket:
         raise SearchError("bad_request", "no gallery bucket: pass --bucket or set GALLERY_BUCKET")
     index_root = args.index or settings.index
