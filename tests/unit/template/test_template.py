@@ -170,6 +170,8 @@ def test_instance_profile_reads_gallery_and_albums_only(resources):
         ("s3:GetObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/*"})),
         ("s3:ListBucket", _text({"Fn::GetAtt": ["GalleryBucket", "Arn"]})),
         ("s3:GetObject", _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
+        # `imagesearch ingest` publishes each batch as a new index version (issue 17).
+        ("s3:PutObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/index/*"})),
     }
     assert all(s["Effect"] == "Allow" for s in _instance_statements(resources))
 
