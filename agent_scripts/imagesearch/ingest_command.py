@@ -50,10 +50,11 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from imagesearch.ingest import apply_batch
 
     # Into this process's environment: boto3 reads AWS_DEFAULT_REGION / AWS_ENDPOINT_URL from it.
-    load_env_file(settings.env_file)
-    settings = settings_table.load()
-    key = args.key if args.key is not None else os.environ.get("SSM_key", "")
-    bucket = args.bucket or os.environ.get("GALLERY_BUCKET", "")
+    environ = os.environ
+    load_env_file(settings.env_file, environ)
+    settings = settings_table.load(environ)
+    key = args.key if args.key is not None else environ.get("SSM_key", "")
+    bucket = args.bucket or settings_table.get("GALLERY_BUCKET", environ)
     if not bucket:
         raise SearchError("bad_request", "no gallery bucket: pass --bucket or set GALLERY_BUCKET")
     index_root = args.index or settings.index
