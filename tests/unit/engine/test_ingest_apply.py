@@ -154,3 +154,23 @@ def test_the_lock_lets_one_batch_in_at_a_time(tmp_path):
                 pass
     with batch_lock(path, 0.3):
         assert os.path.exists(path)
+
+
+def test_a_crash_before_the_pointer_moves_leaves_the_old_version_and_the_retry_applies(
+        s3, index_root, featurizer, tmp_path, monkeypatch):
+    # GIVEN a batch whose apply dies just before current.json moves (daemon or instance restart)
+    live = LocalIndexStore(index_root).read_current()
+    s3.put_object(Bucket="gallery", Key="gallery/new/a.png", Body=noise_png(1))
+    _batch(s3, [("gallery/new/a.png", "put")])
+
+    def killed(self, version):
+        raise SystemExit("killed mid-batch")
+
+    with monkeypatch.context() as m:
+        m.setattr(LocalIndexStore, "set_current", killed)
+        with pytest.raises(SystemExit):
+            _apply(s3, index_root, featurizer, tmp_path)
+    # THEN the previous version is still the live one, and the redelivered batch applies
+    assert LocalIndexStore(index_root).read_current() == live
+    report = _apply(s3, index_root, featurizer, tmp_path)
+    assert report["changed"] and report["parent"] == live and report["added"] == 1
