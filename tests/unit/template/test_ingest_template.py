@@ -58,7 +58,7 @@ def test_ingest_document_takes_only_the_batch_key_as_an_env_var(template):
     spec = doc["parameters"]["key"]
     assert spec["interpolationType"] == "ENV_VAR" and spec["allowedPattern"] == INGEST_KEY_RE.pattern
     (step,) = doc["mainSteps"]
-    assert step["inputs"]["runCommand"] == ["imagesearch ingest"]
+    assert step["inputs"]["runCommand"] == ['imagesearch ingest --key "{{ key }}"']
 
 
 @pytest.mark.parametrize("key", HOSTILE_KEYS, ids=repr)
