@@ -397,6 +397,12 @@ ALLOWED_SKIPS = {
     "SearchFunction": {"CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
     "SearchFunctionLogs": {"CKV_AWS_158"},
     "SearchApiAccessLogs": {"CKV_AWS_158"},
+    # The ingest path (issue 17): SSE-SQS queues; no reserved concurrency on an SQS-driven function.
+    "IngestQueue": {"CKV_AWS_27"},
+    "IngestDeadLetterQueue": {"CKV_AWS_27"},
+    "IngestFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
+    "IngestFunctionLogs": {"CKV_AWS_158"},
+    "BucketNotificationsFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
 }
 
 
