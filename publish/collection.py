@@ -16,14 +16,13 @@ from imagesearch.albums import AlbumFile, walk_albums
 from imagesearch.errors import SearchError
 from imagesearch.images import file_sha256
 
+# The listing rule and albums.json's shape have one home, shared with the ingest function.
+from site_albums import ALBUMS_JSON, DEFAULT_PER_ALBUM, IMAGE_CACHE_CONTROL, album_entry, is_browsable
+
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, sync
 
-DEFAULT_PER_ALBUM = 48
-ALBUMS_JSON = "albums.json"
-# Browsers show these; anything else in an album folder is uploaded to the gallery (the index
-# build decides what is an image by content) but never offered on the page.
-BROWSABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
-IMAGE_CACHE_CONTROL = "public, max-age=86400"
+__all__ = ["ALBUMS_JSON", "DEFAULT_PER_ALBUM", "IMAGE_CACHE_CONTROL", "albums_document", "browsable",
+           "publish_albums", "publish_gallery", "scan"]
 log = logging.getLogger(__name__)
 
 
@@ -56,7 +55,7 @@ def sha256_metadata(image: AlbumFile) -> dict[str, str]:
 
 def browsable(images: list[AlbumFile], per_album: int) -> list[AlbumFile]:
     """The first per_album images a browser can show, in name order."""
-    return [i for i in images if i.path.suffix.lower() in BROWSABLE_SUFFIXES][:per_album]
+    return [i for i in images if is_browsable(i.path.name)][:per_album]
 
 
 def albums_document(albums: dict[str, list[AlbumFile]], per_album: int, index: dict | None) -> dict:
@@ -64,10 +63,10 @@ def albums_document(albums: dict[str, list[AlbumFile]], per_album: int, index: d
     entries = []
     for name, images in albums.items():
         shown = browsable(images, per_album)
-        if shown:
-            entries.append({"name": name, "cover": shown[0].album_key, "count": len(images),
-                            "images": [i.album_key for i in shown],
-                            "sha256": [sha256_of(i) for i in shown]})
+        entry = album_entry(name, [i.album_key for i in shown], len(images),
+                            sha256=[sha256_of(i) for i in shown])
+        if entry:
+            entries.append(entry)
     return {"albums": entries, "index": index}
 
 

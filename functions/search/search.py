@@ -19,6 +19,7 @@ from errors import DeadlineExceeded, ImageNotFound, InstanceUnavailable, error_c
 from instances import InstanceCache
 from result_cache import LiveVersion, query_sha256, read_entry, write_entry
 from settings import LambdaSettings
+from uploads import check_upload
 from validation import K_MAX, SearchRequest
 
 # Time kept back from polling for the copies: enough for k parallel copies with a retry, and never
@@ -53,10 +54,19 @@ class SearchService:
         through SSM and its top 10 are written to the cache (docs/contracts.md, "Result cache").
         """
         clock = self.clock
-        head = check_query_image(self.clients.s3, cfg.site_bucket, request.key)
+        bucket = cfg.site_bucket if request.in_site_bucket else cfg.gallery_bucket
         timings: dict[str, float] = {}
-        sha256 = query_sha256(head) if cfg.cache_enabled else None
-        entry, outcome = None, "off"
+        sha256, outcome = None, "off"
+        if request.upload is not None:
+            check_upload(self.clients.s3, bucket, request.upload, cfg.max_upload_bytes)
+            if cfg.cache_enabled:
+                outcome = "upload"  # its hash is unknown without downloading it: never cached
+        else:
+            head = check_query_image(self.clients.s3, bucket, request.key)
+            if cfg.cache_enabled:
+                sha256 = query_sha256(head)
+                outcome = "no_hash" if sha256 is None else outcome
+        entry = None
         if sha256 is not None:
             t_cache = clock()
             if request.fresh:
@@ -73,7 +83,7 @@ class SearchService:
         else:
             # Asked for the top 10 whatever k is, so the answer can fill the cache for every k.
             asked_k = K_MAX if sha256 is not None else request.k
-            answer = self._ask_agent(cfg, request, asked_k, deadline, request_id, timings)
+            answer = self._ask_agent(cfg, request, bucket, asked_k, deadline, request_id, timings)
             results, index, path, search_ms = answer.results[:request.k], answer.index, answer.path, \
                 answer.search_ms
             if sha256 is not None:
@@ -104,7 +114,7 @@ class SearchService:
         timings["copy"] = _ms(t_end - t_copy)
         timings["total"] = _ms(t_end - started)
         body: dict[str, Any] = {
-            "query": {"key": request.key, "url": cfg.url(request.key)},
+            "query": query_of(cfg, request),
             "results": items,
             "timings_ms": timings,
             "request_id": request_id,
@@ -117,8 +127,8 @@ class SearchService:
             body["missing"] = missing
         return body
 
-    def _ask_agent(self, cfg: LambdaSettings, request: SearchRequest, k: int, deadline: Deadline,
-                   request_id: str, timings: dict[str, float]) -> AgentAnswer:
+    def _ask_agent(self, cfg: LambdaSettings, request: SearchRequest, bucket: str, k: int,
+                   deadline: Deadline, request_id: str, timings: dict[str, float]) -> AgentAnswer:
         """The agent's checked answer through SSM Run Command; adds ssm_send and ssm_wait to timings."""
         clock = self.clock
         t_send = clock()
@@ -127,7 +137,7 @@ class SearchService:
                                              cfg.instance_cache_seconds)
             if deadline.expired():
                 raise DeadlineExceeded("the request ran out of time before the search was sent")
-            command_id = send_search(self.clients.ssm, instance_id, cfg.document_name, cfg.site_bucket,
+            command_id = send_search(self.clients.ssm, instance_id, cfg.document_name, bucket,
                                      request.key, k, comment=f"image search {request_id}")
             t_wait = clock()
             reserve = min(COPY_RESERVE_SECONDS, deadline.remaining() / 5)
@@ -144,6 +154,15 @@ class SearchService:
         return parse_agent_output(stdout, k)
 
 
+def query_of(cfg: LambdaSettings, request: SearchRequest) -> dict:
+    """The answer's `query`: a public URL for an album image; an upload or gallery image has none."""
+    if request.upload is not None:
+        return {"upload": request.upload}
+    if request.in_site_bucket:
+        return {"key": request.key, "url": cfg.url(request.key)}
+    return {"key": request.key}
+
+
 def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 1)
 
@@ -157,5 +176,5 @@ def check_query_image(s3: Any, bucket: str, key: str) -> dict:
         return s3.head_object(Bucket=bucket, Key=key)
     except ClientError as e:
         if error_code(e) in {"404", "NoSuchKey", "NotFound"}:
-            raise ImageNotFound(f"there is no image {key} in the site bucket") from e
+            raise ImageNotFound(f"there is no image {key}") from e
         raise from_client_error(e, f"check the query image {key}") from e

@@ -48,6 +48,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CACHE_VERSION_SECONDS", "5",
             "How long a container trusts the live index version it read from index/current.json "
             "(0 = read it on every request)."),
+    Setting("MAX_UPLOAD_BYTES", "10485760",
+            "Largest query image a user may upload (POST /uploads signs 1 byte to this; /search checks "
+            "it again)."),
     Setting("AWS_ENDPOINT_URL", "",
             "Endpoint for every AWS client of the function (read by boto3); the local stack points it at its "
             "moto server, and S3 then uses path-style addressing."),
@@ -106,6 +109,7 @@ class LambdaSettings:
     instance_cache_seconds: float
     cache_enabled: bool = True
     cache_version_seconds: float = 5.0
+    max_upload_bytes: int = 10 * 1024 * 1024
 
     def url(self, key: str) -> str:
         """The URL the page loads for a site bucket key."""
@@ -129,6 +133,7 @@ def load() -> LambdaSettings:
         instance_cache_seconds=float(_number("INSTANCE_CACHE_SECONDS", float, 0.0, 3600.0)),
         cache_enabled=_switch("RESULT_CACHE"),
         cache_version_seconds=float(_number("CACHE_VERSION_SECONDS", float, 0.0, 300.0)),
+        max_upload_bytes=int(_number("MAX_UPLOAD_BYTES", int, 1, 100 * 1024 * 1024)),
     )
 
 

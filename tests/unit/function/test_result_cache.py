@@ -222,7 +222,7 @@ def test_without_a_hash_or_a_live_version_the_cache_is_not_asked(cached, load_ev
     cached.s3.put_object(Bucket=cached.answers.site_bucket, Key=cached.answers.query_key, Body=QUERY_BYTES)
     queue_agent(cached, V1, asked_k=5)
     answer = search(cached, load_event, lambda_context)
-    assert answer["cache"] == "off" and "cache_read" not in answer["timings_ms"]
+    assert answer["cache"] == "no_hash" and "cache_read" not in answer["timings_ms"]
     # No current.json: a miss (logged as nothing to read), SSM answers.
     cached.s3.put_object(Bucket=cached.answers.site_bucket, Key=cached.answers.query_key, Body=QUERY_BYTES,
                          Metadata={"sha256": SHA})
