@@ -89,12 +89,12 @@ def build_index(work: Path, count: int) -> Path:
 
 def measure_warm(work: Path, count: int) -> dict:
     """The publisher's warm-up of every indexed image into moto S3, and the two layouts compared."""
+    import cache_entries as entries
     from devstack.s3server import MotoServer, client, create_buckets
 
-    from publish.cache_warm import entries_module, warm_cache
+    from publish.cache_warm import warm_cache
 
     root = build_index(work, count)
-    entries = entries_module()
     with MotoServer() as server:
         s3 = client("s3", server.endpoint_url)
         create_buckets(s3, GALLERY)

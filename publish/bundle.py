@@ -1,6 +1,7 @@
 """The agent bundle: a reproducible tar.gz of what runs on the instance, and its pointer.
 
-The archive holds the `imagesearch` package, the systemd unit, bootstrap.sh, the hashed lock of
+The archive holds the `imagesearch` package (and the shared `cache_entries` and `site_albums`
+packages it uses), the systemd unit, bootstrap.sh, the hashed lock of
 the runtime dependencies (`requirements.lock`), their wheels under `wheels/` (publish/wheelhouse.py)
 and a minimal pyproject.toml, with fixed timestamps, owners and order, so the same
 sources always give the same bytes and the same name `agent-<sha256 prefix>.tar.gz`. In the
@@ -30,6 +31,10 @@ from typing import Any
 from publish.wheelhouse import WHEELHOUSE, WheelhouseError, locked_wheels
 
 AGENT_DIR = Path(__file__).resolve().parent.parent / "agent_scripts"
+# Shared with the functions (their layer): the result cache's format and the album listing rule,
+# which the instance's warm-up after an ingest uses.
+SHARED_DIR = Path(__file__).resolve().parent.parent / "functions" / "shared"
+SHARED_PACKAGES = ("cache_entries", "site_albums")
 PREFIX = "agent/"
 POINTER_KEY = PREFIX + "current.json"
 BOOTSTRAP_KEY = PREFIX + "bootstrap.sh"
@@ -53,7 +58,7 @@ imagesearch = "imagesearch.cli:main"
 imagesearch-query = "imagesearch.client:main"
 
 [tool.setuptools]
-packages = ["imagesearch"]
+packages = ["imagesearch", "cache_entries", "site_albums"]
 """
 
 _SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
@@ -67,21 +72,22 @@ def _package_version(agent_dir: Path) -> str:
     raise ValueError(f"no __version__ in {agent_dir}/imagesearch/__init__.py")
 
 
-def bundle_files(agent_dir: Path = AGENT_DIR, wheelhouse: Path | None = None) -> dict[str, tuple[bytes, int]]:
+def bundle_files(agent_dir: Path = AGENT_DIR, wheelhouse: Path | None = None,
+                 shared_dir: Path = SHARED_DIR) -> dict[str, tuple[bytes, int]]:
     """Archive name -> (content, mode) of every file the bundle holds, sorted by name.
 
     With a wheelhouse, the locked wheels go under wheels/ (what the instance installs); without
     one the bundle holds the code only, which tests use and an instance cannot install.
     """
     files: dict[str, tuple[bytes, int]] = {}
-    package = agent_dir / "imagesearch"
-    for dirpath, dirnames, filenames in os.walk(package):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-        for name in filenames:
-            if name.endswith(_SKIP_SUFFIXES) or name.startswith("."):
-                continue
-            path = Path(dirpath) / name
-            files[path.relative_to(agent_dir).as_posix()] = (path.read_bytes(), 0o644)
+    for package in [agent_dir / "imagesearch"] + [shared_dir / name for name in SHARED_PACKAGES]:
+        for dirpath, dirnames, filenames in os.walk(package):
+            dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+            for name in filenames:
+                if name.endswith(_SKIP_SUFFIXES) or name.startswith("."):
+                    continue
+                path = Path(dirpath) / name
+                files[path.relative_to(package.parent).as_posix()] = (path.read_bytes(), 0o644)
     for rel, mode in (("bootstrap.sh", 0o755), ("requirements.lock", 0o644),
                       ("systemd/imagesearch.service", 0o644)):
         path = agent_dir / rel

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from publish.agent import publish_agent, publish_weights, weights_key
-from publish.cache_warm import WarmReport, warm_cache
+from publish.cache_warm import WarmReport, warm_cache, warm_counts
 from publish.collection import DEFAULT_PER_ALBUM, album_hashes, publish_albums, publish_gallery
 from publish.index import albums_index_summary, publish_index
 from publish.site import publish_site
@@ -76,7 +76,7 @@ def publish_all(
         work = cache_dir or (index_options or {}).get("work_dir")
         warmed = warm_cache(s3, gallery_bucket, work_dir=work, hashes=hashes, progress=progress,
                             concurrency=concurrency)
-        report.steps["cache"] = warmed.counts
+        report.steps["cache"] = warm_counts(warmed)
         report.warm = warmed
     report.steps["albums"] = publish_albums(
         s3, site_bucket, images_dir, per_album=per_album,

@@ -20,6 +20,9 @@ from imagesearch.settings import Settings
 # How long a batch waits for the one before it; below the document's execution timeout.
 LOCK_TIMEOUT_S = 600.0
 RELOAD_TIMEOUT_S = 120.0
+# Up to this many indexed images the warm-up after a batch covers every one ("more like this"
+# included); above it only the album images, so a batch stays well inside a minute.
+WARM_ALL_MAX = 2000
 
 
 def reload_daemon(socket_path: str) -> dict:
@@ -34,12 +37,35 @@ def reload_daemon(socket_path: str) -> dict:
     return {"ok": bool(answer.get("ok")), "version": answer.get("version")}
 
 
-def warm_result_cache(version: str) -> dict:
-    """HOOK for the result cache (docs/contracts.md, "Ingest"): warm the new version's entries.
+def warm_result_cache(version: str, *, s3: Any, bucket: str, index_root: str, cache_dir: str,
+                      settings: Settings) -> dict:
+    """Warm the new version's result cache (docs/contracts.md, "Ingest"); never fails the batch.
 
-    This branch has no result cache yet; when it lands, call its warm-up for `version` here.
+    Every indexed image when the index is small (WARM_ALL_MAX), else the images the page offers
+    (the site's album rule applied to the index's gallery keys). Skipped when the daemon answers
+    from elsewhere than this exact search: S3 Vectors, or a mode forced by IMAGESEARCH_MODE.
     """
-    return {"ok": True, "warmed": False, "reason": "no result cache in this build"}
+    if settings.backend != "instance":
+        return {"ok": True, "warmed": False,
+                "reason": f"backend {settings.backend}: the cache fills on misses"}
+    if settings.mode:
+        return {"ok": True, "warmed": False,
+                "reason": "IMAGESEARCH_MODE overrides the index's default mode"}
+    from site_albums import DEFAULT_PER_ALBUM, is_browsable
+
+    from imagesearch.cache_warm import album_image_hashes, warm_version
+    from imagesearch.open_index import OpenIndex
+
+    try:
+        index = OpenIndex.open(index_root, s3=s3, cache_dir=cache_dir, version=version)
+        hashes = None if index.count <= WARM_ALL_MAX else album_image_hashes(index, DEFAULT_PER_ALBUM,
+                                                                             is_browsable)
+        report = warm_version(s3, bucket, index, hashes=hashes)
+    except SearchError as e:
+        # The version is live already; its cache fills on misses instead.
+        return {"ok": False, "warmed": False, "reason": f"{e.code}: {e.message}"[:300]}
+    return {"ok": True, "warmed": not report.skipped, "scope": "all" if hashes is None else "albums",
+            **report.as_dict()}
 
 
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,7 +89,9 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
         config = dataclasses.replace(config, cache_dir=args.cache_dir)
 
     def after_publish(version: str) -> dict:
-        return {"reload": reload_daemon(args.socket or settings.socket), "cache": warm_result_cache(version)}
+        return {"reload": reload_daemon(args.socket or settings.socket),
+                "cache": warm_result_cache(version, s3=s3, bucket=bucket, index_root=index_root,
+                                           cache_dir=config.cache_dir, settings=settings)}
 
     s3: Any = s3_client()
     report = apply_batch(key, bucket=bucket, index_root=index_root, s3=s3, config=config,

@@ -1,4 +1,4 @@
-"""Parse and check the body of `POST /search`: `k` (1..10), one query (`key` or `upload`), optional `fresh`."""
+"""Parse and check the body of `POST /search`: `k` (1..10), one query (`key` or `upload`), `fresh`."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import json
 import logging
 import mimetypes
 import posixpath
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,9 @@ LISTING_CACHE_CONTROL = "no-cache"
 GALLERY_PREFIX = "gallery/"
 ALBUMS_PREFIX = "albums/"
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+# Object metadata naming the bytes' SHA-256 (docs/contracts.md, "Keys"): the result cache's key.
+SHA256_METADATA = "sha256"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 WRITE_ATTEMPTS = 5
 
@@ -94,13 +98,29 @@ def _album_files(s3: Any, gallery_bucket: str, album: str) -> list[str]:
     return sorted(names)
 
 
-def _copy(s3: Any, gallery_bucket: str, site_bucket: str, album: str, name: str) -> str:
-    key = f"{ALBUMS_PREFIX}{album}/{name}"
-    s3.copy_object(Bucket=site_bucket, Key=key, CopySource={"Bucket": gallery_bucket,
-                   "Key": f"{GALLERY_PREFIX}{album}/{name}"}, MetadataDirective="REPLACE",
-                   CacheControl=IMAGE_CACHE_CONTROL,
+def _copy(s3: Any, gallery_bucket: str, site_bucket: str, album: str, name: str,
+          hashes: dict[str, str | None]) -> str:
+    """Copy one gallery image to albums/; its x-amz-meta-sha256 (the result cache key) goes along."""
+    key, source = f"{ALBUMS_PREFIX}{album}/{name}", f"{GALLERY_PREFIX}{album}/{name}"
+    digest = (s3.head_object(Bucket=gallery_bucket, Key=source).get("Metadata") or {}).get(SHA256_METADATA)
+    digest = digest if isinstance(digest, str) and _SHA256.fullmatch(digest) else None
+    s3.copy_object(Bucket=site_bucket, Key=key, CopySource={"Bucket": gallery_bucket, "Key": source},
+                   MetadataDirective="REPLACE", CacheControl=IMAGE_CACHE_CONTROL,
+                   Metadata={SHA256_METADATA: digest} if digest else {},
                    ContentType=mimetypes.guess_type(name)[0] or "application/octet-stream")
+    hashes[key] = digest
     return key
+
+
+def _with_hashes(entry: dict, old: dict, copied: dict[str, str | None]) -> dict:
+    """The entry with `sha256` (aligned with `images`) when any image's hash is known.
+
+    A copy made now brings its gallery object's hash; an image copied before keeps the old entry's.
+    """
+    known = dict(zip(old.get("images", []), old.get("sha256") or [], strict=False))
+    known.update(copied)
+    hashes = [known.get(key) for key in entry["images"]]
+    return {**entry, "sha256": hashes} if any(hashes) else entry
 
 
 def update_albums(s3: Any, *, site_bucket: str, gallery_bucket: str, albums: Iterable[str],
@@ -118,6 +138,7 @@ def update_albums(s3: Any, *, site_bucket: str, gallery_bucket: str, albums: Ite
     albums = sorted(set(albums))
     changed, hidden = set(changed_keys), set(hidden)
     done = AlbumUpdate(albums=albums)
+    hashes: dict[str, str | None] = {}  # album key -> sha256 of the copies made now
     fresh: dict[str, dict | None] = {}
     for album in albums:
         names = [n for n in _album_files(s3, gallery_bucket, album)
@@ -125,7 +146,7 @@ def update_albums(s3: Any, *, site_bucket: str, gallery_bucket: str, albums: Ite
         shown = [n for n in names if is_browsable(n)][:per_album]
         for name in shown:
             if f"{GALLERY_PREFIX}{album}/{name}" in changed:  # new content under a shown name
-                done.copied.append(_copy(s3, gallery_bucket, site_bucket, album, name))
+                done.copied.append(_copy(s3, gallery_bucket, site_bucket, album, name, hashes))
         fresh[album] = album_entry(album, [f"{ALBUMS_PREFIX}{album}/{n}" for n in shown], len(names))
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         done.attempts = attempt
@@ -136,13 +157,15 @@ def update_albums(s3: Any, *, site_bucket: str, gallery_bucket: str, albums: Ite
             new = set(entry["images"]) if entry else set()
             for key in sorted(new - old):
                 if key not in done.copied:
-                    done.copied.append(_copy(s3, gallery_bucket, site_bucket, album, key.rsplit("/", 1)[1]))
+                    done.copied.append(_copy(s3, gallery_bucket, site_bucket, album, key.rsplit("/", 1)[1],
+                                             hashes))
             gone = sorted(old - new)
             if gone:
                 s3.delete_objects(Bucket=site_bucket, Delete={"Objects": [{"Key": k} for k in gone],
                                                               "Quiet": True})
                 done.deleted += gone
             if entry:
+                entry = _with_hashes(entry, entries.get(album) or {}, hashes)
                 entries[album] = entry
             else:
                 entries.pop(album, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 
@@ -174,3 +175,40 @@ def test_a_crash_before_the_pointer_moves_leaves_the_old_version_and_the_retry_a
     assert LocalIndexStore(index_root).read_current() == live
     report = _apply(s3, index_root, featurizer, tmp_path)
     assert report["changed"] and report["parent"] == live and report["added"] == 1
+
+
+def test_the_new_version_is_warmed_after_a_batch(s3, index_root, featurizer, tmp_path, monkeypatch):
+    # The ingest command's hook (issue 12): the new version's result cache, equal to the daemon.
+    import cache_entries
+    from imagesearch.ingest_command import warm_result_cache
+    from imagesearch.open_index import OpenIndex
+    from imagesearch.querying import search_image_bytes
+
+    monkeypatch.delenv("IMAGESEARCH_MODE", raising=False)
+    monkeypatch.delenv("IMAGESEARCH_BACKEND", raising=False)
+    s3.put_object(Bucket="gallery", Key="gallery/new/a.png", Body=noise_png(1))
+    _batch(s3, [("gallery/new/a.png", "put")])
+    cache = str(tmp_path / "cache")
+    report = apply_batch(BATCH, bucket="gallery", index_root=index_root, s3=s3, config=_config(),
+                         cache_dir=cache, featurizer=featurizer,
+                         after_publish=lambda version: {"cache": warm_result_cache(
+                             version, s3=s3, bucket="gallery", index_root=index_root, cache_dir=cache,
+                             settings=settings.load())})
+    warmed = report["cache"]
+    assert warmed["ok"] and warmed["warmed"] and warmed["scope"] == "all"
+    assert warmed["version"] == report["version"] and warmed["entries"] == report["count"]
+    index = OpenIndex.open(index_root, featurizer=featurizer)
+    digest = hashlib.sha256(noise_png(1)).hexdigest()
+    key = cache_entries.entry_key(report["version"], digest)
+    raw = s3.get_object(Bucket="gallery", Key=key)["Body"].read()
+    entry = cache_entries.decode_entry(raw, report["version"], digest)
+    assert entry["results"] == search_image_bytes(index, noise_png(1), 10)["results"]
+
+
+def test_the_warm_up_is_skipped_when_the_daemon_answers_elsewhere(s3, monkeypatch):
+    from imagesearch.ingest_command import warm_result_cache
+
+    monkeypatch.setenv("IMAGESEARCH_MODE", "lsh")
+    answer = warm_result_cache("v", s3=s3, bucket="gallery", index_root="x", cache_dir="y",
+                               settings=settings.load())
+    assert answer["ok"] and not answer["warmed"] and "IMAGESEARCH_MODE" in answer["reason"]

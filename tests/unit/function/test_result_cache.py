@@ -41,12 +41,13 @@ def agent_answer(version: str, keys: list[str]) -> str:
                        "timings_ms": {"featurize": 0.0, "search": 1.0, "total": 4.0}})
 
 
-def queue_agent(state, version: str, asked_k: int = 10) -> list[str]:
+def queue_agent(state, version: str, asked_k: int = 10, bucket: str | None = None,
+                key: str | None = None) -> list[str]:
     keys = state.answers.gallery_keys[:10]
     state.stub.add_response("send_command", state.answers.send(), {
         "InstanceIds": [state.instance_id], "DocumentName": state.answers.document,
-        "Parameters": {"bucket": [state.answers.site_bucket], "key": [state.answers.query_key],
-                       "k": [str(asked_k)]},
+        "Parameters": {"bucket": [bucket or state.answers.site_bucket],
+                       "key": [key or state.answers.query_key], "k": [str(asked_k)]},
         "TimeoutSeconds": 30, "Comment": ANY})
     state.stub.add_response("get_command_invocation",
                             state.answers.invocation("Success", stdout=agent_answer(version, keys),
@@ -252,3 +253,39 @@ def test_metrics_count_hits_and_misses(cached, load_event, lambda_context, capsy
     assert counted == {"cache_hit": 2, "cache_miss": 1}
     names = {m["Name"] for blob in blobs for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
     assert "latency_cache_read" in names
+
+
+# ---------------------------------------------------------------- gallery images and uploads
+
+GALLERY_QUERY = "gallery/album/query.png"
+
+
+def test_a_gallery_image_with_its_hash_is_cached_like_an_album_image(cached, load_event, lambda_context):
+    # "More like this": the gallery object carries x-amz-meta-sha256 (publish, add_images).
+    cached.s3.put_object(Bucket=cached.gallery, Key=GALLERY_QUERY, Body=QUERY_BYTES, Metadata={"sha256": SHA})
+    queue_agent(cached, V1, bucket=cached.gallery, key=GALLERY_QUERY)
+    first = search(cached, load_event, lambda_context, {"key": GALLERY_QUERY, "k": 3})
+    assert first["path"] == "warm" and first["cache"] == "miss" and first["query"] == {"key": GALLERY_QUERY}
+    second = search(cached, load_event, lambda_context, {"key": GALLERY_QUERY, "k": 3})
+    assert second["path"] == "cache" and second["cache"] == "hit"
+    assert [r["score"] for r in second["results"]] == [r["score"] for r in first["results"]]
+
+
+def test_a_gallery_image_without_a_hash_takes_the_ssm_path(cached, load_event, lambda_context):
+    # Put by a user with another S3 client: no metadata, so no hash without downloading it.
+    cached.s3.put_object(Bucket=cached.gallery, Key=GALLERY_QUERY, Body=QUERY_BYTES)
+    queue_agent(cached, V1, asked_k=3, bucket=cached.gallery, key=GALLERY_QUERY)
+    answer = search(cached, load_event, lambda_context, {"key": GALLERY_QUERY, "k": 3})
+    assert answer["path"] == "warm" and answer["cache"] == "no_hash"
+    assert "cache_read" not in answer["timings_ms"]
+
+
+def test_an_upload_bypasses_the_cache(cached, load_event, lambda_context):
+    upload = "0123456789abcdef0123456789abcdef"
+    cached.s3.put_object(Bucket=cached.gallery, Key=f"uploads/{upload}", Body=QUERY_BYTES,
+                         ContentType="image/png", Metadata={"sha256": SHA})
+    put_entry(cached, V1, cached.answers.gallery_keys[5:])  # even a matching entry is not read
+    queue_agent(cached, V1, asked_k=4, bucket=cached.gallery, key=f"uploads/{upload}")
+    answer = search(cached, load_event, lambda_context, {"upload": upload, "k": 4})
+    assert answer["path"] == "warm" and answer["cache"] == "upload"
+    assert "cache_read" not in answer["timings_ms"] and answer["query"] == {"upload": upload}

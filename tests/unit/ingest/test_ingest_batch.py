@@ -137,3 +137,17 @@ def test_a_deleted_image_leaves_the_album_and_its_copy_goes(aws):
     assert listing["albums"][0]["images"] == ["albums/new/b.png"]
     copies = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE, Prefix="albums/")["Contents"]}
     assert copies == {"albums/new/b.png"}
+
+
+def test_a_copy_carries_its_gallery_objects_hash_into_the_listing(aws):
+    # The result cache key of an album image is the gallery object's x-amz-meta-sha256.
+    s3, _ = aws
+    digest = "ab" * 32
+    s3.put_object(Bucket=GALLERY, Key="gallery/new/a.png", Body=b"png", Metadata={"sha256": digest})
+    _put(s3, "gallery/new/b.png")  # put by another client: no hash
+    _run(aws, FakeSSM(stdout=_report()), [sqs_message("m1", s3_record("gallery/new/a.png"),
+                                                      s3_record("gallery/new/b.png"))])
+    assert s3.head_object(Bucket=SITE, Key="albums/new/a.png")["Metadata"] == {"sha256": digest}
+    assert s3.head_object(Bucket=SITE, Key="albums/new/b.png")["Metadata"] == {}
+    listing = json.loads(s3.get_object(Bucket=SITE, Key="albums.json")["Body"].read())
+    assert listing["albums"][0]["sha256"] == [digest, None]

@@ -225,8 +225,9 @@ def test_instance_profile_reads_its_prefixes_albums_and_uploads_only(resources):
         ("s3:GetObject", _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
         # `imagesearch ingest` publishes each batch as a new index version (issue 17).
         ("s3:PutObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/index/*"})),
-        # ... and warms that version's result cache (issue 12).
+        # ... and warms that version's result cache, pruning older versions (issue 12).
         ("s3:PutObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/cache/*"})),
+        ("s3:DeleteObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/cache/*"})),
     }
     assert all(s["Effect"] == "Allow" for s in _instance_statements(resources))
 

@@ -1,7 +1,8 @@
 """The result cache's keys and entry format (docs/contracts.md, "Result cache"): one home.
 
-Pure stdlib with no sibling imports, so the publisher loads this very file to write the entries
-it warms (publish/cache_warm.py) and both sides agree byte for byte.
+Pure stdlib. It ships in the functions' shared layer (template.yaml) for the search function and
+in the agent bundle for the warm-up (imagesearch.cache_warm, which publish and `imagesearch
+ingest` run), so every writer and the reader agree byte for byte.
 
 An entry is `cache/<version>/<sha256>.json` in the gallery bucket: the top TOP matches of the
 query image whose bytes hash to <sha256>, computed by index version <version>, best first.
