@@ -36,3 +36,14 @@ def render(title: str, preamble: str, sections: Sequence[Section]) -> str:
     for number, section in enumerate(sections, start=1):
         parts += [f"## {number}. {section.title}", "", section.body.strip(), ""]
     return "\n".join(parts).rstrip() + "\n"
+
+
+# Sections written by hand or by their own commands (make bench-cache, bench/upload_search.py, ...)
+# live below this line in docs/benchmarks.md; a `make bench` rewrites only what is above it.
+KEEP_MARKER = "<!-- make bench keeps everything below this line -->"
+
+
+def with_kept_tail(text: str, previous: str) -> str:
+    """The new report followed by the part of the previous one from KEEP_MARKER on (if any)."""
+    at = previous.find(KEEP_MARKER)
+    return text if at < 0 else text.rstrip("\n") + "\n\n" + previous[at:].rstrip("\n") + "\n"

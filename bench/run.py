@@ -28,7 +28,7 @@ from devstack.launcher import StackProcess
 from devstack.s3server import MotoServer, client, create_buckets
 from imagesearch import sample_data, settings
 from index_data import open_live
-from report import Section, render, table
+from report import Section, render, table, with_kept_tail
 
 REPO = Path(__file__).resolve().parent.parent
 SITE_BUCKET = "bench-site"
@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> Path:
     seconds = time.perf_counter() - started
     text = render("Benchmarks", preamble(args, count, seconds, label), sections)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    out.write_text(with_kept_tail(text, out.read_text() if out.exists() else ""))
     log(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out} in {seconds / 60:.1f} min")
     return out
 

@@ -36,3 +36,11 @@ def test_table_escapes_pipes_and_render_numbers_sections():
     assert t.splitlines() == ["| a | b |", "|---|---|", "| x\\|y | 1 |"]
     text = report.render("T", "pre", [report.Section("One", "body"), report.Section("Two", "more")])
     assert "## 1. One" in text and "## 2. Two" in text and text.startswith("# T\n\npre")
+
+
+def test_a_rerun_keeps_the_sections_below_the_marker():
+    previous = f"# Benchmarks\n\nold\n\n{report.KEEP_MARKER}\n\n## 12. Result cache\n\nhand-written\n"
+    text = report.with_kept_tail("# Benchmarks\n\nnew\n", previous)
+    assert text.startswith("# Benchmarks\n\nnew\n") and "old" not in text
+    assert text.endswith(f"{report.KEEP_MARKER}\n\n## 12. Result cache\n\nhand-written\n")
+    assert report.with_kept_tail("# B\n", "# B\n\nno marker\n") == "# B\n"
