@@ -98,7 +98,7 @@ bench: $(STAMP)
 
 # The result cache's section: hit vs SSM path locally, warm-up and size at 30,000 images.
 bench-cache: $(STAMP)
-	nice -n 19 $(BIN)/python bench/result_cache.py --out docs/result_cache_bench.md $(ARGS)
+	nice -n 19 $(BIN)/python bench/cache_bench.py --out docs/result_cache_bench.md $(ARGS)
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick --made-by "make bench-quick" $(ARGS)

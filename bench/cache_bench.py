@@ -1,6 +1,6 @@
 """Result cache bench, in one run: hit vs SSM path on the local stack, warm-up and size at N images.
 
-Usage: python bench/result_cache.py [--count 30000] [--requests 100] [--out docs/result_cache_bench.md]
+Usage: python bench/cache_bench.py [--count 30000] [--requests 100] [--out docs/result_cache_bench.md]
 (`make bench-cache` writes docs/result_cache_bench.md)
 
 1. Latency: the local stack (devstack, its default collection), the same album images searched
@@ -155,7 +155,7 @@ def section(lat: dict, warm: dict) -> Section:
          f"{warm['table_write_s']:.1f} s (the 256 PUTs alone)", summarize(warm["per_shard"]).fmt()],
     ]
     body = f"""
-Measured by `python bench/result_cache.py --count {warm['count']} --requests {len(lat['hit'])}` in one run.
+Measured by `python bench/cache_bench.py --count {warm['count']} --requests {len(lat['hit'])}` in one run.
 
 **Hit against the SSM path, locally.** The same {len(lat['hit'])} album images of the local stack, each
 searched once through the cache and once with `"fresh": true` (local SSM runner, thin client, warm
