@@ -38,6 +38,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: DevServer
     protocol_version = "HTTP/1.1"
     server_version = "devstack"
+    # Every read on a connection gives up after this long (a short body otherwise waited for ever).
+    timeout = 10.0
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         log.debug("%s %s", self.address_string(), format % args)
@@ -110,15 +112,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the API --------------------------------------------------------------------------------------
 
     def _api(self) -> None:
-        length = self.headers.get("Content-Length")
-        try:
-            size = int(length) if length else 0
-        except ValueError:
-            return self._json(HTTPStatus.BAD_REQUEST, {"message": "Bad Content-Length"})
-        if size < 0 or size > MAX_BODY_BYTES:
-            self.close_connection = True
-            return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "Request Entity Too Large"})
-        body = self.rfile.read(size) if size else b""
+        body = self._read_body()
+        if body is None:
+            return
         parts = urlsplit(self.path)
         raw_path = parts.path[len(API_PREFIX):] or "/"
         headers = {name: value for name, value in self.headers.items()}
@@ -138,6 +134,36 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
                               {"message": "Internal Server Error", "cause": f"{type(e).__name__}: {e}"}, cors)
         self._lambda_response(response, cors)
+
+    def _read_body(self) -> bytes | None:
+        """The request body by its Content-Length; None once a refusal is sent (and the connection
+        closes: unread or missing bytes would be taken for the next request)."""
+        if self.headers.get("Transfer-Encoding"):
+            # A chunked body read as "no Content-Length, empty" left its chunks to be misparsed.
+            self.close_connection = True
+            self._json(HTTPStatus.LENGTH_REQUIRED, {"message": "Length Required"})
+            return None
+        length = self.headers.get("Content-Length")
+        try:
+            size = int(length) if length else 0
+        except ValueError:
+            self.close_connection = True
+            self._json(HTTPStatus.BAD_REQUEST, {"message": "Bad Content-Length"})
+            return None
+        if size < 0 or size > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "Request Entity Too Large"})
+            return None
+        try:
+            body = self.rfile.read(size) if size else b""
+        except TimeoutError:
+            body = b""
+        if len(body) < size:
+            # The client sent fewer bytes than it announced (and stopped or hung up).
+            self.close_connection = True
+            self._json(HTTPStatus.BAD_REQUEST, {"message": "Bad Request: body shorter than Content-Length"})
+            return None
+        return body
 
     def _preflight(self, cors: dict[str, str]) -> None:
         self.send_response(HTTPStatus.NO_CONTENT)

@@ -19,7 +19,14 @@ from devstack.devserver import DevServer
 from devstack.http_api import HttpApi
 from devstack.intrinsics import LocalResources
 from devstack.lambda_host import FunctionCode, LambdaHost
-from devstack.s3server import DUMMY_CREDENTIALS, MotoServer, client, create_buckets, create_search_instance
+from devstack.s3server import (
+    DUMMY_CREDENTIALS,
+    MotoServer,
+    client,
+    create_buckets,
+    create_search_instance,
+    instance_state,
+)
 from devstack.ssm_client import LocalSSM, from_template
 from publish.template import SEARCH_FUNCTION, function_environment, load_template
 
@@ -28,7 +35,8 @@ SITE_BUCKET = "imagesearch-local-site"
 GALLERY_BUCKET = "imagesearch-local-gallery"
 DOCUMENT_NAME = "imagesearch-local-SearchDocument"
 # What `!Ref <logical id>` names here, for the template values the local stack reads.
-LOCAL_NAMES = {"SiteBucket": SITE_BUCKET, "GalleryBucket": GALLERY_BUCKET, "SearchDocument": DOCUMENT_NAME}
+LOCAL_NAMES = {"SiteBucket": SITE_BUCKET, "GalleryBucket": GALLERY_BUCKET, "SearchDocument": DOCUMENT_NAME,
+               "AWS::StackName": "imagesearch-local"}
 API_URL = "/api"
 DEMO_WEIGHTS = "seed:0"
 
@@ -132,6 +140,7 @@ class LocalStack:
         self.say(f"daemon starting (log: {self.daemon.log_path})")
         health = self._step("daemon", lambda: self.daemon.wait_healthy(cfg.daemon_timeout_s))
         self.say(f"daemon healthy: {json.dumps(_short_health(health))}")
+        self.daemon.supervise(self.say)
 
         env_file = Path(self._tmp) / "imagesearch.env"  # per stack: two stacks may share a work dir
         # On the instance the thin client's settings come from this file (SSM passes only SSM_*).
@@ -139,7 +148,8 @@ class LocalStack:
                           if k.startswith("IMAGESEARCH_") or k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")}
         env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(agent_settings.items())))
         self.ssm = from_template(template, DOCUMENT_NAME, [self.instance_id],
-                                 env=self._runner_env(env_file), workdir=Path(self._tmp))
+                                 env=self._runner_env(env_file), workdir=Path(self._tmp),
+                                 instance_state=lambda instance_id: instance_state(ec2, instance_id))
 
         # The function as the template defines it (code, layers, handler, timeout, environment).
         host = LambdaHost(FunctionCode.from_template(template, SEARCH_FUNCTION, cfg.repo),

@@ -8,6 +8,7 @@ function. The local stack's function environment comes from the template too (la
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.request
 
@@ -140,9 +141,39 @@ def test_the_function_environment_is_the_templates_resolved_locally():
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "SITE_BUCKET": LOCAL_NAMES["SiteBucket"], "GALLERY_BUCKET": LOCAL_NAMES["GalleryBucket"],
         "SEARCH_DOCUMENT_NAME": LOCAL_NAMES["SearchDocument"], "INSTANCE_TAG_KEY": "ImageSearchRole",
-        "INSTANCE_TAG_VALUE": "search", "PUBLIC_BASE_URL": "http://127.0.0.1:8000", "COPY_WORKERS": "10",
-        "DEADLINE_SECONDS": "25",
+        "INSTANCE_TAG_VALUE": LOCAL_NAMES["AWS::StackName"], "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+        "COPY_WORKERS": "10", "DEADLINE_SECONDS": "25",
     }
     # A reference the local stack does not know stops it at start-up, naming the value.
     with pytest.raises(UnresolvedValue, match="SearchInstance"):
         local.resolve({"Ref": "SearchInstance"})
+
+
+def _raw(url: str, data: bytes, *, shut_write: bool = False) -> bytes:
+    """Send raw bytes on one connection and read what comes back until the server closes it."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as conn:
+        conn.sendall(data)
+        if shut_write:
+            conn.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(("case", "head", "body", "shut_write", "status"), [
+    # A chunked body was read as "no Content-Length, empty", its chunks then parsed as a request.
+    ("chunked", "Transfer-Encoding: chunked\r\n", b'8\r\n{"k": 1}\r\n0\r\n\r\n', False, b"411"),
+    # Fewer bytes than announced: the server waited for ever, or handed a cut body on.
+    ("short", "Content-Length: 100\r\n", b'{"k": 1}', True, b"400"),
+])
+def test_a_chunked_or_short_body_is_refused_never_misparsed(server, case, head, body, shut_write, status):
+    url, function = server
+    request_bytes = (f"POST /api/search HTTP/1.1\r\nHost: x\r\nOrigin: {url}\r\n"
+                     f"Content-Type: application/json\r\n{head}\r\n").encode() + body
+    answer = _raw(url, request_bytes, shut_write=shut_write)
+    # THEN one refusal, the connection closed, and the function never called
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+    assert answer.count(b"HTTP/1.1 ") == 1
+    assert function.events == []

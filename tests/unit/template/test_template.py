@@ -15,6 +15,8 @@ import pytest
 from publish.template import TEMPLATE, http_api_routes, load_template, refresh_document, search_document
 
 ROOT = TEMPLATE.parent
+# The instance tag's value is the stack's name, so two stacks never share a search instance.
+STACK_NAME = {"Ref": "AWS::StackName"}
 BIN = Path(sys.executable).parent
 
 
@@ -125,7 +127,7 @@ def test_send_command_is_limited_to_the_document_and_tagged_instances(resources)
             assert "Condition" not in statement
         else:
             assert resource.endswith(":instance/*")
-            assert statement["Condition"] == {"StringEquals": {"ssm:resourceTag/ImageSearchRole": "search"}}
+            assert statement["Condition"] == {"StringEquals": {"ssm:resourceTag/ImageSearchRole": STACK_NAME}}
 
 
 def test_no_statement_allows_wildcard_actions_or_run_shell_script(resources):
@@ -181,7 +183,7 @@ def test_instance_has_no_key_pair_and_carries_the_search_tag(resources):
     props = resources["SearchInstance"]["Properties"]
     assert "KeyName" not in props
     assert "KeyName" not in resources["SearchLaunchTemplate"]["Properties"]["LaunchTemplateData"]
-    assert {"Key": "ImageSearchRole", "Value": "search"} in props["Tags"]
+    assert {"Key": "ImageSearchRole", "Value": STACK_NAME} in props["Tags"]
     assert props["ImageId"] == {"Ref": "LatestAmiId"}
 
 
@@ -322,7 +324,7 @@ def test_function_settings_match_the_lambda_settings_table(template, resources):
     # CORS is the HTTP API's CorsConfiguration, so the function has no origin setting.
     assert set(env) == {"SITE_BUCKET", "GALLERY_BUCKET", "SEARCH_DOCUMENT_NAME", "INSTANCE_TAG_KEY",
                         "INSTANCE_TAG_VALUE", "PUBLIC_BASE_URL", "COPY_WORKERS", "DEADLINE_SECONDS"}
-    assert (env["INSTANCE_TAG_KEY"], env["INSTANCE_TAG_VALUE"]) == ("ImageSearchRole", "search")
+    assert (env["INSTANCE_TAG_KEY"], env["INSTANCE_TAG_VALUE"]) == ("ImageSearchRole", STACK_NAME)
     assert int(env["DEADLINE_SECONDS"]) < glob["Timeout"]
     event = props["Events"]["Search"]
     assert event["Type"] == "HttpApi"
