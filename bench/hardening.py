@@ -58,7 +58,8 @@ def hostile_bodies(key: str) -> list[tuple[str, bytes]]:
         ("utf-16", '{"key": "x", "k": 3}'.encode("utf-16")),
         ("nested deep", b"[" * 5000 + b"]" * 5000), ("huge", b'{"key": "' + b"a" * 5000 + b'", "k": 3}'),
         ("unknown field", json.dumps({"key": key, "k": 3, "x": 1}).encode()),
-        ("missing k", json.dumps({"key": key}).encode()), ("k zero", json.dumps({"key": key, "k": 0}).encode()),
+        ("missing k", json.dumps({"key": key}).encode()),
+        ("k zero", json.dumps({"key": key, "k": 0}).encode()),
         ("k bool", json.dumps({"key": key, "k": True}).encode()),
         ("k float", json.dumps({"key": key, "k": 2.5}).encode()),
         ("k string", json.dumps({"key": key, "k": "3"}).encode()),
@@ -73,8 +74,8 @@ def hostile_bodies(key: str) -> list[tuple[str, bytes]]:
 
 def run_hostile(stack: LocalStack, api: str, key: str) -> dict:
     """Every hostile body once, plus a chunked and a short one on raw connections."""
-    from devstack.stack import SITE_BUCKET
     from devstack.s3server import client
+    from devstack.stack import SITE_BUCKET
 
     client("s3", stack.endpoint_url).put_object(Bucket=SITE_BUCKET, Key="albums/hostile/not_an_image.png",
                                                 Body=b"%PDF-1.4 not an image")
@@ -166,11 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not (1 <= args.clients <= 64 and 0 < args.seconds <= 120):
         p.error("bounded: 1..64 clients, up to 120 s")
-    with LocalStack(StackConfig(count=args.count, work_dir=args.work_dir), say=lambda m: print(m, file=sys.stderr)
-                    ) as stack:
+    config = StackConfig(count=args.count, work_dir=args.work_dir)
+    with LocalStack(config, say=lambda m: print(m, file=sys.stderr)) as stack:
         api = stack.url.rstrip("/") + "/api"
-        keys = [key for album in json.load(urllib.request.urlopen(stack.url + "albums.json", timeout=30))["albums"]  # noqa: S310
-                for key in album["images"]]
+        with urllib.request.urlopen(stack.url + "albums.json", timeout=30) as resp:  # noqa: S310 - loopback
+            keys = [key for album in json.load(resp)["albums"] for key in album["images"]]
         for key in keys[:3]:
             _post(api, json.dumps({"key": key, "k": 5}).encode())  # warm-up
         figures = {"daemon_before": daemon_figures(stack.daemon.proc.pid)}
