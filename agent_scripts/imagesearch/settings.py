@@ -104,7 +104,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest request line the daemon accepts on its socket; longer ones get bad_request.",
             "max_request_bytes", int),
     Setting("IMAGESEARCH_CONN_TIMEOUT", "30",
-            "Seconds the daemon waits for a request line on an open connection before closing it.",
+            "Seconds a whole request line may take to arrive (idle wait included) before the daemon closes "
+            "the connection; a deadline per request, not per read.",
             "conn_timeout", float),
     Setting("IMAGESEARCH_MAX_CONNECTIONS", "64",
             "Connections the daemon serves at once; more get an immediate 'busy' error.",
