@@ -59,7 +59,7 @@ def _serve(tmp_path, sock_dir):
     return proc, env["IMAGESEARCH_SOCKET"]
 
 
-def _health(path: str, timeout: float = 60.0) -> dict:
+def _health(path: str, timeout: float = 180.0) -> dict:
     import time
 
     from imagesearch.client import DaemonUnavailable, ask_daemon
@@ -82,6 +82,7 @@ def test_sighup_reloads_the_index_and_the_daemon_keeps_serving(tmp_path, sock_di
     # GIVEN `imagesearch serve` answering health
     proc, path = _serve(tmp_path, sock_dir)
     try:
+        assert proc.poll() is None
         before = _health(path)
         assert before["ok"] and before["pid"] == proc.pid
         # WHEN it receives SIGHUP (a closed terminal, a `systemctl reload`, a stray kill -HUP)
