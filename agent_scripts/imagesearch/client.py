@@ -1,7 +1,8 @@
 """The thin client (`imagesearch-query`): what the SSM document runs on the instance.
 
-Reads SSM_bucket, SSM_key and SSM_k (interpolationType ENV_VAR puts them in the environment, never
-in shell text) or --bucket/--key/--k, validates them against the contract patterns, asks the warm
+Takes --bucket/--key/--k (the search document passes "$SSM_bucket" and friends: interpolationType
+ENV_VAR puts the values in the environment, never in shell text), else reads SSM_bucket, SSM_key
+and SSM_k, validates them against the contract patterns, asks the warm
 daemon over its Unix socket and prints exactly one JSON object. The warm path imports only the
 standard library; numpy, MXNet and boto3 are imported only when the daemon is down or silent and
 the search runs cold in-process (imagesearch.cold_search). Missing settings come from the env
@@ -38,7 +39,7 @@ class DaemonBusy(DaemonUnavailable):
 
 def build_parser():
     """The imagesearch-query arguments; flags override the SSM_* environment variables."""
-    import argparse  # imported only when there are flags: SSM runs the client without any
+    import argparse  # imported only for flags other than the search document's own
 
     class Parser(argparse.ArgumentParser):
         """Argument errors become one bad_request JSON object instead of usage text."""
@@ -116,6 +117,16 @@ def ask_warm(socket_path: str, request: Request, *, timeout: float) -> dict:
 SSM_INPUTS = ("SSM_bucket", "SSM_key", "SSM_k")
 
 _NO_FLAGS = SimpleNamespace(bucket=None, key=None, k=None, mode=None, socket=None, timeout=None, cold=False)
+_DOCUMENT_FLAGS = ("--bucket", "--k", "--key")
+
+
+def _document_arguments(argv: list[str]) -> SimpleNamespace | None:
+    """The search document's own call (--bucket B --key K --k N, any order), read without argparse."""
+    if len(argv) != 6 or sorted(argv[0::2]) != list(_DOCUMENT_FLAGS):
+        return None
+    values = dict(zip(argv[0::2], argv[1::2], strict=True))
+    return SimpleNamespace(**{**vars(_NO_FLAGS), "bucket": values["--bucket"], "key": values["--key"],
+                              "k": values["--k"]})
 
 
 def _emit(answer: dict) -> None:
@@ -150,8 +161,9 @@ def run(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ,
     the process environment after the env file has filled in what it lacks (boto3 reads AWS_* there).
     """
     try:
-        # SSM passes no arguments; skipping argparse then saves its import-time cost (gettext).
-        args = build_parser().parse_args(argv) if argv else _NO_FLAGS
+        # SSM passes exactly the document's three flags; skipping argparse for them saves its
+        # import-time cost (gettext) on the warm path.
+        args = (_document_arguments(argv) or build_parser().parse_args(argv)) if argv else _NO_FLAGS
         if config is None:
             load_env_file(settings.get("IMAGESEARCH_ENV_FILE"))
         missing = [name for name in SSM_INPUTS if not argv and name not in environ]

@@ -38,15 +38,14 @@ def stdout_to_stderr() -> Iterator[None]:
 
 def search_cold(request: Request, settings: Settings, *, s3: Any = None) -> dict:
     """Run the search in this process: open the live index, fetch the image, search. Slow but sure."""
-    from imagesearch.open_index import OpenIndex, QueryConfig
     from imagesearch.querying import make_s3_client, search_s3_image
+    from imagesearch.s3vectors_backend import index_opener
 
     started = time.perf_counter()
     s3 = s3 if s3 is not None else make_s3_client(4)
     with tempfile.TemporaryDirectory(prefix="imagesearch-cold-") as scratch:
         # Under SSM this runs as root: keep its own cache rather than writing into the daemon's.
-        index = OpenIndex.open(settings.index, s3=s3, cache_dir=settings.cold_cache_dir or scratch,
-                               query=QueryConfig.from_settings(settings))
+        index = index_opener(settings)(settings.index, s3=s3, cache_dir=settings.cold_cache_dir or scratch)
         answer = search_s3_image(index, s3, request, max_bytes=settings.max_image_bytes,
                                  allowed_buckets=settings.allowed_buckets)
     # The cold total includes opening the index (and loading the model, for a new image).

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import logging
 import signal
@@ -28,8 +27,8 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     from imagesearch.daemon import Daemon, DaemonConfig
     from imagesearch.daemon_server import DaemonServer
     from imagesearch.json_logging import configure_logging
-    from imagesearch.open_index import OpenIndex, QueryConfig
     from imagesearch.querying import make_s3_client
+    from imagesearch.s3vectors_backend import index_opener
 
     configure_logging()
     config = DaemonConfig.from_settings(settings)
@@ -37,7 +36,8 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         config = dataclasses.replace(config, index_root=args.index)
     socket_path = args.socket or settings.socket
     # Every version the daemon opens answers with the query-time settings of this process.
-    open_index = functools.partial(OpenIndex.open, query=QueryConfig.from_settings(settings))
+    # With IMAGESEARCH_BACKEND=s3vectors the versions are searched in S3 Vectors (docs/scale.md).
+    open_index = index_opener(settings)
     daemon = Daemon(config, s3=make_s3_client(config.max_connections), open_index=open_index)
     daemon.reload("startup")
     server = DaemonServer(daemon, socket_path).start()

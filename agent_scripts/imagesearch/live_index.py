@@ -117,7 +117,10 @@ class LiveIndex:
                                  version=version, featurizer=featurizer)
         if index.version != version:
             raise SearchError("index_unavailable", f"opened {index.version!r}, pointer says {version!r}")
-        if index.count > 0:
+        smoke_query = getattr(index, "smoke_query", None)
+        if callable(smoke_query):
+            smoke_query()  # a backend elsewhere (S3 Vectors) proves it answers its own way
+        elif index.count > 0:
             # Touch the arrays end to end (mmap pages, LSH tables) with a real query of row 0.
             index.search_vector(index.vector(0), 1)
         warm_up = getattr(index, "warm_up", None)

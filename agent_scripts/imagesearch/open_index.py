@@ -122,8 +122,11 @@ class OpenIndex:
         f = self.featurizer
         f.featurize_arrays(np.zeros((1, 3, f.size, f.size), dtype=np.float32))
 
-    def lookup(self, content_hash: str) -> int | None:
-        """The row of an image already in the index (by content hash), else None."""
+    def lookup(self, content_hash: str, gallery_key: str | None = None) -> int | None:
+        """The row of an image already in the index (by content hash), else None.
+
+        `gallery_key` (where the image would be) serves the S3 Vectors backend; here the hash suffices.
+        """
         rows = self._rows_by_hash.get(content_hash)
         return rows[0] if rows else None
 

@@ -34,6 +34,12 @@ def fetch_query_image(s3: Any, bucket: str, key: str, *, max_bytes: int,
     return read_s3_capped(s3, bucket, key, max_bytes)
 
 
+def gallery_key_of(query_key: str) -> str | None:
+    """The gallery key of a query key: albums/<a>/<f> and gallery/<a>/<f> name gallery/<a>/<f>."""
+    prefix, _, rest = query_key.partition("/")
+    return f"gallery/{rest}" if prefix in ("albums", "gallery") and rest else None
+
+
 def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
@@ -48,7 +54,7 @@ def search_s3_image(index: Any, s3: Any, request: Request, *, max_bytes: int,
                              allowed_buckets=allowed_buckets)
     fetch_s = time.perf_counter() - started
     answer = search_image_bytes(index, data, request.k, mode=request.mode, featurize=featurize,
-                                search_slot=search_slot)
+                                search_slot=search_slot, gallery_key=gallery_key_of(request.key))
     answer["timings_ms"]["fetch"] = _ms(fetch_s)
     answer["timings_ms"]["total"] = _ms(time.perf_counter() - started)
     return answer
@@ -57,19 +63,21 @@ def search_s3_image(index: Any, s3: Any, request: Request, *, max_bytes: int,
 def search_image_bytes(index: Any, data: bytes, k: int, *, mode: str | None = None,
                        probes: int | None = None,
                        featurize: Callable[[bytes], Any] | None = None,
-                       search_slot: AbstractContextManager | None = None) -> dict:
-    """The agent JSON answer for image bytes against one OpenIndex.
+                       search_slot: AbstractContextManager | None = None,
+                       gallery_key: str | None = None) -> dict:
+    """The agent JSON answer for image bytes against one OpenIndex (or an S3VectorsIndex).
 
     An image already in the index (same content hash) reuses its stored vector, so it never waits
     for the featurizer; only new images call `featurize` (default `index.featurize`; the daemon
     passes one that runs on its single model thread, since MXNet is not thread-safe). Only the
     search itself holds `search_slot`, so an indexed image never waits behind a featurization.
-    The image itself is excluded from its own matches.
+    The image itself is excluded from its own matches. `gallery_key` says where the image would
+    be in the gallery: the S3 Vectors backend reads an indexed image's vector by that key.
     """
     started = time.perf_counter()
     mode = index.resolve_mode(mode)  # once, so the answer names the mode the search used
     digest = content_hash(data)
-    row = index.lookup(digest)
+    row = index.lookup(digest, gallery_key)
     featurize_s = 0.0
     if row is not None:
         vector = index.vector(row)

@@ -22,6 +22,13 @@ def _optional(value: str) -> str | None:
     return value or None
 
 
+def _backend(value: str) -> str:
+    """instance or s3vectors (docs/scale.md says when to choose which)."""
+    if value not in ("instance", "s3vectors"):
+        raise ValueError(value)
+    return value
+
+
 def _buckets(value: str) -> frozenset[str]:
     """A comma-separated bucket list as a set (empty: any bucket)."""
     return frozenset(name.strip() for name in value.split(",") if name.strip())
@@ -123,6 +130,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IMAGESEARCH_ENV_FILE", "/etc/imagesearch.env",
             "KEY=VALUE file the thin client reads for settings it was not given (SSM passes none).",
             "env_file"),
+    Setting("IMAGESEARCH_BACKEND", "instance",
+            "Where the daemon searches: instance (the in-memory index) or s3vectors (Amazon S3 Vectors; "
+            "the instance keeps only the model and the version's mean). From the template's IndexBackend.",
+            "backend", _backend),
+    Setting("IMAGESEARCH_VECTOR_BUCKET", "",
+            "With IMAGESEARCH_BACKEND=s3vectors: the vector bucket holding the vector index.",
+            "vector_bucket"),
+    Setting("IMAGESEARCH_VECTOR_INDEX", "images",
+            "With IMAGESEARCH_BACKEND=s3vectors: the vector index (dimension 2048, cosine) in that bucket.",
+            "vector_index"),
     Setting("GALLERY_BUCKET", "",
             "bootstrap.sh: the private gallery bucket holding agent/, index/ and models/."),
     Setting("SITE_BUCKET", "",
@@ -161,6 +178,9 @@ class Settings(NamedTuple):
     client_timeout: float
     cold_cache_dir: str | None
     env_file: str
+    backend: str = "instance"
+    vector_bucket: str = ""
+    vector_index: str = "images"
 
 
 _BY_NAME = {s.name: s for s in SETTINGS}

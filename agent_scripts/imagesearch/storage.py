@@ -7,6 +7,8 @@ writes an index root goes through `open_store`, so no other code branches on `s3
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -58,6 +60,10 @@ class IndexStore(Protocol):
 
     def local_dir(self, version: str, *, cache_dir: str | None = None) -> str:
         """A local folder holding the complete version (an S3 version is fetched once into cache_dir)."""
+        ...
+
+    def read_array(self, version: str, name: str) -> np.ndarray:
+        """One array of a version (e.g. "mean"), read alone and checked against the manifest."""
         ...
 
     def fetch_version(self, version: str, dest: str) -> None:
@@ -144,6 +150,14 @@ class LocalIndexStore:
             raise SearchError("index_unavailable", f"index version {version} not found under {self.root}")
         return path
 
+    def read_array(self, version: str, name: str) -> np.ndarray:
+        """One array of the version folder, loaded whole (never a pickle)."""
+        path = os.path.join(self.local_dir(version), f"{name}.npy")
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise SearchError("index_unavailable", f"cannot load {path}: {e}") from e
+
     def fetch_version(self, version: str, dest: str) -> None:
         """Copy the version folder to `dest`."""
         shutil.copytree(self.local_dir(version), dest)
@@ -209,6 +223,20 @@ class S3IndexStore:
     def read_manifest(self, version: str) -> dict:
         """The version's manifest.json alone, format-checked."""
         return self._manifest(version)[1]
+
+    def read_array(self, version: str, name: str) -> np.ndarray:
+        """One array of the version, downloaded alone (an S3 Vectors daemon needs only the mean)."""
+        manifest = self.read_manifest(version)
+        expected = manifest.get("files", {}).get(f"{name}.npy", {}).get("sha256")
+        raw = get_bytes(self.s3, self.bucket, self._key(version, f"{name}.npy"))
+        if raw is None or expected is None or hashlib.sha256(raw).hexdigest() != expected:
+            raise SearchError("index_unavailable", f"{self.root}/{version}/{name}.npy is missing or "
+                              "does not match its manifest hash")
+        try:
+            return np.load(io.BytesIO(raw), allow_pickle=False)
+        except ValueError as e:
+            where = f"{self.root}/{version}/{name}.npy"
+            raise SearchError("index_unavailable", f"cannot load {where}: {e}") from e
 
     def fetch_version(self, version: str, dest: str) -> None:
         """Download the version's files into the new folder `dest`, each checked against its hash."""

@@ -1,7 +1,8 @@
 """Run one aws:runShellScript step as the SSM agent does: a script file run by /bin/sh.
 
-The step's command lines are the script's only text; parameter values arrive as `SSM_<name>`
-environment variables. The script runs in its own session, so a timeout or a cancel stops it and
+The step's command lines are the script's only text, each `{{ name }}` reference replaced by
+`$SSM_name` as the agent does with ENV_VAR; parameter values arrive as `SSM_<name>` environment
+variables. The script runs in its own session, so a timeout or a cancel stops it and
 everything it started.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.ssm_document import Step
+from devstack.ssm_document import Step, env_var_interpolation
 
 # How often a running script is checked for a cancel or its timeout.
 _CHECK_S = 0.05
@@ -52,7 +53,7 @@ def run_step(step: Step, env: Mapping[str, str], cancel: threading.Event, *, wor
         return StepResult("Cancelled", "Cancelled", -1)
     with tempfile.TemporaryDirectory(prefix="ssm-", dir=workdir) as tmp:
         script = Path(tmp) / "_script.sh"
-        script.write_text("\n".join(step.commands) + "\n")
+        script.write_text("\n".join(env_var_interpolation(c) for c in step.commands) + "\n")
         on_start()
         try:
             proc = subprocess.Popen(

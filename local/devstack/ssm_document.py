@@ -2,8 +2,10 @@
 
 Only what this project's documents use: schemaVersion 2.2, String parameters with
 `interpolationType: ENV_VAR` (values reach the script as `SSM_<name>` environment variables, never
-as text), and one `aws:runShellScript` step. Parameter values are checked as SSM checks them, and
-refused with the `ClientError` codes the real service raises.
+as text), and one `aws:runShellScript` step. The command text names each parameter as
+`"{{ name }}"`; `env_var_interpolation` does what the agent does with it (`$SSM_name`).
+Parameter values are checked as SSM checks them, and refused with the `ClientError` codes the real
+service raises.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from botocore.exceptions import ClientError
 
 # aws:runShellScript's default execution timeout when the document names none.
 DEFAULT_EXECUTION_TIMEOUT_S = 3600
-_PARAM_REF = re.compile(r"\{\{\s*[A-Za-z0-9_.:-]+\s*\}\}")
+_PARAM_REF = re.compile(r"\{\{\s*([A-Za-z0-9_.:-]+)\s*\}\}")
+# A reference this project writes: alone inside double quotes, so the shell reads the variable as
+# one word whatever its value (no splitting, no globbing).
+_QUOTED_REF = re.compile(r'"\{\{\s*[A-Za-z0-9_]+\s*\}\}"')
+
+
+def env_var_interpolation(line: str) -> str:
+    """A command line as the SSM agent runs it with ENV_VAR: each {{ name }} becomes $SSM_name."""
+    return _PARAM_REF.sub(lambda ref: f"$SSM_{ref[1]}", line)
 
 
 def ssm_error(code: str, message: str, operation: str) -> ClientError:
@@ -66,10 +76,12 @@ class Document:
         if not commands or not all(isinstance(c, str) for c in commands):
             raise DocumentError(f"{name}: runCommand must be a list of strings")
         for line in commands:
-            # With ENV_VAR the values come from the environment; a {{ }} reference would put
-            # user text into the script itself, which this project never does.
-            if _PARAM_REF.search(line):
-                raise DocumentError(f"{name}: runCommand references a parameter as text: {line!r}")
+            for ref in _PARAM_REF.finditer(line):
+                if ref[1] not in parameters:
+                    raise DocumentError(f"{name}: runCommand references an unknown parameter: {ref[0]!r}")
+            if _PARAM_REF.search(_QUOTED_REF.sub("", line)):
+                raise DocumentError(f"{name}: a parameter reference must stand alone in double quotes, "
+                                    f'"{{{{ name }}}}": {line!r}')
         timeout = float(inputs.get("timeoutSeconds", DEFAULT_EXECUTION_TIMEOUT_S))
         step = Step(name=str(steps[0].get("name", "run")), commands=tuple(commands), timeout_s=timeout)
         return cls(name=name, parameters=dict(parameters), step=step)

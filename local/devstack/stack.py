@@ -14,6 +14,7 @@ from types import ModuleType
 
 from devstack import images as collection
 from devstack import index_cache
+from devstack.bucket_cors import apply_cors
 from devstack.daemon_proc import DaemonProcess
 from devstack.devserver import DevServer
 from devstack.http_api import HttpApi
@@ -123,6 +124,8 @@ class LocalStack:
         local = self._local_resources()
         function_env = local.resolve_all(function_environment(template, SEARCH_FUNCTION))
         create_buckets(s3, SITE_BUCKET, GALLERY_BUCKET)
+        # The page uploads query images straight to the gallery bucket: the template's CORS rule.
+        apply_cors(s3, GALLERY_BUCKET, template, "GalleryBucket", local.resolve)
         self.instance_id = create_search_instance(ec2, function_env["INSTANCE_TAG_KEY"],
                                                   function_env["INSTANCE_TAG_VALUE"])
 
@@ -188,7 +191,7 @@ class LocalStack:
             "IMAGESEARCH_SOCKET": str(Path(self._tmp) / "daemon.sock"),
             "IMAGESEARCH_CACHE_DIR": str(work / "cache" / "daemon"),
             "IMAGESEARCH_COLD_CACHE_DIR": str(work / "cache" / "cold"),
-            "IMAGESEARCH_ALLOWED_BUCKETS": SITE_BUCKET,
+            "IMAGESEARCH_ALLOWED_BUCKETS": f"{SITE_BUCKET},{GALLERY_BUCKET}",
         })
         return env
 

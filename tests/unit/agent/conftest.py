@@ -53,7 +53,7 @@ class FakeSearcher:
     def resolve_mode(self, mode: str | None) -> str:
         return mode or self.default_mode
 
-    def lookup(self, content_hash: str) -> int | None:
+    def lookup(self, content_hash: str, gallery_key: str | None = None) -> int | None:
         return self._rows.get(content_hash)
 
     def vector(self, row: int) -> float:

@@ -25,7 +25,8 @@ HOSTILE = [
     ("SSM_key", "albums/a/x.png\ntouch marker"),
     ("SSM_key", "albums/a/x.png\n"),
     ("SSM_key", "albums/a/" + "x" * 5000 + ".png"),
-    ("SSM_key", "gallery/a/x.png"),
+    ("SSM_key", "results/gallery/a/x.png"),
+    ("SSM_key", "uploads/../gallery/a/x.png"),
     ("SSM_key", "/etc/passwd"),
     ("SSM_key", ""),
     ("SSM_bucket", "site;reboot"),
@@ -155,6 +156,36 @@ def test_warm_path_answers_through_the_daemon_without_heavy_imports(start_daemon
     assert [r["key"] for r in answer["results"]] == ["gallery/a/2.png", "gallery/a/4.png"]
     assert proc.stderr.rsplit("HEAVY=", 1)[1] == "[]"
     assert not marker.exists()
+
+
+def test_the_documents_own_flags_are_read_without_argparse(start_daemon, fake_index, helpers, shell_trap):
+    # GIVEN the arguments the search document passes ("$SSM_bucket" and friends, already expanded)
+    _, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    bin_dir, marker = shell_trap
+    probe = ("import json, sys\nfrom imagesearch.client import main\n"
+             "code = main(['--k', '2', '--bucket', 'site-bucket', '--key', 'albums/a/3.png'])\n"
+             "sys.stderr.write('ARGPARSE=' + json.dumps('argparse' in sys.modules))\nsys.exit(code)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], env=client_env({}, path, bin_dir),
+                          capture_output=True, text=True, timeout=60)
+    # THEN the warm answer, with no argparse import on that path
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["ok"] and answer["path"] == "warm"
+    assert [r["key"] for r in answer["results"]] == ["gallery/a/2.png", "gallery/a/4.png"]
+    assert proc.stderr.rsplit("ARGPARSE=", 1)[1] == "false"
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["--bucket", "site-bucket", "--key", "albums/a/x.png; reboot", "--k", "2"],
+    ["--bucket", "site-bucket", "--key", "albums/a/$(touch marker).png", "--k", "2"],
+    ["--bucket", "site-bucket", "--key", "albums/a/x.png", "--k", "2\n"],
+    ["--bucket", "--key", "--key", "albums/a/x.png", "--k", "2"],
+])
+def test_hostile_document_arguments_are_refused(argv, monkeypatch):
+    monkeypatch.setenv("IMAGESEARCH_ENV_FILE", "/nonexistent")
+    answer, code = run(argv, {})
+    assert code == 2 and answer["ok"] is False and answer["error"]["code"] == "bad_request"
 
 
 def test_flags_override_the_environment(start_daemon, fake_index, monkeypatch):

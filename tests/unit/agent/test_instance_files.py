@@ -93,6 +93,9 @@ echo "$2:x:990:990::/var/lib/imagesearch:/sbin/nologin"
 esac
 """,
     "journalctl": "echo 'journal: imagesearch failed'\n",
+    # `rpm -q --quiet PKG`: installed unless listed in $SANDBOX/rpm-missing (not recorded: queries only)
+    "rpm": """! grep -qx "${@: -1}" "$SANDBOX/rpm-missing" 2>/dev/null
+""",
     "pip": "",
     "sleep": "",
     "python3.11": f"""if [[ $1 == -m && $2 == venv ]]; then
@@ -124,7 +127,7 @@ def main():
 
 def fake_bundle() -> bytes:
     """A small agent bundle: what bootstrap.sh installs, with a CLI that only answers health."""
-    files = {"requirements.txt": (b"fake-agent-dependency==1.0\n", 0o644),
+    files = {"requirements.lock": (b"fake-agent-dependency==1.0 --hash=sha256:" + b"0" * 64 + b"\n", 0o644),
              "systemd/imagesearch.service": (FAKE_UNIT, 0o644),
              "imagesearch/__init__.py": (b"", 0o644),
              "imagesearch/cli.py": (FAKE_CLI, 0o644),
@@ -141,7 +144,7 @@ class BootstrapSandbox:
         for name in ("bin", "stash", "tools", "buckets", "root/etc", "root/tmp"):
             (tmp / name).mkdir(parents=True)
         for name, body in {**STUBS, "install": INSTALL}.items():
-            record = "" if name == "install" else RECORD
+            record = "" if name in ("install", "rpm") else RECORD
             # pip is not on PATH: the python3.11 stand-in puts it into each venv it makes
             for folder in ("stash",) if name in (*missing, "pip") else ("stash", "bin"):
                 path = tmp / folder / name
@@ -231,7 +234,8 @@ def test_bootstrap_installs_the_published_agent_strictly_and_reads_its_inputs_as
         ["aws", "s3", "cp", "--only-show-errors", f"s3://gallery-env/{pointer['key']}", ANY_PATH]]
     lines = box.env_lines()
     for line in ("GALLERY_BUCKET=gallery-env", "SITE_BUCKET=site-from-file", "AWS_REGION=eu-west-1",
-                 "IMAGESEARCH_INDEX=s3://gallery-env/index", "IMAGESEARCH_ALLOWED_BUCKETS=site-from-file",
+                 "IMAGESEARCH_INDEX=s3://gallery-env/index",
+                 "IMAGESEARCH_ALLOWED_BUCKETS=site-from-file,gallery-env",
                  "IMAGESEARCH_SOCKET=/run/imagesearch/daemon.sock"):
         assert line in lines
     # the env file was read as data: its other lines are kept word for word and none of them ran
@@ -246,8 +250,10 @@ def test_bootstrap_installs_the_published_agent_strictly_and_reads_its_inputs_as
     for name in ("imagesearch", "imagesearch-query"):
         assert os.access(box.root / "usr/local/bin" / name, os.X_OK)
     assert box.calls("useradd")[0][-1] == "imagesearch" and "--system" in box.calls("useradd")[0]
+    # only from the bundle's own wheels, each checked against the lock: no package index is asked
     assert box.calls("pip") == [["pip", "install", "--quiet", "--disable-pip-version-check", "--no-cache-dir",
-                                 "-r", str(release / "requirements.txt")]]
+                                 "--no-index", "--find-links", str(release / "wheels"), "--only-binary=:all:",
+                                 "--require-hashes", "-r", str(release / "requirements.lock")]]
     assert [c[1:] for c in box.calls("systemctl")] == [
         ["daemon-reload"], ["enable", "--quiet", "imagesearch"], ["restart", "imagesearch"]]
     assert box.calls("dnf") == [] and "daemon healthy" in proc.stderr
@@ -299,10 +305,13 @@ def test_bootstrap_stops_at_the_first_failing_step(tmp_path):
 def test_bootstrap_installs_missing_packages_and_asks_the_instance_for_its_region(tmp_path):
     # GIVEN a fresh instance: no python3.11, no AWS CLI, no region set anywhere, nothing published yet
     box = BootstrapSandbox(tmp_path, missing=("python3.11", "aws"))
+    (tmp_path / "rpm-missing").write_text("libgomp\nlibquadmath\n")
     proc = box.run(GALLERY_BUCKET="gallery-b")
     # THEN the packages are installed, the region comes from the instance metadata, the settings are
     # written, and the run stops saying the agent is not published
-    assert box.calls("dnf") == [["dnf", "install", "-y", "-q", "python3.11", "python3.11-pip", "awscli-2"]]
+    # (and the system libraries the wheels need that the image lacks: bootstrap.sh's SYSTEM_LIBS)
+    assert box.calls("dnf") == [["dnf", "install", "-y", "-q", "python3.11", "python3.11-pip", "awscli-2",
+                                 "libgomp", "libquadmath"]]
     asked = [next(a for a in c if a.startswith("http://")).rsplit("/", 2)[-2:] for c in box.calls("curl")]
     assert asked == [["api", "token"], ["placement", "region"]]
     assert "AWS_REGION=eu-central-1" in box.env_lines()
@@ -398,7 +407,7 @@ def test_bundle_holds_the_agent_and_nothing_else(tmp_path):
     package = {p.relative_to(AGENT).as_posix() for p in (AGENT / "imagesearch").rglob("*.py")
                if "__pycache__" not in p.parts}
     assert {"imagesearch/__init__.py", "imagesearch/cli.py", "imagesearch/client.py"} <= package
-    others = {"bootstrap.sh", "requirements.txt", "systemd/imagesearch.service", "pyproject.toml"}
+    others = {"bootstrap.sh", "requirements.lock", "systemd/imagesearch.service", "pyproject.toml"}
     assert package | others <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("/", ".."))]
     assert all(m.mtime == 0 and m.uid == 0 and m.gid == 0 for m in members.values())
@@ -436,7 +445,7 @@ def test_publish_agent_puts_the_pointer_last(aws):
     order = []
     s3.meta.events.register("before-parameter-build.s3.PutObject",
                             lambda params, **_: order.append(params["Key"]))
-    publish_agent(s3, "gallery", progress=False)
+    publish_agent(s3, "gallery", progress=False, wheelhouse=None)
     pointer = json.loads(s3.get_object(Bucket="gallery", Key="agent/current.json")["Body"].read())
     # The instance follows the pointer, so it must be written after what it points at.
     assert order[-1] == "agent/current.json"

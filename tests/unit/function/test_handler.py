@@ -28,6 +28,9 @@ EXPECTED = {
     "bad_base64.json": (400, "malformed_body"),
     "unknown_field.json": (400, "unknown_field"),
     "no_such_image.json": (404, "not_found"),
+    "uploads_ok.json": (200, None),
+    "search_unknown_upload.json": (404, "upload_not_found"),
+    "search_bad_upload_id.json": (400, "bad_upload"),
 }
 
 
@@ -70,7 +73,7 @@ def test_handler_answers_each_event(name, wired, ssm_answers, load_event, lambda
     # GIVEN an event from events/ (SSM answers queued only where a search should run)
     event = load_event(name)
     status, code = EXPECTED[name]
-    if status == 200:
+    if status == 200 and event["rawPath"] == "/search":
         request = _body_of(event)
         queue_success(wired, ssm_answers, request["key"], request["k"])
 
@@ -83,9 +86,12 @@ def test_handler_answers_each_event(name, wired, ssm_answers, load_event, lambda
     assert response["headers"]["Content-Type"] == "application/json"
     assert not [name for name in response["headers"] if name.lower().startswith("access-control-")]
     answer = json.loads(response["body"])
-    assert answer["request_id"] == event["requestContext"]["requestId"]
+    if event["rawPath"] == "/search" or code:
+        assert answer["request_id"] == event["requestContext"]["requestId"]
     if code:
         assert answer["error"]["code"] == code and answer["error"]["message"]
+    elif event["rawPath"] == "/uploads":
+        assert set(answer) == {"upload_id", "url", "fields", "max_bytes", "expires_in"}
     else:
         assert len(answer["results"]) == _body_of(event)["k"]
     wired.stub.assert_no_pending_responses()
