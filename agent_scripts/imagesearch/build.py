@@ -19,11 +19,12 @@ from imagesearch.artifacts import load_version
 from imagesearch.build_config import BuildConfig
 from imagesearch.errors import SearchError
 from imagesearch.features import Featurizer, load_featurizer
+from imagesearch.gallery_match import refuse_unmatched
 from imagesearch.index import LshBuildParams, default_probes
 from imagesearch.manifest import assemble, build_report, source_digest
 from imagesearch.pipeline import featurize_sources
 from imagesearch.sources import collect_sources
-from imagesearch.storage import IndexStore, open_store, publish_version
+from imagesearch.storage import IndexStore, S3IndexStore, open_store, publish_version
 
 
 def _config(config: BuildConfig | None) -> BuildConfig:
@@ -145,7 +146,11 @@ def add_images(
     key_prefix: str = "gallery/",
     progress: bool = False,
 ) -> dict:
-    """Add (or replace, if their content changed) the images under `images`; others are not re-featurized."""
+    """Add (or replace, if their content changed) the images under `images`; others are not re-featurized.
+
+    On an S3 index root every new or changed key must be in the root's bucket with the same bytes
+    (imagesearch.gallery_match), or nothing is added.
+    """
     started = time.perf_counter()
     config = _config(config)
     store = open_store(index_root, s3=s3)
@@ -160,6 +165,15 @@ def add_images(
     have = dict(zip(old_keys, old_hashes, strict=True))
     fresh = {k for k, h in zip(probe.keys, probe.hashes, strict=True) if have.get(k) != h}
     unchanged = len(probe.keys) - len(fresh)
+    if fresh and isinstance(store, S3IndexStore):
+        # A live S3 index serves copies from its own (gallery) bucket: refuse what it does not hold.
+        where = {s.key: s.where for s in sources}
+        refuse_unmatched(
+            s3,
+            store.bucket,
+            [(k, h, where[k]) for k, h in zip(probe.keys, probe.hashes, strict=True) if k in fresh],
+            max_bytes=limits.max_bytes,
+        )
     if not fresh:
         return build_report(
             "add", parent, store.root, manifest, skipped, started, added=0, replaced=0, unchanged=unchanged
