@@ -121,7 +121,7 @@ def build_index(
         mode_rule=config.mode_rule,
         extra={"build": {"kind": "build", "source": images, "skipped": len(skipped)}},
     )
-    version = publish_version(store, arrays, manifest)
+    version = publish_version(store, arrays, manifest, keep=config.keep_versions)
     return build_report(
         "build",
         version,
@@ -196,7 +196,7 @@ def add_images(
     new_arrays, new_manifest = _reassemble(
         keys, hashes, features, manifest, config, {"kind": "add", "parent": parent, "source": images}
     )
-    version = publish_version(store, new_arrays, new_manifest)
+    version = publish_version(store, new_arrays, new_manifest, keep=config.keep_versions)
     return build_report(
         "add",
         version,
@@ -265,7 +265,7 @@ def remove_images(
         config,
         {"kind": "remove", "parent": parent},
     )
-    version = publish_version(store, new_arrays, new_manifest)
+    version = publish_version(store, new_arrays, new_manifest, keep=config.keep_versions)
     return build_report(
         "remove",
         version,
@@ -307,5 +307,5 @@ def retable(
         lsh=lsh,
         probes=probes,
     )
-    version = publish_version(store, new_arrays, new_manifest)
+    version = publish_version(store, new_arrays, new_manifest, keep=config.keep_versions)
     return build_report("retable", version, store.root, new_manifest, [], started, parent=parent)
