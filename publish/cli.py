@@ -103,6 +103,13 @@ def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:
         say(f"  vectors  {synced.put} put, {synced.deleted} deleted, {synced.kept} kept"
             + (" (rewritten: new weights or build)" if synced.rewritten else ""))
 
+    if not args.no_agent:
+        # The instance runs only the bootstrap whose hash the stack pins (docs/deploy.md).
+        from publish.agent import BOOTSTRAP
+        from publish.pin import pin_bootstrap
+
+        pin_bootstrap(cloudformation, stack, BOOTSTRAP, say)
+
     if args.no_refresh:
         say("refresh skipped (--no-refresh)")
         return 0
