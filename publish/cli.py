@@ -103,12 +103,15 @@ def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:
         say(f"  vectors  {synced.put} put, {synced.deleted} deleted, {synced.kept} kept"
             + (" (rewritten: new weights or build)" if synced.rewritten else ""))
 
-    if not args.no_agent:
-        # The instance runs only the bootstrap whose hash the stack pins (docs/deploy.md).
-        from publish.agent import BOOTSTRAP
-        from publish.pin import pin_bootstrap
+    # The instance runs only the bootstrap whose hash the stack pins, and the API's CORS allows only
+    # the page's origin: both are stack parameters publish sets (docs/deploy.md).
+    from publish.agent import BOOTSTRAP
+    from publish.pin import set_stack_parameters, wanted_parameters
 
-        pin_bootstrap(cloudformation, stack, BOOTSTRAP, say)
+    set_stack_parameters(cloudformation, stack,
+                         wanted_parameters(outputs, None if args.no_agent else BOOTSTRAP), say)
+    if outputs.get("SiteURL"):
+        say(f"the page: {outputs['SiteURL']}")
 
     if args.no_refresh:
         say("refresh skipped (--no-refresh)")

@@ -1,6 +1,7 @@
-"""The dev server: the site bucket served like S3 website hosting, and /api/* served like the HTTP API.
+"""The dev server: the site bucket served like the CloudFront distribution, /api/* like the HTTP API.
 
-GET and HEAD read objects from the site bucket in moto (index.html for a folder), so the page,
+GET and HEAD read objects from the site bucket in moto (index.html for a folder), with the
+distribution's security headers (devstack.site_headers, CSP included), so the page,
 config.js, albums.json, album images and copied results all come from the bucket as in AWS. Under
 /api/ it does what API Gateway does (devstack.http_api, read from template.yaml): a preflight is
 answered here, a request matching one of the function's routes becomes an HTTP API payload 2.0
@@ -80,14 +81,16 @@ class _Handler(BaseHTTPRequestHandler):
             code = e.response.get("Error", {}).get("Code", "")
             if status == 304 or code == "304":
                 self.send_response(HTTPStatus.NOT_MODIFIED)
+                self._security_headers()
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
             if status == 404 or code in ("NoSuchKey", "404"):
-                return self._plain(HTTPStatus.NOT_FOUND, f"404 Not Found: {key}", head=head)
+                return self._plain(HTTPStatus.NOT_FOUND, f"404 Not Found: {key}", head=head, page=True)
             log.warning("reading s3://%s/%s failed: %s", bucket, key, e)
-            return self._plain(HTTPStatus.BAD_GATEWAY, f"cannot read {key}: {code}", head=head)
+            return self._plain(HTTPStatus.BAD_GATEWAY, f"cannot read {key}: {code}", head=head, page=True)
         self.send_response(HTTPStatus.OK)
+        self._security_headers()
         self.send_header("Content-Type", obj.get("ContentType") or "application/octet-stream")
         self.send_header("Content-Length", str(obj["ContentLength"]))
         for header, field in (("Cache-Control", "CacheControl"), ("ETag", "ETag")):
@@ -100,9 +103,15 @@ class _Handler(BaseHTTPRequestHandler):
             with obj["Body"] as body:
                 shutil.copyfileobj(body, self.wfile)
 
-    def _plain(self, status: HTTPStatus, text: str, head: bool = False) -> None:
+    def _security_headers(self) -> None:
+        for name, value in self.server.security_headers.items():
+            self.send_header(name, value)
+
+    def _plain(self, status: HTTPStatus, text: str, head: bool = False, page: bool = False) -> None:
         data = (text + "\n").encode()
         self.send_response(status)
+        if page:
+            self._security_headers()
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -224,6 +233,8 @@ class DevServer(ThreadingHTTPServer):
         self.api = HttpApi(routes=frozenset())
         self._invoke: Invoke | None = None
         self._thread: threading.Thread | None = None
+        # The distribution's response headers policy (devstack.site_headers): on every page answer.
+        self.security_headers: dict[str, str] = {}
 
     @property
     def url(self) -> str:

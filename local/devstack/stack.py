@@ -28,6 +28,7 @@ from devstack.s3server import (
     create_search_instance,
     instance_state,
 )
+from devstack.site_headers import site_security_headers
 from devstack.ssm_client import LocalSSM, from_template
 from publish.template import SEARCH_FUNCTION, function_environment, load_template
 
@@ -121,7 +122,7 @@ class LocalStack:
         s3, ec2 = client("s3", endpoint), client("ec2", endpoint)
         # Bound now (it serves at the end): its origin is the site's URL in the function's settings.
         self.server = DevServer(cfg.host, cfg.port, s3, SITE_BUCKET)
-        local = self._local_resources()
+        local = self._local_resources(endpoint)
         function_env = local.resolve_all(function_environment(template, SEARCH_FUNCTION))
         create_buckets(s3, SITE_BUCKET, GALLERY_BUCKET)
         # The page uploads query images straight to the gallery bucket: the template's CORS rule.
@@ -159,6 +160,8 @@ class LocalStack:
                           {**function_env, **self._local_env(endpoint)}, self._prepare_function)
         self._step("function", host.warm)
         self.server.set_api(HttpApi.from_template(template, SEARCH_FUNCTION, local.resolve), host.invoke)
+        # The distribution's security headers (CSP included) on every page answer, as in AWS.
+        self.server.security_headers = site_security_headers(template, local.resolve)
         self.server.start()
         self.timings_s["total"] = time.monotonic() - self._started
         self.say("ready in " + ", ".join(f"{name} {s:.1f} s" for name, s in self.timings_s.items()))
@@ -203,10 +206,9 @@ class LocalStack:
         env.update({k: v for k, v in DUMMY_CREDENTIALS.items() if "REGION" not in k})
         return env
 
-    def _local_resources(self) -> LocalResources:
-        """The template's resources under their local names; the site's website URL is the dev server's."""
-        origin = self.server.url if self.server else ""
-        return LocalResources(refs=LOCAL_NAMES, attributes={("SiteBucket", "WebsiteURL"): origin})
+    def _local_resources(self, endpoint: str) -> LocalResources:
+        """The template's resources under their local names: the page's origin is the dev server's."""
+        return local_resources(self.server.url if self.server else "", endpoint)
 
     def _local_env(self, endpoint: str) -> dict[str, str]:
         """What differs here from Lambda: moto's endpoint, dummy credentials, no X-Ray daemon to trace to."""
@@ -240,6 +242,17 @@ class LocalStack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def local_resources(origin: str, endpoint: str) -> LocalResources:
+    """The template's names here: the page's origin (SiteOrigin) is the dev server's, where the API
+    is /api; the gallery bucket's S3 endpoints (the CSP's upload hosts) are moto's."""
+    subs = {
+        "https://${SearchApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}": origin,
+        "https://${GalleryBucket}.s3.${AWS::Region}.amazonaws.com": endpoint,
+        "https://${GalleryBucket}.s3.amazonaws.com": endpoint,
+    }
+    return LocalResources(refs={**LOCAL_NAMES, "SiteOrigin": origin}, subs=subs)
 
 
 def _short_health(health: dict) -> dict:

@@ -15,8 +15,8 @@ import urllib.request
 import pytest
 from devstack.devserver import DevServer
 from devstack.http_api import HttpApi
-from devstack.intrinsics import LocalResources, UnresolvedValue
-from devstack.stack import LOCAL_NAMES
+from devstack.intrinsics import UnresolvedValue
+from devstack.stack import LOCAL_NAMES, local_resources
 
 from publish.template import SEARCH_FUNCTION, function_environment, load_template
 
@@ -39,7 +39,7 @@ class RecordingFunction:
 def server():
     """A dev server on a free loopback port, its API read from template.yaml; yields (url, function)."""
     dev = DevServer("127.0.0.1", 0, s3=None, site_bucket="unused")
-    local = LocalResources(refs=LOCAL_NAMES, attributes={("SiteBucket", "WebsiteURL"): dev.url})
+    local = local_resources(dev.url, "http://127.0.0.1:1")
     function = RecordingFunction()
     dev.set_api(HttpApi.from_template(load_template(), SEARCH_FUNCTION, local.resolve), function)
     dev.start()
@@ -67,11 +67,10 @@ def _cors(headers: dict[str, str]) -> dict[str, str]:
 def test_the_routes_and_cors_are_the_templates(server):
     url, _ = server
     template = load_template()
-    api = HttpApi.from_template(template, SEARCH_FUNCTION, LocalResources(
-        refs=LOCAL_NAMES, attributes={("SiteBucket", "WebsiteURL"): url}).resolve)
-    assert api.routes == {("POST", "/search")}
+    api = HttpApi.from_template(template, SEARCH_FUNCTION, local_resources(url, "http://127.0.0.1:1").resolve)
+    assert api.routes == {("POST", "/search"), ("POST", "/uploads")}
     cors = template["Resources"]["SearchApi"]["Properties"]["CorsConfiguration"]
-    assert api.cors.allow_origins == (url,)  # !GetAtt SiteBucket.WebsiteURL: the dev server's origin
+    assert api.cors.allow_origins == (url,)  # !Ref SiteOrigin: the dev server's origin
     assert (list(api.cors.allow_methods), list(api.cors.allow_headers), api.cors.max_age) == (
         cors["AllowMethods"], cors["AllowHeaders"], cors["MaxAge"])
 
@@ -133,7 +132,7 @@ def test_any_other_route_is_the_apis_404_and_never_reaches_the_function(server, 
 def test_the_function_environment_is_the_templates_resolved_locally():
     # GIVEN the template's Globals and the function's own variables, with the local names
     template = load_template()
-    local = LocalResources(refs=LOCAL_NAMES, attributes={("SiteBucket", "WebsiteURL"): "http://127.0.0.1:8000"})
+    local = local_resources("http://127.0.0.1:8000", "http://127.0.0.1:1")
     # WHEN resolved THEN each !Ref and !GetAtt is the local resource, and every plain value is kept
     env = local.resolve_all(function_environment(template, SEARCH_FUNCTION))
     assert env == {
@@ -142,7 +141,7 @@ def test_the_function_environment_is_the_templates_resolved_locally():
         "SITE_BUCKET": LOCAL_NAMES["SiteBucket"], "GALLERY_BUCKET": LOCAL_NAMES["GalleryBucket"],
         "SEARCH_DOCUMENT_NAME": LOCAL_NAMES["SearchDocument"], "INSTANCE_TAG_KEY": "ImageSearchRole",
         "INSTANCE_TAG_VALUE": LOCAL_NAMES["AWS::StackName"], "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
-        "COPY_WORKERS": "10", "DEADLINE_SECONDS": "25",
+        "COPY_WORKERS": "10", "DEADLINE_SECONDS": "25", "MAX_UPLOAD_BYTES": "10485760",
     }
     # A reference the local stack does not know stops it at start-up, naming the value.
     with pytest.raises(UnresolvedValue, match="SearchInstance"):
@@ -177,3 +176,39 @@ def test_a_chunked_or_short_body_is_refused_never_misparsed(server, case, head, 
     assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
     assert answer.count(b"HTTP/1.1 ") == 1
     assert function.events == []
+
+
+def test_page_answers_carry_the_distributions_security_headers():
+    # GIVEN the dev server with the template's response headers policy, resolved locally
+    from devstack.site_headers import site_security_headers
+
+    template = load_template()
+    dev = DevServer("127.0.0.1", 0, s3=None, site_bucket="unused")
+    headers = site_security_headers(template, local_resources(dev.url, "http://127.0.0.1:4566").resolve)
+    # THEN the CSP names the page's own origin for the API and moto for the presigned upload
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "${" not in csp
+    assert f"connect-src 'self' {dev.url} http://127.0.0.1:4566 http://127.0.0.1:4566;" in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    # AND a page answer (here a 404 from the site bucket's stand-in) carries them; an API answer does not
+    dev.security_headers = headers
+    dev.set_api(HttpApi.from_template(template, SEARCH_FUNCTION, local_resources(dev.url, "").resolve),
+                RecordingFunction())
+
+    class NoSuchKey:
+        def get_object(self, **_):
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}},
+                              "GetObject")
+
+    dev.s3 = NoSuchKey()
+    dev.start()
+    try:
+        status, page, _ = request(dev.url + "/missing.html", "GET")
+        assert status == 404 and page["content-security-policy"] == csp
+        _, api, _ = request(dev.url + "/api/search", "POST", {"Content-Type": "application/json"}, b"{}")
+        assert "content-security-policy" not in api
+    finally:
+        dev.stop()

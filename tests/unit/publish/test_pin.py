@@ -60,3 +60,25 @@ def test_a_stack_without_the_parameter_is_left_alone_and_told(cloudformation, tm
     said = []
     assert pin_bootstrap(cloudformation, "old", bootstrap, said.append) is False
     assert "no BootstrapSha256 parameter" in said[0]
+
+
+def test_publish_sets_the_pages_origin_and_the_pin_in_one_update(cloudformation, tmp_path):
+    from publish.pin import set_stack_parameters, wanted_parameters
+
+    # GIVEN a stack deployed with the placeholder origin
+    cloudformation.create_stack(StackName="o", TemplateBody=json.dumps({
+        "Parameters": {"SiteOrigin": {"Type": "String", "Default": "https://site-origin.invalid"},
+                       "BootstrapSha256": {"Type": "String", "Default": ""}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}))
+    bootstrap = tmp_path / "bootstrap.sh"
+    bootstrap.write_text("#!/bin/bash\n")
+    wanted = wanted_parameters({"SiteURL": "https://d111.cloudfront.net"}, bootstrap)
+    # WHEN publish sets its parameters THEN both hold the values, and a second run changes nothing
+    assert set_stack_parameters(cloudformation, "o", wanted, print) is True
+    assert _parameters(cloudformation, "o") == {
+        "SiteOrigin": "https://d111.cloudfront.net",
+        "BootstrapSha256": hashlib.sha256(bootstrap.read_bytes()).hexdigest()}
+    assert set_stack_parameters(cloudformation, "o", wanted, print) is False
+    # AND without the agent only the origin is wanted
+    assert wanted_parameters({"SiteURL": "https://d111.cloudfront.net/"}, None) == {
+        "SiteOrigin": "https://d111.cloudfront.net"}

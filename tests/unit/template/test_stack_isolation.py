@@ -34,7 +34,7 @@ def find_search_instance():
 def _resolved(stack: str) -> LocalResources:
     refs = {"AWS::StackName": stack, "SiteBucket": f"{stack}-site", "GalleryBucket": f"{stack}-gallery",
             "SearchDocument": f"{stack}-SearchDocument"}
-    return LocalResources(refs=refs, attributes={("SiteBucket", "WebsiteURL"): f"http://{stack}.example"})
+    return LocalResources(refs={**refs, "SiteOrigin": f"http://{stack}.example"})
 
 
 def _deploy(template: dict, stack: str) -> dict:
