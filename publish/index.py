@@ -32,12 +32,9 @@ def live_manifest(s3, gallery_bucket: str) -> dict | None:
 
 def summary_from_manifest(manifest: dict) -> dict:
     """albums.json's `index` object {version, count, mode, pretrained, weights_label} (contracts)."""
-    weights = manifest.get("weights", {})
-    pretrained = bool(weights.get("pretrained"))
-    source = str(weights.get("source", "?"))
-    label = "pretrained ImageNet weights" if pretrained else f"demo weights, not pretrained ({source})"
-    return {"version": manifest.get("version"), "count": manifest.get("count"),
-            "mode": manifest.get("default_mode"), "pretrained": pretrained, "weights_label": label}
+    from site_albums import index_summary  # one home, shared with the ingest function
+
+    return index_summary(manifest)
 
 
 def albums_index_summary(s3, gallery_bucket: str) -> dict | None:
@@ -62,8 +59,8 @@ def remove_stale_results(s3, gallery_bucket: str, site_bucket: str, before: str 
     Publish never deletes gallery objects (the gallery is additive and versioned); an image leaves
     the product when it leaves the index, so that is when its `results/` copy goes.
     """
-    from imagesearch.public_copies import delete_public_copies, keys_that_left
     from imagesearch.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+    from site_albums import PublicCopiesNotDeleted, delete_public_copies, keys_that_left
 
     store = S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX)
     after = live_version(s3, gallery_bucket)
@@ -74,6 +71,8 @@ def remove_stale_results(s3, gallery_bucket: str, site_bucket: str, before: str 
         return delete_public_copies(s3, site_bucket, keys_that_left(old, new))
     except SearchError as e:
         raise PublishError(f"cannot remove stale results/ copies: {e.message}") from e
+    except PublicCopiesNotDeleted as e:
+        raise PublishError(str(e)) from e
 
 
 def publish_index(

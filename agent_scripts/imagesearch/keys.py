@@ -12,6 +12,9 @@ QUERY_KEY_RE = re.compile(
 UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 K_RE = re.compile(r"^([1-9]|10)$")
+# An image of the collection, and an ingest batch object (the IngestDocument's one parameter).
+GALLERY_KEY_RE = re.compile(r"^gallery/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,16}){0,4}$")
+INGEST_KEY_RE = re.compile(r"^ingest/[0-9a-f]{32}\.json$")
 
 ALBUM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FILE_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,16}){0,4}$")

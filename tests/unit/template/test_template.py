@@ -243,10 +243,12 @@ def test_instance_profile_reads_its_prefixes_albums_and_uploads_only(resources):
               for s in _instance_statements(resources) for a in _listify(s["Action"])
               for r in _listify(s["Resource"])}
     gallery = {("s3:GetObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/" + prefix + "/*"}))
-               for prefix in ("gallery", "index", "models", "agent", "uploads")}
+               for prefix in ("gallery", "index", "models", "agent", "uploads", "ingest")}
     assert grants == gallery | {
         ("s3:ListBucket", _text({"Fn::GetAtt": ["GalleryBucket", "Arn"]})),
         ("s3:GetObject", _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
+        # `imagesearch ingest` publishes each batch as a new index version (issue 17).
+        ("s3:PutObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/index/*"})),
     }
     assert all(s["Effect"] == "Allow" for s in _instance_statements(resources))
 
@@ -482,6 +484,12 @@ ALLOWED_SKIPS = {
     "SearchFunction": {"CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
     "SearchFunctionLogs": {"CKV_AWS_158"},
     "SearchApiAccessLogs": {"CKV_AWS_158"},
+    # The ingest path (issue 17): SSE-SQS queues; no reserved concurrency on an SQS-driven function.
+    "IngestQueue": {"CKV_AWS_27"},
+    "IngestDeadLetterQueue": {"CKV_AWS_27"},
+    "IngestFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
+    "IngestFunctionLogs": {"CKV_AWS_158"},
+    "BucketNotificationsFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
 }
 
 
