@@ -111,6 +111,16 @@ def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:
         say(f"  cache    {w.entries} entries ({w.bytes / 1e6:.1f} MB) for {w.version} in {w.total_s:.1f} s "
             f"(search {w.compute_s:.1f} s), {w.pruned} old entries removed")
 
+    # The instance runs only the bootstrap whose hash the stack pins, and the API's CORS allows only
+    # the page's origin: both are stack parameters publish sets (docs/deploy.md).
+    from publish.agent import BOOTSTRAP
+    from publish.pin import set_stack_parameters, wanted_parameters
+
+    set_stack_parameters(cloudformation, stack,
+                         wanted_parameters(outputs, None if args.no_agent else BOOTSTRAP), say)
+    if outputs.get("SiteURL"):
+        say(f"the page: {outputs['SiteURL']}")
+
     if args.no_refresh:
         say("refresh skipped (--no-refresh)")
         return 0

@@ -212,3 +212,34 @@ def test_the_warm_up_is_skipped_when_the_daemon_answers_elsewhere(s3, monkeypatc
     answer = warm_result_cache("v", s3=s3, bucket="gallery", index_root="x", cache_dir="y",
                                settings=settings.load())
     assert answer["ok"] and not answer["warmed"] and "IMAGESEARCH_MODE" in answer["reason"]
+def test_with_the_s3vectors_backend_the_new_version_is_written_to_the_vector_index(
+        s3, index_root, featurizer, tmp_path):
+    from imagesearch.ingest_command import sync_vector_backend
+    from imagesearch.s3vectors_backend import VectorIndexRef, read_state
+
+    # GIVEN a vector index backend and a batch adding one image
+    vectors = boto3.client("s3vectors", region_name="us-east-1")
+    cfg = settings.load({"IMAGESEARCH_BACKEND": "s3vectors", "IMAGESEARCH_VECTOR_BUCKET": "vectors-bucket",
+                         "IMAGESEARCH_VECTOR_INDEX": "images"})
+    vectors.create_vector_bucket(vectorBucketName="vectors-bucket")
+    s3.put_object(Bucket="gallery", Key="gallery/new/a.png", Body=noise_png(1))
+    _batch(s3, [("gallery/new/a.png", "put")])
+    # WHEN the batch is applied and its after-publish step syncs the vectors
+    synced = {}
+    report = apply_batch(BATCH, bucket="gallery", index_root=index_root, s3=s3, config=_config(),
+                         cache_dir=str(tmp_path / "cache"), featurizer=featurizer,
+                         after_publish=lambda version: synced.update(sync_vector_backend(
+                             cfg, index_root, version, s3=s3, cache_dir=str(tmp_path / "cache"),
+                             client=vectors)) or {})
+    # THEN every indexed key is in the vector index, and its state names the new version
+    assert synced["backend"] == "s3vectors" and synced["put"] == len(_keys(index_root))
+    listed = vectors.list_vectors(vectorBucketName="vectors-bucket", indexName="images")["vectors"]
+    assert {v["key"] for v in listed} == _keys(index_root)
+    assert read_state(vectors, VectorIndexRef("vectors-bucket", "images")).version == report["version"]
+
+
+def test_with_the_instance_backend_nothing_is_synced(s3, index_root, tmp_path):
+    from imagesearch.ingest_command import sync_vector_backend
+
+    assert sync_vector_backend(settings.load({}), index_root, "v", s3=s3, cache_dir=None) == {
+        "backend": "instance"}
