@@ -57,6 +57,7 @@ def assemble(
     probes: int,
     mode_rule: ModeRule,
     extra: dict | None = None,
+    size_from: str | None = None,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and manifest of a version: a pure function of the (key, hash, feature) set and parameters.
 
@@ -97,6 +98,8 @@ def assemble(
             "name": MODEL_NAME,
             "layer": "features (global average pool, 2048-d)",
             "input_size": size,
+            # Who chose the size: the operator, or the weights' default (docs/engine.md).
+            **({"input_size_from": size_from} if size_from else {}),
             "preprocess": "content-sniffed decode, RGB, bilinear resize to input_size, ImageNet mean/std",
         },
         "weights": weights,
