@@ -91,7 +91,7 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 demo: $(STAMP)
-	$(BIN)/python -m devstack $(if $(IMAGES),--images $(IMAGES)) $(ARGS)
+	$(BIN)/python -m devstack $(if $(IMAGES),--images $(IMAGES)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --out docs/benchmarks.md --made-by "make bench" $(ARGS)

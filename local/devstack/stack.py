@@ -48,6 +48,9 @@ class StackConfig:
     repo: Path = REPO
     daemon_timeout_s: float = 600.0
     progress: bool = False
+    # None: the seeded demo weights (offline); "pretrained" or FILE.params go through publish's
+    # fetch-and-verify path (the fetched file is cached in $MXNET_HOME/models after the first run).
+    weights: str | None = None
 
 
 @dataclass
@@ -158,10 +161,11 @@ class LocalStack:
         if index_cache.restore(s3, GALLERY_BUCKET, saved):
             self.say("  index    restored the last run's index; the publisher checks it against the images")
         options = {"per_album": self.config.per_album} if self.config.per_album else {}
-        # Offline there are no pretrained weights to download: a seeded initialisation, labelled as such.
+        # Without --weights the demo stays offline: a seeded initialisation, labelled as such.
         report = publish_all(s3, site_bucket=SITE_BUCKET, gallery_bucket=GALLERY_BUCKET, api_url=API_URL,
                              site_dir=self.config.repo / "site", images_dir=self.images_dir,
-                             weights=DEMO_WEIGHTS, agent=False, progress=self.config.progress,
+                             weights=self.config.weights or DEMO_WEIGHTS, agent=False,
+                             progress=self.config.progress,
                              index_options={"work_dir": work / "cache" / "publish"}, **options)
         for line in report.lines():
             self.say("  " + line)
