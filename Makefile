@@ -93,6 +93,12 @@ test-unit: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m devstack $(if $(IMAGES),--images $(IMAGES)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
 
+# N searches (default 20) with p50/p95 per stage and the access checks (docs/deploy.md): against the
+# deployed stack (its outputs), or the local one: make smoke URL=<page URL> S3=<moto URL> (make demo prints both).
+.PHONY: smoke
+smoke: $(STAMP)
+	$(BIN)/python -m publish.smoke $(if $(URL),--url $(URL) --s3-endpoint $(S3)) $(if $(N),--searches $(N)) $(ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --out docs/benchmarks.md --made-by "make bench" $(ARGS)
 

@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             print("smoke: ok" if ok else "smoke: FAILED", flush=True)
             return 0 if ok else 1
         print(f"\nOpen {stack.url}  (Ctrl-C to stop)", flush=True)
+        print(f"Smoke test: make smoke URL={stack.url} S3={stack.endpoint_url}", flush=True)
         stopping.wait()
     except KeyboardInterrupt:
         print("\nstopping…", flush=True)

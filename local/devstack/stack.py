@@ -19,7 +19,14 @@ from devstack.devserver import DevServer
 from devstack.http_api import HttpApi
 from devstack.intrinsics import LocalResources
 from devstack.lambda_host import FunctionCode, LambdaHost
-from devstack.s3server import DUMMY_CREDENTIALS, MotoServer, client, create_buckets, create_search_instance
+from devstack.s3server import (
+    DUMMY_CREDENTIALS,
+    MotoServer,
+    client,
+    create_buckets,
+    create_search_instance,
+    lifecycle_from_template,
+)
 from devstack.ssm_client import LocalSSM, from_template
 from publish.template import SEARCH_FUNCTION, function_environment, load_template
 
@@ -118,6 +125,9 @@ class LocalStack:
         local = self._local_resources()
         function_env = local.resolve_all(function_environment(template, SEARCH_FUNCTION))
         create_buckets(s3, SITE_BUCKET, GALLERY_BUCKET)
+        # The site bucket's rules as deployed (results/ expire): `make smoke` checks they exist.
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=SITE_BUCKET, LifecycleConfiguration=lifecycle_from_template(template, "SiteBucket"))
         self.instance_id = create_search_instance(ec2, function_env["INSTANCE_TAG_KEY"],
                                                   function_env["INSTANCE_TAG_VALUE"])
 
