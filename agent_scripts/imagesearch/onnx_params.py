@@ -1,4 +1,4 @@
-"""ResNet-50 v1 parameters between Gluon .params files and ONNX initializers (operator tooling).
+"""ResNet-50 v1 between Gluon and ONNX: the network exported as a graph, ONNX weights converted back.
 
 The ONNX model zoo's resnet50-v1-7 is an MXNet Gluon export: its initializers carry Gluon's global
 parameter names (`resnetv17_stage1_conv0_weight`, ...), so a conversion is a renaming by the
@@ -42,24 +42,89 @@ def expected_shapes(net: Any) -> dict[str, tuple[int, ...]]:
     return {name: tuple(p.shape) for name, p in net._collect_params_with_prefix().items()}
 
 
-def export_onnx(net: Any, path: str) -> None:
-    """Write the network's parameters as ONNX initializers named as in the ONNX model zoo's file.
+class _GraphBuilder:
+    """ONNX nodes for a Gluon resnet50_v1, block by block, its parameters as named initializers."""
 
-    Only the initializers (what onnx_to_params reads) are written, not the graph's nodes: the file
-    is a test double of the zoo's resnet50-v1-7 for the converter, not a runnable model.
+    def __init__(self, net: Any) -> None:
+        params = net.collect_params().items()
+        self.names = {id(p): EXPORT_PREFIX + name[len(net.prefix) :] for name, p in params}
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self._count = 0
+
+    def _param(self, param: Any) -> str:
+        from onnx import numpy_helper
+
+        name = self.names[id(param)]
+        self.inits.append(numpy_helper.from_array(param.data().asnumpy().astype(np.float32), name))
+        return name
+
+    def _node(self, op: str, inputs: list[str], **attrs: Any) -> str:
+        from onnx import helper
+
+        self._count += 1
+        out = f"{op.lower()}{self._count}"
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+    def block(self, block: Any, x: str) -> str:
+        """The nodes of one Gluon block applied to tensor `x`; the output tensor's name."""
+        from mxnet.gluon import nn
+        from mxnet.gluon.model_zoo.vision.resnet import BottleneckV1
+
+        kind = type(block)
+        if kind is nn.HybridSequential:
+            for child in block._children.values():
+                x = self.block(child, x)
+            return x
+        if kind is BottleneckV1:
+            residual = self.block(block.downsample, x) if block.downsample is not None else x
+            return self._node("Relu", [self._node("Add", [self.block(block.body, x), residual])])
+        kw = getattr(block, "_kwargs", {})
+        if kind is nn.Conv2D:
+            inputs = [x, self._param(block.weight)] + ([] if kw["no_bias"] else [self._param(block.bias)])
+            return self._node("Conv", inputs, kernel_shape=list(kw["kernel"]), strides=list(kw["stride"]),
+                              pads=list(kw["pad"]) * 2, dilations=list(kw["dilate"]), group=kw["num_group"])
+        if kind is nn.BatchNorm:
+            stats = (block.gamma, block.beta, block.running_mean, block.running_var)
+            inputs = [x] + [self._param(p) for p in stats]
+            return self._node("BatchNormalization", inputs, epsilon=float(kw["eps"]))
+        if kind is nn.Activation:
+            return self._node("Relu", [x])
+        if kind is nn.MaxPool2D:
+            return self._node("MaxPool", [x], kernel_shape=list(kw["kernel"]), strides=list(kw["stride"]),
+                              pads=list(kw["pad"]) * 2)
+        if kind is nn.GlobalAvgPool2D:
+            return self._node("Flatten", [self._node("GlobalAveragePool", [x])])
+        if kind is nn.Dense:
+            return self._node("Gemm", [x, self._param(block.weight), self._param(block.bias)], transB=1)
+        raise TypeError(f"no ONNX export for {kind.__name__}")
+
+
+def export_onnx(net: Any, path: str) -> None:
+    """Write a resnet50_v1 as an ONNX graph named as in the ONNX model zoo's file (resnetv17_...).
+
+    Input `data` (N, 3, H, W); outputs `features` (N, 2048, the engine's layer) and `logits`
+    (N, 1000). onnx_to_params reads only the initializers; the graph lets a test run the export.
     """
     import onnx
-    from onnx import helper, numpy_helper
+    from onnx import TensorProto, helper
 
-    params = net._collect_params_with_prefix()
-    inits = [
-        numpy_helper.from_array(
-            params[structural].data().asnumpy().astype(np.float32), EXPORT_PREFIX + suffix
-        )
-        for suffix, structural in structural_names(net).items()
-    ]
-    graph = helper.make_graph([], f"{MODEL_NAME}-initializers", [], [], initializer=inits)
-    onnx.save(helper.make_model(graph, producer_name="imagesearch.onnx_params"), path)
+    g = _GraphBuilder(net)
+    features = g.block(net.features, "data")
+    logits = g.block(net.output, features)
+    graph = helper.make_graph(
+        g.nodes,
+        MODEL_NAME,
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info(features, TensorProto.FLOAT, ["N", 2048]),
+         helper.make_tensor_value_info(logits, TensorProto.FLOAT, ["N", 1000])],
+        initializer=g.inits,
+    )
+    model = helper.make_model(graph, producer_name="imagesearch.onnx_params",
+                              opset_imports=[helper.make_opsetid("", 15)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
 
 
 def onnx_to_params(onnx_path: str, out_path: str) -> int:

@@ -61,6 +61,20 @@ def test_onnx_export_and_conversion_give_the_same_features(featurizer, seeded_on
     assert loaded.digest == featurizer.digest
 
 
+def test_the_exported_onnx_graph_computes_the_engine_s_features(featurizer, seeded_onnx):
+    # The export is a whole network, not only its parameters: onnx's own reference runtime gives
+    # the features MXNet gives (so the graph, the names and the layout agree).
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    model = onnx.load(seeded_onnx)
+    assert {i.name for i in model.graph.initializer} >= {"resnetv17_conv0_weight", "resnetv17_dense0_bias"}
+    x = np.stack([featurizer.preprocess(im) for im in _images()])
+    features, logits = ReferenceEvaluator(model).run(None, {"data": x})
+    assert features.shape == (3, 2048) and logits.shape == (3, 1000)
+    np.testing.assert_allclose(features, featurizer.featurize_arrays(x), rtol=1e-4, atol=1e-5)
+
+
 def test_fetch_from_a_named_onnx_file_verifies_and_records(featurizer, seeded_onnx, tmp_path):
     out = str(tmp_path / "w.params")
     report = fetch_weights(out, named=seeded_onnx, mxnet_zoo=False, onnx_url=None)
