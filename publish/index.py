@@ -30,27 +30,11 @@ def live_manifest(s3, gallery_bucket: str) -> dict | None:
         raise PublishError(f"cannot read the index in {store.root}: {e}") from e
 
 
-def weights_summary(weights: dict) -> tuple[bool, bool, str]:
-    """(pretrained, demo, label) of a manifest's weights: the label names the weights actually used."""
-    pretrained = bool(weights.get("pretrained"))
-    source = str(weights.get("source", "?"))
-    demo = source.startswith("seed:")
-    file_hash = str(weights.get("file_sha256", ""))[:12]
-    if demo:
-        label = f"demo weights, not pretrained ({source})"
-    elif pretrained:
-        label = "pretrained ImageNet weights" + (f" (sha256 {file_hash})" if file_hash else "")
-    else:
-        label = f"weights file sha256 {file_hash or '?'}, not known to be pretrained"
-    return pretrained, demo, label
-
-
 def summary_from_manifest(manifest: dict) -> dict:
     """albums.json's `index` object {version, count, mode, pretrained, demo, weights_label} (contracts)."""
-    pretrained, demo, label = weights_summary(manifest.get("weights", {}))
-    return {"version": manifest.get("version"), "count": manifest.get("count"),
-            "mode": manifest.get("default_mode"), "pretrained": pretrained, "demo": demo,
-            "weights_label": label}
+    from site_albums import index_summary  # one home, shared with the ingest function
+
+    return index_summary(manifest)
 
 
 def albums_index_summary(s3, gallery_bucket: str) -> dict | None:

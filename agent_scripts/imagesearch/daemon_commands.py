@@ -27,7 +27,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     from imagesearch.daemon_server import DaemonServer
     from imagesearch.json_logging import configure_logging
     from imagesearch.querying import make_s3_client
-    from imagesearch.s3vectors_backend import index_opener
+    from imagesearch.s3vectors_index import index_opener
 
     configure_logging()
     config = DaemonConfig.from_settings(settings)
