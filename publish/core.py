@@ -54,6 +54,12 @@ def publish_all(
     report = Report()
     common = {"progress": progress, "concurrency": concurrency}
     report.steps["gallery"] = publish_gallery(s3, gallery_bucket, images_dir, **common)
+    if weights is None:
+        # The engine's default (IMAGESEARCH_WEIGHTS, "pretrained") goes through the same path as
+        # --weights: never an index whose weights the instance would have to find elsewhere.
+        from imagesearch import settings
+
+        weights = settings.load().weights
     weights = resolve_weights(weights)
     if weights is not None and Path(weights).is_file():
         # The instance loads only the weights the manifest names, from this bucket: a local file is

@@ -64,3 +64,27 @@ def test_publish_refuses_a_file_with_the_zoo_name_and_a_wrong_hash(deployed, ima
     assert done.returncode == 1
     assert "refused" in done.stderr and "not the zoo's published" in done.stderr
     assert not any(k.startswith("models/") for k in keys(deployed["s3"], deployed["gallery"]))
+
+
+def test_publish_without_weights_takes_the_engine_default_through_the_same_path(
+    deployed, images, site_dir, tmp_path, mxnet_home  # noqa: F811
+):
+    # GIVEN IMAGESEARCH_WEIGHTS=pretrained (the default) and a fetched file, and no --weights
+    seeded = str(tmp_path / "seeded.params")
+    Featurizer.load("seed:0", size=32).save_params(seeded)
+    record = fetch_weights(fetched_path(), named=seeded, mxnet_zoo=False, onnx_url=None)["record"]
+    env = {**os.environ, **CREDENTIALS, "IMAGESEARCH_WEIGHTS": "pretrained", "IMAGESEARCH_INPUT_SIZE": "32"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "publish", "--endpoint-url", deployed["endpoint"], "--stack-name",
+         deployed["stack"], "--samconfig", str(tmp_path / "none.toml"), "--images", str(images),
+         "--site-dir", str(site_dir), "--cache-dir", str(tmp_path / "cache"), "--no-refresh", "--quiet"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # THEN the index names the uploaded copy, not "pretrained"
+    s3, gallery = deployed["s3"], deployed["gallery"]
+    pointer = json.loads(s3.get_object(Bucket=gallery, Key="index/current.json")["Body"].read())
+    manifest = json.loads(s3.get_object(
+        Bucket=gallery, Key=f"index/{pointer['version']}/manifest.json")["Body"].read())
+    assert manifest["weights"]["source"].startswith(f"s3://{gallery}/models/")
+    assert manifest["weights"]["file_sha256"] == record["file_sha256"]
