@@ -143,3 +143,9 @@ def lifecycle_from_template(template: dict, logical_id: str) -> dict:
             out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(value(days))}
         rules.append(out)
     return {"Rules": rules}
+
+
+def instance_state(ec2, instance_id: str) -> str:
+    """The instance's EC2 state name (running, stopped, ...) in the local EC2."""
+    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return reservations[0]["Instances"][0]["State"]["Name"]
