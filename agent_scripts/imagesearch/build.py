@@ -31,7 +31,14 @@ from imagesearch.artifacts import (
 from imagesearch.errors import SearchError
 from imagesearch.features import FEATURE_DIM, MODEL_NAME, Featurizer
 from imagesearch.images import content_hash, decode_image
-from imagesearch.index import LshParams, LshTables, centre_and_normalise, feature_mean, measure_recall
+from imagesearch.index import (
+    VECTOR_DTYPE,
+    LshParams,
+    LshTables,
+    centre_and_normalise,
+    feature_mean,
+    measure_recall,
+)
 from imagesearch.keys import safe_album, safe_name
 from imagesearch.s3io import is_s3_uri, list_objects, parse_s3_uri, read_s3_capped
 
@@ -259,9 +266,9 @@ def assemble(
     if not np.isfinite(features).all():
         raise SearchError("internal", "features overflow float16; the weights produce values above 65504")
     mean = feature_mean(features)
-    vectors = centre_and_normalise(features, mean)
+    vectors = centre_and_normalise(features, mean, VECTOR_DTYPE)
     tables = LshTables.build(vectors, lsh)
-    recall = measure_recall(vectors, lsh, k=10, queries=200, seed=lsh.seed)
+    recall = measure_recall(vectors, lsh, k=10, queries=200, seed=lsh.seed, tables=tables)
     min_recall = float(settings.get("IMAGESEARCH_MIN_RECALL"))
     max_scored = float(settings.get("IMAGESEARCH_MAX_SCORED"))
     use_lsh = (
@@ -292,7 +299,7 @@ def assemble(
         "recall": recall,
         "default_mode": "lsh" if use_lsh else "exact",
         "default_mode_rule": f"lsh if held-out recall@10 >= {min_recall} and fraction scored <= {max_scored}",
-        "vectors": {"features": "float16 raw", "vectors": "float32 centred, L2-normalised"},
+        "vectors": {"features": "float16 raw", "vectors": "float16 centred, L2-normalised"},
         "source_digest": source_digest(zip(keys, hashes, strict=True)),
         **(extra or {}),
     }

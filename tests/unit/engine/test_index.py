@@ -6,6 +6,7 @@ from imagesearch.index import (
     LshParams,
     LshTables,
     centre_and_normalise,
+    exact_batch,
     exact_search,
     lsh_search,
     measure_recall,
@@ -113,3 +114,20 @@ def test_tiny_and_empty_indexes(n):
     rows, _, scored = lsh_search(v, t, np.ones(8, dtype=np.float32) / np.sqrt(8), 3)
     assert len(rows) <= min(3, n) and scored <= n
     assert measure_recall(v, LshParams()) is None
+
+
+def test_float16_vectors_search_like_float32_and_batch_matches_single() -> None:
+    # GIVEN the same unit vectors stored as float32 and as float16
+    rng = np.random.default_rng(3)
+    raw = rng.normal(size=(300, 16))
+    v32 = centre_and_normalise(raw, np.zeros(16, np.float32))
+    v16 = centre_and_normalise(raw, np.zeros(16, np.float32), np.float16)
+    assert v16.dtype == np.float16
+    q, skip = v32[:4], np.arange(4)
+
+    def one(v: np.ndarray, i: int) -> list[int]:
+        return exact_search(v, q[i], 5, np.array([i]))[0].tolist()
+
+    # THEN the exact answers agree, and one batched scan equals one search per query (self excluded)
+    assert [one(v16, i) for i in range(4)] == [one(v32, i) for i in range(4)]
+    assert [b.tolist() for b in exact_batch(v16, q, 5, skip)] == [one(v16, i) for i in range(4)]
