@@ -94,3 +94,9 @@ clean:
 .PHONY: bundle
 bundle: $(STAMP)
 	$(BIN)/python -m publish.bundle --out dist
+
+# The growth curve (docs/benchmarks.md, last section): synthetic features at 30,000 to 1,000,000
+# vectors; about 25 minutes and up to ~9 GiB of memory on 2 cores. SIZES=30000,100000 for less.
+.PHONY: bench-scale
+bench-scale: $(STAMP)
+	cd bench && nice -n 19 ../$(BIN)/python scale.py --out ../docs/benchmarks.md $(if $(SIZES),--sizes $(SIZES)) $(ARGS)

@@ -261,7 +261,10 @@ def assemble(
     order = sorted(range(len(keys)), key=keys.__getitem__)
     keys = [keys[i] for i in order]
     hashes = [hashes[i] for i in order]
-    features = np.ascontiguousarray(np.asarray(features, dtype=np.float16)[order])
+    features = np.asarray(features, dtype=np.float16)
+    if order != list(range(len(order))):  # no second copy of the features when already in key order
+        features = features[order]
+    features = np.ascontiguousarray(features)
     n = len(keys)
     if not np.isfinite(features).all():
         raise SearchError("internal", "features overflow float16; the weights produce values above 65504")
