@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help venv system-deps lint test test-runtime test-unit demo bench bench-quick clean validate sam-build publish
+.PHONY: help venv system-deps lint test test-runtime test-unit demo bench bench-quick clean validate sam-build publish checkov
 
 help:
 	@echo "make demo   - run the whole product locally (moto S3, daemon, Lambda handler, page)"
@@ -40,7 +40,7 @@ PYENV_LATEST = $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare
 PYENV_PAIR = $(subst $(eval) ,:,$(strip $(call PYENV_LATEST,3\.11) $(call PYENV_LATEST,3\.12)))
 SAM_BUILD_ENV = $(if $(PYENV_PAIR),PYENV_VERSION=$(PYENV_PAIR))
 
-lint: validate
+lint: validate checkov
 	$(BIN)/ruff check .
 	@if command -v shellcheck >/dev/null; then shellcheck agent_scripts/bootstrap.sh; \
 	else echo "shellcheck not installed: skipping agent_scripts/bootstrap.sh (make system-deps installs it)"; fi
@@ -49,14 +49,26 @@ validate: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --region us-east-1
 
+# checkov pins its own boto3 (older than ours), so it gets a venv of its own; 0 failed checks,
+# and what does not apply is skipped in template.yaml with a one-line reason.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
+
 sam-build: $(STAMP)
 	$(SAM_BUILD_ENV) $(SAM) build
 
 # Reads the deployed stack's outputs and fills its buckets; ARGS="--help" lists the options.
-publish: $(STAMP)
+publish: $(STAMP) wheelhouse
 	$(BIN)/python -m publish $(if $(IMAGES),--images $(IMAGES)) $(ARGS)
 
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps lint wheelhouse
 	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory test-runtime
 
@@ -88,12 +100,26 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick --made-by "make bench-quick" $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) .aws-sam build dist .pytest_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) .aws-sam build dist .pytest_cache .cache
+
+# The instance's dependencies as binary wheels checked against agent_scripts/requirements.lock,
+# in .cache/wheelhouse; an install step (it downloads only what the cache lacks). `make lock`
+# rewrites the lock after a pin in agent_scripts/requirements.txt changed (needs the network).
+.PHONY: wheelhouse lock bundle
+wheelhouse: $(STAMP)
+	$(BIN)/python -m publish.wheelhouse download
+
+lock: $(STAMP)
+	$(BIN)/python -m publish.wheelhouse lock
 
 # The agent bundle for the instance: dist/agent-<hash>.tar.gz and dist/current.json (its pointer).
-.PHONY: bundle
-bundle: $(STAMP)
+bundle: $(STAMP) wheelhouse
 	$(BIN)/python -m publish.bundle --out dist
+
+# docs/settings.md is generated from the settings tables (a unit test fails when it drifts).
+.PHONY: settings-doc
+settings-doc: $(STAMP)
+	$(BIN)/python docs/settings_doc.py
 
 # The growth curve (docs/benchmarks.md, last section): synthetic features at 30,000 to 1,000,000
 # vectors; about 25 minutes and up to ~9 GiB of memory on 2 cores. SIZES=30000,100000 for less.

@@ -68,11 +68,32 @@ restart=0
 
 # --- system packages and the service user --------------------------------------------------------
 
+# The shared libraries the wheels link against and do not bundle (ELF DT_NEEDED), each with the
+# AL2023 package that provides it. `python -m publish.wheelhouse needs` lists them from the wheels;
+# a test fails when one is missing here. Everything else comes from the bundle's wheelhouse.
+readonly SYSTEM_LIBS=(
+    ld-linux-x86-64.so.2=glibc
+    libc.so.6=glibc
+    libdl.so.2=glibc
+    libm.so.6=glibc
+    libpthread.so.0=glibc
+    librt.so.1=glibc
+    libgcc_s.so.1=libgcc
+    libgomp.so.1=libgomp
+    libquadmath.so.0=libquadmath
+    libstdc++.so.6=libstdc++
+    libz.so.1=zlib
+)
+
 install_packages() {
-    local missing=()
+    local missing=() entry package
     command -v "$PYTHON" >/dev/null || missing+=(python3.11 python3.11-pip)
     command -v aws >/dev/null || missing+=(awscli-2)
     command -v flock >/dev/null || missing+=(util-linux)
+    for entry in "${SYSTEM_LIBS[@]}"; do
+        package=${entry#*=}
+        rpm -q --quiet "$package" || missing+=("$package")
+    done
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
         dnf install -y -q "${missing[@]}"
@@ -157,17 +178,20 @@ print(p["version"], p["key"], p["sha256"])
     mv "$BUNDLE_DIR.tmp" "$BUNDLE_DIR"
 }
 
+# Only from the bundle's wheelhouse, every wheel checked against the lock's sha256: the instance
+# never reaches a package index.
 install_venv() {
     if [[ ! -x $VENV/bin/python ]]; then
         log "creating $VENV"
         "$PYTHON" -m venv "$VENV"
     fi
     local stamp="$VENV/.requirements.sha256" want
-    want=$(sha256sum "$BUNDLE_DIR/requirements.txt" | cut -d' ' -f1)
+    want=$(sha256sum "$BUNDLE_DIR/requirements.lock" | cut -d' ' -f1)
     if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-        log "installing pinned requirements"
+        log "installing the locked wheels from the bundle"
         "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir \
-            -r "$BUNDLE_DIR/requirements.txt"
+            --no-index --find-links "$BUNDLE_DIR/wheels" --only-binary=:all: --require-hashes \
+            -r "$BUNDLE_DIR/requirements.lock"
         echo "$want" >"$stamp"
         restart=1
     fi

@@ -10,11 +10,39 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 import plots
-from imagesearch.index import LshParams, LshTables, exact_search, lsh_search
+from imagesearch.index import (
+    DEFAULT_PROBES,
+    LshBuildParams,
+    LshTables,
+    default_probes,
+    exact_search,
+    lsh_search,
+)
 from report import Section, figure, table
 from stats import summarize
 
 KS = (1, 5, 10)
+
+
+@dataclass(frozen=True)
+class LshSetting:
+    """One LSH configuration measured: the build-time parameters plus the query-time probe count."""
+
+    tables: int = 16
+    bits: int = 0
+    probes: int = DEFAULT_PROBES
+    seed: int = 0
+
+    @property
+    def build(self) -> LshBuildParams:
+        """The build-time part."""
+        return LshBuildParams(tables=self.tables, bits=self.bits, seed=self.seed)
+
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> LshSetting:
+        """An index's own setting: its build parameters and its default probe count."""
+        b = LshBuildParams.from_manifest(manifest)
+        return cls(tables=b.tables, bits=b.bits, probes=default_probes(manifest), seed=b.seed)
 
 
 @dataclass
@@ -66,19 +94,19 @@ def recall_at(found: Sequence[np.ndarray], truth: Sequence[np.ndarray], k: int) 
     return hits / (k * len(truth))
 
 
-def measure_lsh(base: np.ndarray, queries: np.ndarray, truth: list[np.ndarray], params: LshParams) -> Method:
+def measure_lsh(base: np.ndarray, queries: np.ndarray, truth: list[np.ndarray], params: LshSetting) -> Method:
     """Build the engine's LSH tables with `params` and search every query through them."""
     t0 = time.perf_counter()
-    tables = LshTables.build(base, params)
+    tables = LshTables.build(base, params.build)
     build_s = time.perf_counter() - t0
     found, ms, scored = [], [], 0
     for q in queries:
         t1 = time.perf_counter()
-        rows, _, m = lsh_search(base, tables, q, max(KS))
+        rows, _, m = lsh_search(base, tables, q, max(KS), probes=params.probes)
         ms.append((time.perf_counter() - t1) * 1000)
         found.append(rows)
         scored += m
-    bits = params.resolved_bits(len(base))
+    bits = params.build.resolved_bits(len(base))
     return Method(f"LSH L={params.tables} b={bits} P={params.probes}",
                   {k: recall_at(found, truth, k) for k in KS}, scored / (len(queries) * len(base)), ms,
                   build_s)
@@ -107,7 +135,7 @@ def measure_hnsw(base: np.ndarray, queries: np.ndarray, truth: list[np.ndarray],
     return out
 
 
-def measure(vectors: np.ndarray, queries: int, settings: Sequence[LshParams],
+def measure(vectors: np.ndarray, queries: int, settings: Sequence[LshSetting],
             hnsw_ef: Sequence[int] = (16, 64, 128)) -> RecallResult:
     """All methods on one split of the index's own (centred, normalised) vectors."""
     base, held = split(vectors, queries)
@@ -118,14 +146,14 @@ def measure(vectors: np.ndarray, queries: int, settings: Sequence[LshParams],
     return result
 
 
-def default_settings(base: LshParams | None = None) -> list[LshParams]:
+def default_settings(base: LshSetting | None = None) -> list[LshSetting]:
     """The engine's default and a few neighbours of it (fewer/more tables, probes and bits)."""
-    d = base or LshParams()
+    d = base or LshSetting()
     return [d,
-            LshParams(tables=max(1, d.tables // 2), bits=d.bits, probes=d.probes, seed=d.seed),
-            LshParams(tables=d.tables * 2, bits=d.bits, probes=d.probes, seed=d.seed),
-            LshParams(tables=d.tables, bits=d.bits, probes=max(1, d.probes // 4), seed=d.seed),
-            LshParams(tables=d.tables, bits=d.bits, probes=d.probes * 4, seed=d.seed)]
+            LshSetting(tables=max(1, d.tables // 2), bits=d.bits, probes=d.probes, seed=d.seed),
+            LshSetting(tables=d.tables * 2, bits=d.bits, probes=d.probes, seed=d.seed),
+            LshSetting(tables=d.tables, bits=d.bits, probes=max(1, d.probes // 4), seed=d.seed),
+            LshSetting(tables=d.tables, bits=d.bits, probes=d.probes * 4, seed=d.seed)]
 
 
 def section(result: RecallResult, plot_dir: Path, rel_dir: str) -> Section:

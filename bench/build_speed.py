@@ -66,7 +66,7 @@ def subset(images_dir: Path, out_dir: Path, count: int) -> Path:
     return out_dir
 
 
-TARGET_COUNT = 30000  # the collection size the product is sized for (DESIGN section 1)
+TARGET_COUNT = 30000  # the collection size the product is sized for (README, docs/benchmarks.md)
 
 
 def duration(seconds: float) -> str:

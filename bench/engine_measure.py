@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -47,10 +46,11 @@ def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
 
 
 def cmd_sizes(args: argparse.Namespace) -> dict:
-    from imagesearch.build import Limits, local_sources
+    from imagesearch import settings
     from imagesearch.features import Featurizer
     from imagesearch.images import decode_image
     from imagesearch.index import centre_and_normalise, feature_mean
+    from imagesearch.sources import local_sources
 
     sources, _ = local_sources(args.images)
     by_album: dict[str, list] = {}
@@ -58,8 +58,8 @@ def cmd_sizes(args: argparse.Namespace) -> dict:
         by_album.setdefault(s.key.split("/")[1], []).append(s)
     picked = [s for album in sorted(by_album) for s in by_album[album][: args.per_album]]
     labels = np.array([s.key.split("/")[1] for s in picked])
-    limits = Limits.from_settings()
-    images = [decode_image(s.read(), max_pixels=limits.max_pixels) for s in picked]
+    max_pixels = settings.load().max_pixels
+    images = [decode_image(s.read(), max_pixels=max_pixels) for s in picked]
     rows, spaces = [], {}
     for size in _ints(args.sizes):
         f = Featurizer.load(args.weights, size=size, batch_size=64)
@@ -86,16 +86,18 @@ def cmd_sizes(args: argparse.Namespace) -> dict:
 
 
 def cmd_lsh_grid(args: argparse.Namespace) -> dict:
-    from imagesearch.artifacts import load_version, read_current
-    from imagesearch.index import LshParams, measure_recall
+    from imagesearch.artifacts import load_version
+    from imagesearch.index import LshBuildParams, measure_recall
+    from imagesearch.storage import LocalIndexStore
 
-    version = read_current(args.index)
-    _, arrays = load_version(os.path.join(args.index, version))
+    store = LocalIndexStore(args.index)
+    version = store.read_current()
+    _, arrays = load_version(store.local_dir(version))
     vectors = np.asarray(arrays["vectors"], dtype=np.float32)
     rows = []
     for tables, bits, probes in itertools.product(_ints(args.tables), _ints(args.bits), _ints(args.probes)):
-        params = LshParams(tables=tables, bits=bits, probes=probes, seed=0)
-        r = measure_recall(vectors, params, k=10, queries=args.queries, seed=0)
+        params = LshBuildParams(tables=tables, bits=bits, seed=0)
+        r = measure_recall(vectors, params, probes=probes, k=10, queries=args.queries, seed=0)
         rows.append(
             {
                 "tables": tables,
@@ -113,11 +115,12 @@ def cmd_lsh_grid(args: argparse.Namespace) -> dict:
 
 def _holder(index: str, queries: int) -> dict:
     """In a fresh process: open the index, load the model, query, report timings and peak RSS."""
-    from imagesearch.searcher import Searcher
+    from imagesearch.open_index import OpenIndex
+    from imagesearch.querying import search_image_bytes
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    s = Searcher.open(index)
+    s = OpenIndex.open(index)
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     s.warm_up()
@@ -141,7 +144,7 @@ def _holder(index: str, queries: int) -> dict:
     new = []
     for _ in range(20):
         t = time.perf_counter()
-        s.search_bytes(buf.getvalue(), 10)
+        search_image_bytes(s, buf.getvalue(), 10)
         new.append(time.perf_counter() - t)
     return {
         "index_load_ms": round(load_s * 1e3, 1),
@@ -188,9 +191,10 @@ def cmd_full(args: argparse.Namespace) -> dict:
     if holder.returncode != 0:
         raise SystemExit(f"the measuring process failed:\n{holder.stderr}")
     out["holder"] = json.loads(holder.stdout)
-    from imagesearch.artifacts import read_current, read_manifest
+    from imagesearch.storage import LocalIndexStore
 
-    manifest = read_manifest(args.out, read_current(args.out))
+    store = LocalIndexStore(args.out)
+    manifest = store.read_manifest(store.read_current())
     out["manifest"] = {k: manifest[k] for k in ("count", "model", "weights", "lsh", "recall", "default_mode")}
     return out
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from imagesearch.artifacts import load_version, local_version_dir, read_current
+from imagesearch.artifacts import load_version
+from imagesearch.storage import LocalIndexStore
 
 
 @dataclass
@@ -35,9 +36,10 @@ class IndexData:
 
 def open_live(index_root: Path) -> IndexData:
     """The version current.json names under a local index root."""
-    version = read_current(str(index_root))
+    store = LocalIndexStore(str(index_root))
+    version = store.read_current()
     if version is None:
         raise FileNotFoundError(f"no current.json under {index_root}")
-    directory = local_version_dir(str(index_root), version)
+    directory = store.local_dir(version)
     manifest, arrays = load_version(directory)
     return IndexData(manifest, arrays, Path(directory))

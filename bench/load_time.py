@@ -8,7 +8,7 @@ from pathlib import Path
 
 import old_table
 import plots
-from imagesearch.searcher import Searcher
+from imagesearch.open_index import OpenIndex
 from index_data import open_live
 from report import Section, figure, table
 from stats import fmt_ratio, summarize, time_ms
@@ -25,7 +25,7 @@ class LoadResult:
     npy_bytes: int
 
 
-OPEN = "Searcher.open (mmap, no model)"
+OPEN = "OpenIndex.open (mmap, no model)"
 OPEN_QUERY = "open + first exact query (all pages touched)"
 OPEN_MODEL = "open + load and run the model"
 OLD = "old: pickle.load of the float-tuple table"
@@ -36,8 +36,8 @@ def measure(index_root: Path, cache_dir: Path, repeats: int, model_repeats: int,
     """Time the three ways we open an index and the old system's load on the same vectors."""
     root = str(index_root)
 
-    def open_only() -> Searcher:
-        return Searcher.open(root, cache_dir=str(cache_dir))
+    def open_only() -> OpenIndex:
+        return OpenIndex.open(root, cache_dir=str(cache_dir))
 
     def open_and_query() -> None:
         s = open_only()
@@ -67,7 +67,7 @@ def section(result: LoadResult, plot_dir: Path, rel_dir: str) -> Section:
     plots.bars(plot_dir / "load.png", result.ms, "ms (log scale)", "Index load time", log=True)
     mib = 1024 * 1024
     body = "\n\n".join([
-        f"Index of {result.count:,} vectors x {result.dim}. Ours: the engine's `Searcher.open` on a local "
+        f"Index of {result.count:,} vectors x {result.dim}. Ours: the engine's `OpenIndex.open` on a local "
         f"version ({result.npy_bytes / mib:,.1f} MiB of `.npy` arrays, memory-mapped; the daemon pays this "
         "once at start-up and on a new version, never per query). The old system rebuilt here only to be "
         "measured: a dict of key -> tuple of Python floats, pickled "

@@ -13,7 +13,7 @@ import agent_proc
 import numpy as np
 import plots
 from imagesearch.keys import album_key
-from imagesearch.searcher import Searcher
+from imagesearch.open_index import OpenIndex
 from report import Section, figure, table
 from stats import fmt_ratio, summarize
 
@@ -97,8 +97,8 @@ def measure_cold(env: dict[str, str], bucket: str, keys: Sequence[str], k: int, 
 
 def measure_modes(index_root: Path, cache_dir: Path, k: int, queries: int, result: QueryResult,
                   seed: int = 0) -> None:
-    """In-process Searcher.search_vector on stored vectors: exact against LSH, same query rows."""
-    s = Searcher.open(str(index_root), cache_dir=str(cache_dir))
+    """In-process OpenIndex.search_vector on stored vectors: exact against LSH, same query rows."""
+    s = OpenIndex.open(str(index_root), cache_dir=str(cache_dir))
     rows = np.random.default_rng(seed).choice(s.count, size=min(queries, s.count), replace=False)
     for mode in ("exact", "lsh"):
         s.search_vector(s.vector(int(rows[0])), k, mode=mode)  # untimed: first touch of the pages

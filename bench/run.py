@@ -27,7 +27,6 @@ from agent_proc import agent_env, running_daemon
 from devstack.launcher import StackProcess
 from devstack.s3server import MotoServer, client, create_buckets
 from imagesearch import sample_data, settings
-from imagesearch.index import LshParams
 from index_data import open_live
 from report import Section, render, table
 
@@ -85,14 +84,8 @@ def log(message: str) -> None:
 
 
 def sample_images(work: Path, count: int) -> Path:
-    """The generated collection for this count (made once per work dir)."""
-    images = work / f"images-{count}"
-    done = images / ".complete"
-    if not done.exists():
-        shutil.rmtree(images, ignore_errors=True)
-        sample_data.generate(str(images), count=count, seed=0)
-        done.touch()
-    return images
+    """The generated collection for this count (the engine's sample cache, made once per work dir)."""
+    return sample_data.cached_collection(work, count=count, seed=0)
 
 
 def fresh(path: Path) -> Path:
@@ -113,11 +106,7 @@ def measure_agent(index_root: Path, images: Path, work: Path, plan: Plan, count:
                   ) -> tuple[query_latency.QueryResult, memory.MemoryResult]:
     """Sections 3 and 6: the daemon and the thin client against a local S3 holding the query images."""
     result = query_latency.QueryResult(count, K)
-    new_images = work / "new-images"
-    if not (new_images / ".complete").exists():
-        fresh(new_images)
-        sample_data.generate(str(new_images), count=plan.query_images, seed=1)  # other seed: not in the index
-        (new_images / ".complete").touch()
+    new_images = sample_data.cached_collection(work, count=plan.query_images, seed=1)  # seed 1: not indexed
     with MotoServer() as server:
         s3 = client("s3", server.endpoint_url)
         create_buckets(s3, SITE_BUCKET)
@@ -191,7 +180,7 @@ def run(args: argparse.Namespace) -> Path:
 
     log("4. recall")
     recall = ann_recall.measure(data.vectors, plan.recall_queries,
-                                ann_recall.default_settings(LshParams.from_manifest(data.manifest)))
+                                ann_recall.default_settings(ann_recall.LshSetting.from_manifest(data.manifest)))
     sections.append(ann_recall.section(recall, plot_dir, rel))
 
     log("5. quality")

@@ -1,7 +1,7 @@
 """`make bench-scale`: how build time, disk, open time, memory, latency and recall grow with the collection.
 
 Synthetic clustered 2048-d features (bench/synthetic.py, no model) at each size go through the
-engine's own build (`assemble` + `publish_version`), are opened with `Searcher.open`, searched by
+engine's own build (`assemble` + `publish_version`), are opened with `OpenIndex.open`, searched by
 held-out queries (rows of the same collection left out of the index) with LSH, exact and FAISS,
 and served by the real daemon with the seeded model at the deploy input size (224 px), whose
 memory is read from /proc. The growth section is written into docs/benchmarks.md, the rest of the
@@ -26,12 +26,13 @@ import numpy as np
 import plots
 from agent_proc import agent_env, running_daemon, search
 from devstack.s3server import MotoServer, client, create_buckets
-from imagesearch import sample_data
-from imagesearch.artifacts import publish_version
-from imagesearch.build import assemble
+from imagesearch import sample_data, settings
+from imagesearch.build_config import BuildConfig
 from imagesearch.features import Featurizer
-from imagesearch.index import LshParams, centre_and_normalise, exact_batch, exact_search, lsh_search
-from imagesearch.searcher import Searcher
+from imagesearch.index import centre_and_normalise, exact_batch, exact_search, lsh_search
+from imagesearch.manifest import assemble
+from imagesearch.open_index import OpenIndex
+from imagesearch.storage import open_store, publish_version
 from memory import peak_rss_mib
 from report import table
 from stats import summarize
@@ -172,8 +173,10 @@ def measure_size(n: int, gen: Generator, weights: dict, work: Path, queries: int
     shutil.rmtree(root, ignore_errors=True)
     log(f"{n:,}: build")
     t0 = time.perf_counter()
-    arrays, manifest = assemble(keys, hashes, feats[:n], weights=weights, size=INPUT_SIZE, lsh=LshParams())
-    publish_version(str(root), arrays, manifest)
+    cfg = BuildConfig.from_settings(settings.load({}))  # the defaults a deployed build uses
+    arrays, manifest = assemble(keys, hashes, feats[:n], weights=weights, size=INPUT_SIZE, lsh=cfg.lsh,
+                                probes=cfg.probes, mode_rule=cfg.mode_rule)
+    publish_version(open_store(str(root)), arrays, manifest)
     res.build_s = time.perf_counter() - t0
     mean = arrays["mean"]
     del arrays, keys, hashes
@@ -186,14 +189,14 @@ def measure_size(n: int, gen: Generator, weights: dict, work: Path, queries: int
 
     log(f"{n:,}: open and search")
     t0 = time.perf_counter()
-    s = Searcher.open(str(root))
+    s = OpenIndex.open(str(root), cache_dir=str(work / "cache"))
     res.open_ms = (time.perf_counter() - t0) * 1000
     vectors, tables = s._vectors, s._tables  # the searcher's own arrays, as search_vector uses them
     truth = exact_batch(vectors, q, K)
     found, scored = [], 0
     for qi in q:
         t0 = time.perf_counter()
-        rows, _, m = lsh_search(vectors, tables, qi, K)
+        rows, _, m = lsh_search(vectors, tables, qi, K, probes=cfg.probes)
         res.lsh_ms.append((time.perf_counter() - t0) * 1000)
         found.append(rows)
         scored += m
@@ -273,7 +276,7 @@ def section(results: list[SizeResult], seconds: float, shape: Shape, queries: in
         f"far). {queries} further rows of the same collection, left out of the index, are the queries; the "
         "truth is the engine's exact top-10 (`exact_batch`). The index is built by the engine's own "
         "`assemble` + `publish_version` (float16 features and vectors, LSH tables, the build-time recall "
-        "check that sets `default_mode`), opened with `Searcher.open` and searched through its arrays.",
+        "check that sets `default_mode`), opened with `OpenIndex.open` and searched through its arrays.",
         table(["vectors", "build", "on disk", "open", "exact p50 / p95 ms", "LSH p50 / p95 ms",
                "LSH recall@10", "LSH fraction scored", "exact / LSH (p50)", "default mode"], rows),
         "FAISS beside it (well kept, one thread per query like our daemon's search). hnswlib is not used "

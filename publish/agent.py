@@ -10,6 +10,7 @@ from imagesearch.keys import safe_name
 # The bundle's format and its keys in the gallery bucket are publish/bundle.py's.
 from publish.bundle import AGENT_DIR, BOOTSTRAP_KEY, POINTER_KEY, PREFIX, build_bundle
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, sync
+from publish.wheelhouse import WHEELHOUSE, WheelhouseError
 
 BOOTSTRAP = AGENT_DIR / "bootstrap.sh"
 MODELS_PREFIX = "models/"
@@ -32,15 +33,16 @@ def agent_items(out_dir: Path, bundle: Path, bootstrap: Path = BOOTSTRAP) -> tup
 
 
 def publish_agent(s3, gallery_bucket: str, *, bootstrap: Path = BOOTSTRAP, progress: bool = True,
-                  concurrency: int = DEFAULT_CONCURRENCY) -> Counts:
+                  concurrency: int = DEFAULT_CONCURRENCY, wheelhouse: Path | None = WHEELHOUSE) -> Counts:
     """Build the agent bundle; upload it and the bootstrap, then move agent/current.json to it.
 
     The bundle is a reproducible archive named after its hash, so an unchanged agent uploads nothing.
+    `wheelhouse=None` leaves the wheels out (tests only: an instance cannot install such a bundle).
     """
     with tempfile.TemporaryDirectory(prefix="agent-bundle-") as tmp:
         try:
-            bundle = Path(build_bundle(Path(tmp)))
-        except (OSError, ValueError) as e:
+            bundle = Path(build_bundle(Path(tmp), wheelhouse=wheelhouse))
+        except (OSError, ValueError, WheelhouseError) as e:
             raise PublishError(f"cannot build the agent bundle: {e}") from e
         files, pointer = agent_items(Path(tmp), bundle, bootstrap)
         options = {"label": "agent", "progress": progress, "concurrency": concurrency}

@@ -1,14 +1,16 @@
 """The agent bundle: a reproducible tar.gz of what runs on the instance, and its pointer.
 
-The archive holds the `imagesearch` package, the systemd unit, bootstrap.sh, the pinned
-requirements and a minimal pyproject.toml, with fixed timestamps, owners and order, so the same
+The archive holds the `imagesearch` package, the systemd unit, bootstrap.sh, the hashed lock of
+the runtime dependencies (`requirements.lock`), their wheels under `wheels/` (publish/wheelhouse.py)
+and a minimal pyproject.toml, with fixed timestamps, owners and order, so the same
 sources always give the same bytes and the same name `agent-<sha256 prefix>.tar.gz`. In the
 gallery bucket it lives at `agent/agent-<hash>.tar.gz`, next to `agent/bootstrap.sh`, and
 `agent/current.json` points at it:
 
     {"format": 1, "version": "<hash>", "key": "agent/agent-<hash>.tar.gz", "sha256": "<full>", "bytes": N}
 
-bootstrap.sh reads that pointer, verifies the sha256 and installs the bundle only when it changed.
+bootstrap.sh reads that pointer, verifies the sha256 and installs the bundle only when it changed,
+with `pip install --no-index --require-hashes` from the bundle's own wheels.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from publish.wheelhouse import WHEELHOUSE, WheelhouseError, locked_wheels
 
 AGENT_DIR = Path(__file__).resolve().parent.parent / "agent_scripts"
 PREFIX = "agent/"
@@ -63,8 +67,12 @@ def _package_version(agent_dir: Path) -> str:
     raise ValueError(f"no __version__ in {agent_dir}/imagesearch/__init__.py")
 
 
-def bundle_files(agent_dir: Path = AGENT_DIR) -> dict[str, tuple[bytes, int]]:
-    """Archive name -> (content, mode) of every file the bundle holds, sorted by name."""
+def bundle_files(agent_dir: Path = AGENT_DIR, wheelhouse: Path | None = None) -> dict[str, tuple[bytes, int]]:
+    """Archive name -> (content, mode) of every file the bundle holds, sorted by name.
+
+    With a wheelhouse, the locked wheels go under wheels/ (what the instance installs); without
+    one the bundle holds the code only, which tests use and an instance cannot install.
+    """
     files: dict[str, tuple[bytes, int]] = {}
     package = agent_dir / "imagesearch"
     for dirpath, dirnames, filenames in os.walk(package):
@@ -74,13 +82,16 @@ def bundle_files(agent_dir: Path = AGENT_DIR) -> dict[str, tuple[bytes, int]]:
                 continue
             path = Path(dirpath) / name
             files[path.relative_to(agent_dir).as_posix()] = (path.read_bytes(), 0o644)
-    for rel, mode in (("bootstrap.sh", 0o755), ("requirements.txt", 0o644),
+    for rel, mode in (("bootstrap.sh", 0o755), ("requirements.lock", 0o644),
                       ("systemd/imagesearch.service", 0o644)):
         path = agent_dir / rel
         if not path.is_file():
             raise FileNotFoundError(f"the agent bundle needs {path}")
         files[rel] = (path.read_bytes(), mode)
     files["pyproject.toml"] = (PYPROJECT.format(version=_package_version(agent_dir)).encode(), 0o644)
+    if wheelhouse is not None:
+        for path in locked_wheels(Path(wheelhouse), agent_dir / "requirements.lock").values():
+            files[f"wheels/{path.name}"] = (path.read_bytes(), 0o644)
     return dict(sorted(files.items()))
 
 
@@ -121,11 +132,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def build_bundle(out_dir: Path, agent_dir: Path = AGENT_DIR) -> Path:
+def build_bundle(out_dir: Path, agent_dir: Path = AGENT_DIR, wheelhouse: Path | None = None) -> Path:
     """Write agent-<hash>.tar.gz and its current.json into out_dir; return the archive's path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = archive_bytes(bundle_files(Path(agent_dir)))
+    data = archive_bytes(bundle_files(Path(agent_dir), wheelhouse))
     pointer = pointer_for(data)
     bundle = out_dir / Path(pointer["key"]).name
     if not (bundle.is_file() and bundle.read_bytes() == data):
@@ -138,9 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m publish.bundle --out dist`: build the bundle and print its pointer."""
     parser = argparse.ArgumentParser(prog="python -m publish.bundle", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="dist", help="output folder (default: dist)")
+    parser.add_argument("--wheelhouse", type=Path, default=WHEELHOUSE,
+                        help="the locked wheels (default: the one `make wheelhouse` fills)")
     args = parser.parse_args(argv)
-    bundle = build_bundle(Path(args.out))
-    print(json.dumps({"bundle": str(bundle), **pointer_for(bundle.read_bytes())}, indent=2))
+    try:
+        bundle = build_bundle(Path(args.out), wheelhouse=args.wheelhouse)
+    except WheelhouseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    pointer = pointer_for(bundle.read_bytes())
+    print(json.dumps({"bundle": str(bundle), **pointer}, indent=2))
+    print(f"bundle size: {pointer['bytes'] / 2**20:.1f} MiB", file=sys.stderr)
     return 0
 
 

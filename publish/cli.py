@@ -64,14 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _sample_collection(cache_dir: Path, count: int) -> Path:
     """A deterministic sample collection, generated once per count into the cache folder."""
-    from imagesearch.sample_data import generate
+    from imagesearch.sample_data import cached_collection
 
-    folder = cache_dir / f"sample-{count}"
-    done = folder / ".complete"
-    if not done.exists():
-        generate(str(folder), count=count)
-        done.touch()
-    return folder
+    return cached_collection(cache_dir, count=count)
 
 
 def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:
@@ -99,6 +94,14 @@ def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:
     for line in report.lines():
         say(f"  {line}")
     say(f"  total    {report.total}")
+    if outputs.get("IndexBackend") == "s3vectors" and not args.no_index:
+        from publish.vectors import publish_vectors
+
+        synced = publish_vectors(session.client("s3vectors", endpoint_url=endpoint), s3,
+                                 outputs["GalleryBucketName"], outputs["VectorBucketName"],
+                                 cache_dir=args.cache_dir / "index")
+        say(f"  vectors  {synced.put} put, {synced.deleted} deleted, {synced.kept} kept"
+            + (" (rewritten: new weights or build)" if synced.rewritten else ""))
 
     if args.no_refresh:
         say("refresh skipped (--no-refresh)")

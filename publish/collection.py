@@ -2,16 +2,18 @@
 
 Gallery: every image at `gallery/<album>/<file>` in the private bucket (what the index names).
 Albums: up to N images per album at `albums/<album>/<file>` in the site bucket, plus albums.json,
-so the page can list albums and a user can pick a query image.
+so the page can list albums and a user can pick a query image. The folder is read by the engine's
+album walk (imagesearch.albums), the same one the index build uses.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
 from pathlib import Path
 
-from imagesearch.keys import album_key, gallery_key, safe_album, safe_name
+from imagesearch.albums import AlbumFile, walk_albums
+from imagesearch.errors import SearchError
 
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, sync
 
@@ -21,52 +23,32 @@ ALBUMS_JSON = "albums.json"
 # build decides what is an image by content) but never offered on the page.
 BROWSABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
 IMAGE_CACHE_CONTROL = "public, max-age=86400"
+log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Image:
-    """One file of an album: where it is on disk and its safe album and file names."""
+def scan(images_dir: Path) -> dict[str, list[AlbumFile]]:
+    """The albums under images_dir (sorted), each with its files (sorted), names made safe.
 
-    path: Path
-    album: str
-    name: str
-
-    @property
-    def gallery_key(self) -> str:
-        """Its key in the gallery bucket."""
-        return gallery_key(self.album, self.name)
-
-    @property
-    def album_key(self) -> str:
-        """Its key in the site bucket when it is browsable."""
-        return album_key(self.album, self.name)
-
-
-def scan(images_dir: Path) -> dict[str, list[Image]]:
-    """The albums under images_dir (sorted), each with its files (sorted), names made safe."""
-    images_dir = Path(images_dir)
-    if not images_dir.is_dir():
-        raise PublishError(f"images folder {images_dir} does not exist")
-    albums: dict[str, list[Image]] = {}
-    for folder in sorted(p for p in images_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        album = safe_album(folder.name)
-        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-        if not files:
-            continue
-        if album in albums:
-            raise PublishError(f"two album folders map to the same safe name {album!r}")
-        albums[album] = [Image(path=p, album=album, name=safe_name(p.name)) for p in files]
-    if not albums:
+    Entries the album walk skips (files outside albums, nested folders, names that collide once
+    made safe) are logged as warnings, as the index build lists them in its report.
+    """
+    try:
+        walk = walk_albums(images_dir)
+    except SearchError as e:
+        raise PublishError(e.message) from e
+    for skipped in walk.skipped:
+        log.warning("not published: %s (%s)", skipped["where"], skipped["message"])
+    if not walk.albums:
         raise PublishError(f"no albums in {images_dir}: expected one subfolder of images per album")
-    return albums
+    return walk.albums
 
 
-def browsable(images: list[Image], per_album: int) -> list[Image]:
+def browsable(images: list[AlbumFile], per_album: int) -> list[AlbumFile]:
     """The first per_album images a browser can show, in name order."""
     return [i for i in images if i.path.suffix.lower() in BROWSABLE_SUFFIXES][:per_album]
 
 
-def albums_document(albums: dict[str, list[Image]], per_album: int, index: dict | None) -> dict:
+def albums_document(albums: dict[str, list[AlbumFile]], per_album: int, index: dict | None) -> dict:
     """The albums.json content of docs/contracts.md."""
     entries = []
     for name, images in albums.items():

@@ -8,12 +8,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
+from ssm_command import (
+    CommandTimedOut,
+    Ending,
+    ending,
+    error_code,
+    poll_intervals,
+    send_command,
+    wait_for_invocation,
+)
 
 from publish.uploader import PublishError
 
 # The first refresh on a fresh instance installs Python and the dependencies: minutes, not seconds.
 DEFAULT_TIMEOUT_S = 1200.0
-_RUNNING_STATUSES = {"Pending", "InProgress", "Delayed", "Cancelling"}
+# Polls 1 s after sending, then every x1.5 up to 10 s: a refresh takes seconds to minutes.
+POLL_INTERVALS = (1.0, 1.5, 10.0)
 
 
 @dataclass(frozen=True)
@@ -30,7 +40,7 @@ def instance_state(ec2, instance_id: str) -> str | None:
     try:
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     except ClientError as e:
-        if e.response["Error"]["Code"] in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
+        if error_code(e) in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
             return None
         raise PublishError(f"cannot describe instance {instance_id}: {e}") from e
     for reservation in reservations:
@@ -64,38 +74,22 @@ def refresh_instance(
 ) -> RefreshResult:
     """Run the refresh document on the instance and wait until it ends; raise if it did not succeed."""
     try:
-        sent = ssm.send_command(
-            InstanceIds=[instance_id],
-            DocumentName=document_name,
-            Comment="publish: refresh agent and index",
-        )
+        command_id = send_command(ssm, instance_id, document_name, comment="publish: refresh agent and index")
     except ClientError as e:
         raise PublishError(f"cannot send {document_name} to {instance_id}: {e}") from e
-    command_id = sent["Command"]["CommandId"]
-    deadline = clock() + timeout_s
-    interval = 1.0
-    while True:
-        sleep(interval)
-        interval = min(interval * 1.5, 10.0)
-        try:
-            inv = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
-        except ClientError as e:
-            # The invocation appears a moment after SendCommand returns.
-            if e.response["Error"]["Code"] != "InvocationDoesNotExist":
-                raise PublishError(f"cannot read command {command_id}: {e}") from e
-            inv = {"Status": "Pending"}
-        status = inv["Status"]
-        if status not in _RUNNING_STATUSES:
-            break
-        if clock() > deadline:
-            try:
-                ssm.cancel_command(CommandId=command_id, InstanceIds=[instance_id])
-            except ClientError as e:
-                raise PublishError(f"refresh {command_id} timed out and could not be cancelled: {e}") from e
-            raise PublishError(f"refresh {command_id} still {status} after {timeout_s:.0f} s; cancelled")
+    ends_at = clock() + timeout_s
+    try:
+        inv = wait_for_invocation(ssm, command_id, instance_id, lambda: ends_at - clock(), sleep=sleep,
+                                  intervals=poll_intervals(*POLL_INTERVALS))
+    except CommandTimedOut as e:
+        outcome = "cancelled" if e.cancelled else "it could not be cancelled"
+        raise PublishError(
+            f"refresh {command_id} still {e.last_status} after {timeout_s:.0f} s; {outcome}") from e
+    except ClientError as e:
+        raise PublishError(f"cannot read command {command_id}: {e}") from e
     output = inv.get("StandardOutputContent", "")
-    if status != "Success":
-        detail = inv.get("StatusDetails", status)
+    if ending(inv) is not Ending.SUCCESS:
+        detail = inv.get("StatusDetails") or inv.get("Status")
         stderr = inv.get("StandardErrorContent", "").strip()[-2000:]
         raise PublishError(
             f"refresh {command_id} on {instance_id} ended {detail}: {stderr or output[-2000:]}"

@@ -15,7 +15,7 @@ SITE_CACHE_CONTROL = "no-cache"
 
 
 def config_js(api_url: str) -> str:
-    """The ES module the page imports for its API URL (DESIGN section 3, contracts 'Site')."""
+    """The ES module the page imports for its API URL (docs/contracts.md, "Site")."""
     parsed = urlparse(api_url)
     local = api_url.startswith("/") and not api_url.startswith("//")
     if not local and (parsed.scheme not in ("http", "https") or not parsed.netloc):

@@ -1,7 +1,7 @@
 """Read template.yaml as plain data: CloudFormation short-form tags become their long forms.
 
-The local stack imports `load_template` and `search_document` so it runs the very command text
-the deployed SSM document runs (DESIGN section 3: the template is the single source of truth).
+The template is the single source of truth: the local stack runs the SSM document's very command
+text, and gives the function the template's environment, layers, routes and CORS configuration.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ from publish.uploader import PublishError
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 SEARCH_DOCUMENT = "SearchDocument"
 REFRESH_DOCUMENT = "RefreshDocument"
+SEARCH_FUNCTION = "SearchFunction"
+FUNCTION_TYPE = "AWS::Serverless::Function"
+LAYER_TYPE = "AWS::Serverless::LayerVersion"
+HTTP_API_TYPE = "AWS::Serverless::HttpApi"
 
 _FN_TAGS = (
     "And", "Base64", "Cidr", "Condition", "Equals", "FindInMap", "GetAZs", "If", "ImportValue",
@@ -88,3 +92,56 @@ def search_document(template: dict) -> dict:
 def refresh_document(template: dict) -> dict:
     """The RefreshDocument's content as plain data."""
     return _document(template, REFRESH_DOCUMENT)
+
+
+def resource_properties(template: dict, logical_id: str, resource_type: str) -> dict:
+    """The Properties of one resource, checked to be of `resource_type`."""
+    resource = template["Resources"].get(logical_id)
+    if not resource or resource.get("Type") != resource_type:
+        raise PublishError(f"template has no {resource_type} named {logical_id}")
+    return resource.get("Properties") or {}
+
+
+def function_property(template: dict, function_id: str, name: str, default=None):
+    """A property of a function, else the template's Globals.Function value (as SAM applies them)."""
+    props = resource_properties(template, function_id, FUNCTION_TYPE)
+    if name in props:
+        return props[name]
+    return ((template.get("Globals") or {}).get("Function") or {}).get(name, default)
+
+
+def function_environment(template: dict, function_id: str) -> dict:
+    """The function's environment variables: Globals.Function's, then its own (intrinsics unresolved)."""
+    globals_env = ((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}
+    own_env = resource_properties(template, function_id, FUNCTION_TYPE).get("Environment") or {}
+    return {**(globals_env.get("Variables") or {}), **(own_env.get("Variables") or {})}
+
+
+def function_layer_dirs(template: dict, function_id: str) -> list[str]:
+    """The ContentUri of each layer the function lists (`!Ref` to a LayerVersion of this template)."""
+    folders = []
+    for layer in function_property(template, function_id, "Layers", []):
+        if not isinstance(layer, dict) or set(layer) != {"Ref"}:
+            raise PublishError(f"{function_id}: only layers of this template run locally, not {layer}")
+        folders.append(resource_properties(template, layer["Ref"], LAYER_TYPE)["ContentUri"])
+    return folders
+
+
+def http_api_routes(template: dict, function_id: str) -> list[tuple[str, str, str]]:
+    """(METHOD, path, API logical id) of each HttpApi event of the function."""
+    routes = []
+    events = resource_properties(template, function_id, FUNCTION_TYPE).get("Events") or {}
+    for name, event in events.items():
+        if event.get("Type") != "HttpApi":
+            continue
+        props = event.get("Properties") or {}
+        api = props.get("ApiId")
+        if not isinstance(api, dict) or set(api) != {"Ref"}:
+            raise PublishError(f"{function_id} event {name}: ApiId must be a !Ref to the template's HttpApi")
+        routes.append((str(props["Method"]).upper(), str(props["Path"]), api["Ref"]))
+    return routes
+
+
+def http_api_cors(template: dict, api_id: str) -> dict | None:
+    """The HttpApi's CorsConfiguration (intrinsics unresolved), or None when it has none."""
+    return resource_properties(template, api_id, HTTP_API_TYPE).get("CorsConfiguration")

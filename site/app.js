@@ -1,15 +1,5 @@
 // The controller: hash routes to screens, given an api and views so it can run against stubs.
-
-export const DEFAULT_K = 5;
-const MIN_K = 1;
-const MAX_K = 10;
-
-/** Clamp anything to a k the API accepts, falling back to the default. */
-export function clampK(value) {
-  const k = Number.parseInt(value, 10);
-  if (!Number.isFinite(k)) return DEFAULT_K;
-  return Math.min(MAX_K, Math.max(MIN_K, k));
-}
+import { DEFAULT_K, clampK } from "./k.js";
 
 /** Parse a location hash: #/ , #/album/<name> , #/album/<name>/<file>?k=N. */
 export function parseRoute(hash) {

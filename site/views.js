@@ -1,4 +1,5 @@
 // The views: build the DOM for each screen with createElement and textContent, never from HTML strings.
+import { MAX_K, MIN_K } from "./k.js";
 
 const TIMING_ROWS = [
   ["ssm_send", "SSM send"],
@@ -105,7 +106,7 @@ export function createViews({ doc = document, main, indexInfo }) {
   function kSelector(k, onK) {
     const id = "k-select";
     const select = h("select", { id, name: "k", onchange: (e) => onK(Number(e.target.value)) });
-    for (let i = 1; i <= 10; i += 1) {
+    for (let i = MIN_K; i <= MAX_K; i += 1) {
       const option = h("option", { value: i, text: String(i) });
       if (i === k) option.selected = true;
       select.append(option);
@@ -116,6 +117,13 @@ export function createViews({ doc = document, main, indexInfo }) {
 
   function pixelImage(src, alt, className) {
     return h("img", { src, alt, className: `pixel ${className}`, loading: "lazy", decoding: "async" });
+  }
+
+  // Stands in for a match the API could not copy: the same size as an image, with text instead.
+  function copyFailedTile(label) {
+    return h("div", { className: "result-missing", role: "img", "aria-label": label },
+      h("span", { className: "missing-icon", "aria-hidden": "true", text: "!" }),
+      h("span", { className: "missing-text", text: "copy failed" }));
   }
 
   function loadingBox(text) {
@@ -227,9 +235,12 @@ export function createViews({ doc = document, main, indexInfo }) {
       for (const match of result.results) {
         const { album, file } = splitKey(match.key);
         const score = typeof match.score === "number" ? match.score.toFixed(3) : "n/a";
-        row.append(h("li", { className: "result" },
+        // A match whose copy failed has no url (docs/contracts.md, "HTTP API"): say so, no broken image.
+        const copied = typeof match.url === "string" && match.url !== "";
+        row.append(h("li", { className: copied ? "result" : "result copy-failed" },
           h("figure", {},
-            pixelImage(match.url, `match: ${album}/${file}`, "result-img"),
+            copied ? pixelImage(match.url, `match: ${album}/${file}`, "result-img")
+              : copyFailedTile(`match: ${album}/${file}, copy failed`),
             h("figcaption", {},
               h("span", { className: "score", text: `score ${score}` }),
               h("span", { className: "result-name", title: `${album}/${file}`, text: file })))));
@@ -251,8 +262,11 @@ export function createViews({ doc = document, main, indexInfo }) {
       if (result.index && result.index.mode) meta.push(`${result.index.mode} index`);
       if (result.index && result.index.version) meta.push(`version ${result.index.version}`);
       if (result.request_id) meta.push(`request ${result.request_id}`);
+      const failed = row.querySelectorAll(".copy-failed").length;
       replaceAnswer(
         h("h2", { text: `${result.results.length} match${result.results.length === 1 ? "" : "es"}` }),
+        failed ? h("p", { className: "copy-note", text: `${failed} of them could not be copied for display; `
+          + "searching again may bring them back." }) : null,
         result.results.length ? row : h("p", { text: "No matches." }),
         table,
         h("p", { className: "answer-meta" },

@@ -1,10 +1,12 @@
 """The thin client (`imagesearch-query`): what the SSM document runs on the instance.
 
-Reads SSM_bucket, SSM_key and SSM_k (interpolationType ENV_VAR puts them in the environment, never
-in shell text) or --bucket/--key/--k, validates them against the contract patterns, asks the warm
+Takes --bucket/--key/--k (the search document passes "$SSM_bucket" and friends: interpolationType
+ENV_VAR puts the values in the environment, never in shell text), else reads SSM_bucket, SSM_key
+and SSM_k, validates them against the contract patterns, asks the warm
 daemon over its Unix socket and prints exactly one JSON object. The warm path imports only the
 standard library; numpy, MXNet and boto3 are imported only when the daemon is down or silent and
-the search runs cold in-process.
+the search runs cold in-process (imagesearch.cold_search). Missing settings come from the env
+file (imagesearch.env_file).
 """
 
 from __future__ import annotations
@@ -14,17 +16,17 @@ import os
 import socket
 import sys
 import time
-from contextlib import contextmanager
+from collections.abc import Mapping
 from types import SimpleNamespace
 
 from imagesearch import settings
+from imagesearch.env_file import load_env_file
 from imagesearch.errors import SearchError
 from imagesearch.protocol import Request, decode_answer, encode, search_request
+from imagesearch.settings import Settings
 
 # An answer is well under SSM's 24,000-character output limit; anything far beyond is not our daemon.
 MAX_ANSWER_BYTES = 1 << 20
-# Variables the env file may provide besides the settings table (boto3 reads these itself).
-_EXTRA_ENV = ("AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 
 
 class DaemonUnavailable(Exception):
@@ -37,7 +39,7 @@ class DaemonBusy(DaemonUnavailable):
 
 def build_parser():
     """The imagesearch-query arguments; flags override the SSM_* environment variables."""
-    import argparse  # imported only when there are flags: SSM runs the client without any
+    import argparse  # imported only for flags other than the search document's own
 
     class Parser(argparse.ArgumentParser):
         """Argument errors become one bad_request JSON object instead of usage text."""
@@ -57,26 +59,6 @@ def build_parser():
                    help="seconds to wait for the daemon (default: IMAGESEARCH_CLIENT_TIMEOUT)")
     p.add_argument("--cold", action="store_true", help="skip the daemon and search in-process")
     return p
-
-
-def load_env_file(path: str, environ: dict[str, str] | os._Environ = os.environ) -> None:
-    """Fill in settings the environment lacks from a KEY=VALUE file (parsed here, never by a shell)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except (FileNotFoundError, PermissionError):
-        return  # the file is optional: without it the settings table's defaults apply
-    known = {s.name for s in settings.SETTINGS} | set(_EXTRA_ENV)
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, _, value = line.partition("=")
-        name, value = name.strip(), value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        if name in known and name not in environ:
-            environ[name] = value
 
 
 def ask_daemon(socket_path: str, request: Request, *, timeout: float) -> dict:
@@ -132,45 +114,17 @@ def ask_warm(socket_path: str, request: Request, *, timeout: float) -> dict:
         delay = min(delay * 2, 0.5)
 
 
-@contextmanager
-def _stdout_to_stderr():
-    """While the engine runs in-process, anything it (or MXNet's C++ side) prints goes to stderr.
-
-    stdout must carry exactly one JSON object, so file descriptor 1 itself is redirected.
-    """
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def search_cold(request: Request) -> dict:
-    """Run the search in this process: open the live index, fetch the image, search. Slow but sure."""
-    import tempfile
-
-    from imagesearch.querying import make_s3_client, parse_allowed_buckets, search_s3_image
-    from imagesearch.searcher import Searcher
-
-    started = time.perf_counter()
-    s3 = make_s3_client(4)
-    cache_dir = settings.get("IMAGESEARCH_COLD_CACHE_DIR")
-    with tempfile.TemporaryDirectory(prefix="imagesearch-cold-") as scratch:
-        # Under SSM this runs as root: keep its own cache rather than writing into the daemon's.
-        searcher = Searcher.open(settings.get("IMAGESEARCH_INDEX"), s3=s3, cache_dir=cache_dir or scratch)
-        answer = search_s3_image(searcher, s3, request,
-                                 max_bytes=int(settings.get("IMAGESEARCH_MAX_IMAGE_BYTES")),
-                                 allowed_buckets=parse_allowed_buckets(settings.get("IMAGESEARCH_ALLOWED_BUCKETS")))
-    # The cold total includes opening the index (and loading the model, for a new image).
-    answer["timings_ms"]["total"] = round((time.perf_counter() - started) * 1000, 3)
-    return answer
-
-
 _NO_FLAGS = SimpleNamespace(bucket=None, key=None, k=None, mode=None, socket=None, timeout=None, cold=False)
+_DOCUMENT_FLAGS = ("--bucket", "--k", "--key")
+
+
+def _document_arguments(argv: list[str]) -> SimpleNamespace | None:
+    """The search document's own call (--bucket B --key K --k N, any order), read without argparse."""
+    if len(argv) != 6 or sorted(argv[0::2]) != list(_DOCUMENT_FLAGS):
+        return None
+    values = dict(zip(argv[0::2], argv[1::2], strict=True))
+    return SimpleNamespace(**{**vars(_NO_FLAGS), "bucket": values["--bucket"], "key": values["--key"],
+                              "k": values["--k"]})
 
 
 def _emit(answer: dict) -> None:
@@ -178,13 +132,38 @@ def _emit(answer: dict) -> None:
     sys.stdout.flush()
 
 
-def run(argv: list[str] | None = None,
-        environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[dict, int]:
-    """The answer and exit code for one invocation (0 ok, 1 search failed, 2 bad input)."""
+def _cold(request: Request, config: Settings, fallback_reason: str) -> dict:
+    """The cold path's answer; whatever fails, still one JSON object (the cause goes to stderr)."""
+    from imagesearch import cold_search
+
     try:
-        # SSM passes no arguments; skipping argparse then saves its import-time cost (gettext).
-        args = build_parser().parse_args(argv) if argv else _NO_FLAGS
-        load_env_file(settings.get("IMAGESEARCH_ENV_FILE"))
+        with cold_search.stdout_to_stderr():
+            answer = cold_search.search_cold(request, config)
+    except SearchError as e:
+        answer = e.to_json()
+    except Exception as e:  # noqa: BLE001 - the caller must still get one JSON object; cause on stderr
+        import traceback
+
+        traceback.print_exc()
+        answer = SearchError("internal", f"cold search failed: {type(e).__name__}: {e}").to_json()
+    answer["path"] = "cold"
+    answer["fallback_reason"] = fallback_reason
+    return answer
+
+
+def run(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ,
+        config: Settings | None = None) -> tuple[dict, int]:
+    """The answer and exit code for one invocation (0 ok, 1 search failed, 2 bad input).
+
+    The SSM_* inputs come from `environ`. Without `config` the settings are loaded here, once, from
+    the process environment after the env file has filled in what it lacks (boto3 reads AWS_* there).
+    """
+    try:
+        # SSM passes exactly the document's three flags; skipping argparse for them saves its
+        # import-time cost (gettext) on the warm path.
+        args = (_document_arguments(argv) or build_parser().parse_args(argv)) if argv else _NO_FLAGS
+        if config is None:
+            load_env_file(settings.get("IMAGESEARCH_ENV_FILE"))
         request = search_request(
             args.bucket if args.bucket is not None else environ.get("SSM_bucket"),
             args.key if args.key is not None else environ.get("SSM_key"),
@@ -193,8 +172,12 @@ def run(argv: list[str] | None = None,
         )
     except SearchError as e:
         return e.to_json(), 2
-    timeout = args.timeout if args.timeout is not None else float(settings.get("IMAGESEARCH_CLIENT_TIMEOUT"))
-    socket_path = args.socket or settings.get("IMAGESEARCH_SOCKET")
+    try:
+        config = config or settings.load()
+    except SearchError as e:  # a malformed setting on the instance: not the caller's input
+        return e.to_json(), 1
+    timeout = args.timeout if args.timeout is not None else config.client_timeout
+    socket_path = args.socket or config.socket
     fallback_reason = "requested with --cold"
     if not args.cold:
         try:
@@ -207,18 +190,7 @@ def run(argv: list[str] | None = None,
             answer = e.to_json()
             answer["path"] = "warm"
             return answer, 1
-    try:
-        with _stdout_to_stderr():
-            answer = search_cold(request)
-    except SearchError as e:
-        answer = e.to_json()
-    except Exception as e:  # noqa: BLE001 - the caller must still get one JSON object; cause on stderr
-        import traceback
-
-        traceback.print_exc()
-        answer = SearchError("internal", f"cold search failed: {type(e).__name__}: {e}").to_json()
-    answer["path"] = "cold"
-    answer["fallback_reason"] = fallback_reason
+    answer = _cold(request, config, fallback_reason)
     return answer, 0 if answer["ok"] else 1
 
 

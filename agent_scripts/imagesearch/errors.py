@@ -1,4 +1,4 @@
-"""Domain errors carrying the agent-output error codes of DESIGN section 3."""
+"""Domain errors carrying the error codes of the agent's JSON output (docs/contracts.md)."""
 
 from __future__ import annotations
 

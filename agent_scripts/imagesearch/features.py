@@ -225,6 +225,38 @@ class Featurizer:
         return self.featurize_arrays(np.stack(arrays))
 
 
+def load_featurizer(
+    manifest: dict, *, s3: Any = None, cache_dir: str | None = None, batch_size: int = 1
+) -> Featurizer:
+    """The featurizer a manifest names, proven to have the same weights digest; else index_unavailable."""
+    weights = manifest["weights"]
+    try:
+        featurizer = Featurizer.load(
+            weights["source"],
+            size=int(manifest["model"]["input_size"]),
+            s3=s3,
+            cache_dir=cache_dir,
+            batch_size=batch_size,
+        )
+    except SearchError as e:
+        raise SearchError("index_unavailable", f"cannot load the index's weights: {e.message}") from e
+    if featurizer.digest != weights["sha256"]:
+        raise SearchError(
+            "index_unavailable",
+            f"weights {weights['source']} now have digest {featurizer.digest[:12]}, but the index "
+            f"was built with {weights['sha256'][:12]}; rebuild the index",
+        )
+    return featurizer
+
+
+def matches_manifest(featurizer: Any, manifest: dict) -> bool:
+    """Whether `featurizer` computes the features of the index `manifest` describes (digest and size)."""
+    return (
+        getattr(featurizer, "digest", None) == manifest["weights"]["sha256"]
+        and getattr(featurizer, "size", None) == manifest["model"]["input_size"]
+    )
+
+
 def _is_zoo_file(path: str) -> bool:
     from mxnet.gluon.model_zoo import model_store
 

@@ -22,17 +22,21 @@ _SCAN_CHUNK = 8192  # rows converted to float32 per block by a full scan (4 MiB 
 VECTOR_DTYPE = np.float16  # how the index stores its search vectors
 
 
-@dataclass(frozen=True)
-class LshParams:
-    """Tables, bits per table (0: chosen from the count), buckets probed per table, seed.
+DEFAULT_PROBES = 32
 
+
+@dataclass(frozen=True)
+class LshBuildParams:
+    """What the LSH tables are built with: tables, bits per table (0: chosen from the count), seed.
+
+    The probe count is a query-time knob (`probes=` per search), so changing it never needs a
+    rebuild; the manifest records a default (`lsh.probes`, read by `default_probes`).
     Defaults measured on the 30,000-image sample collection (docs/engine.md, docs/benchmarks.md):
     16 tables of 18 bits with 32 probes give recall@10 0.97 scoring 10-17% of the vectors.
     """
 
     tables: int = 16
     bits: int = 0
-    probes: int = 32
     seed: int = 0
 
     def resolved_bits(self, count: int) -> int:
@@ -42,17 +46,21 @@ class LshParams:
         return int(min(max(round(math.log2(max(count, 2))) + 3, 4), 24))
 
     @classmethod
-    def from_manifest(cls, manifest: dict) -> LshParams:
+    def from_manifest(cls, manifest: dict) -> LshBuildParams:
         """The parameters an index was built with (bits as requested, so a rebuild resolves alike)."""
         lsh = manifest["lsh"]
-        return cls(tables=lsh["tables"], bits=lsh.get("bits_requested", lsh["bits"]), probes=lsh["probes"],
-                   seed=lsh["seed"])
+        return cls(tables=lsh["tables"], bits=lsh.get("bits_requested", lsh["bits"]), seed=lsh["seed"])
 
-    def to_json(self, count: int) -> dict:
-        """The manifest form, with the bits resolved for `count` vectors."""
+    def to_json(self, count: int, *, default_probes: int) -> dict:
+        """The manifest form: bits resolved for `count` vectors, as requested, and the default probes."""
         d = asdict(self)
-        d["bits"] = self.resolved_bits(count)
+        d.update(bits=self.resolved_bits(count), bits_requested=self.bits, probes=int(default_probes))
         return d
+
+
+def default_probes(manifest: dict) -> int:
+    """The probe count a query uses when it names none: the one recorded at build time."""
+    return int(manifest["lsh"]["probes"])
 
 
 def centre_and_normalise(features: np.ndarray, mean: np.ndarray, dtype: type = np.float32) -> np.ndarray:
@@ -142,27 +150,29 @@ class LshTables:
     row-major is one sorted sequence and one searchsorted call finds every probed bucket.
     """
 
-    def __init__(self, planes: np.ndarray, codes: np.ndarray, order: np.ndarray, probes: int) -> None:
+    def __init__(self, planes: np.ndarray, codes: np.ndarray, order: np.ndarray) -> None:
         self.planes = planes  # (tables, bits, dim) float32
         self.codes = codes  # (tables, n) uint64: table << bits | hash, sorted within each table
         self.order = order  # (tables, n) int32: order[t, i] is the row whose code is codes[t, i]
-        self.probes = int(probes)
         self.tables, self.bits, self.dim = planes.shape
         self._flat = np.ascontiguousarray(planes.reshape(-1, self.dim))
         self._weights = np.uint64(1) << np.arange(self.bits, dtype=np.uint64)
         self._table_ids = np.arange(self.tables, dtype=np.uint64) << np.uint64(self.bits)
-        self._template = probe_template(self.bits, self.probes)
+        # One perturbation template per probe count asked for; computing one twice is harmless.
+        self._templates: dict[int, np.ndarray] = {}
         self._codes_flat = codes.reshape(-1)
         self._order_flat = order.reshape(-1)
 
     @staticmethod
-    def make_planes(params: LshParams, count: int, dim: int) -> np.ndarray:
+    def make_planes(params: LshBuildParams, count: int, dim: int) -> np.ndarray:
         """Gaussian hyperplanes, a pure function of the seed and shape."""
         rng = np.random.default_rng(params.seed)
         return rng.standard_normal((params.tables, params.resolved_bits(count), dim)).astype(np.float32)
 
     @classmethod
-    def build(cls, vectors: np.ndarray, params: LshParams, planes: np.ndarray | None = None) -> LshTables:
+    def build(
+        cls, vectors: np.ndarray, params: LshBuildParams, planes: np.ndarray | None = None
+    ) -> LshTables:
         """Hash every vector into every table."""
         n, dim = vectors.shape
         if planes is None:
@@ -178,19 +188,27 @@ class LshTables:
         codes |= (np.arange(tables, dtype=np.uint64) << np.uint64(bits))[:, None]
         order = np.argsort(codes, axis=1, kind="stable").astype(np.int32)
         sorted_codes = np.take_along_axis(codes, order.astype(np.int64), axis=1)
-        return cls(planes, sorted_codes, order, params.probes)
+        return cls(planes, sorted_codes, order)
 
-    def probe_codes(self, q: np.ndarray) -> np.ndarray:
+    def _template(self, probes: int) -> np.ndarray:
+        if probes < 1:
+            raise ValueError(f"probes must be at least 1, not {probes}")
+        template = self._templates.get(probes)
+        if template is None:
+            template = self._templates[probes] = probe_template(self.bits, probes)
+        return template
+
+    def probe_codes(self, q: np.ndarray, probes: int) -> np.ndarray:
         """(tables, probes) codes to look up: the query's bucket first, then the likeliest neighbours."""
         proj = (self._flat @ q).reshape(self.tables, self.bits)
         base = ((proj > 0).astype(np.uint64) * self._weights).sum(axis=1) | self._table_ids
         rank = np.argsort(proj * proj, axis=1, kind="stable")  # bit positions, smallest margin first
-        flips = (self._template[None, :, :] * self._weights[rank][:, None, :]).sum(axis=2)
+        flips = (self._template(probes)[None, :, :] * self._weights[rank][:, None, :]).sum(axis=2)
         return base[:, None] ^ flips
 
-    def candidates(self, q: np.ndarray, n: int) -> np.ndarray:
-        """Sorted unique rows sharing a probed bucket with `q` in any table."""
-        probe = self.probe_codes(q).reshape(-1)
+    def candidates(self, q: np.ndarray, n: int, probes: int) -> np.ndarray:
+        """Sorted unique rows sharing one of `probes` probed buckets per table with `q`."""
+        probe = self.probe_codes(q, probes).reshape(-1)
         lo = np.searchsorted(self._codes_flat, probe, side="left")
         hi = np.searchsorted(self._codes_flat, probe, side="right")
         lens = hi - lo
@@ -206,10 +224,16 @@ class LshTables:
 
 
 def lsh_search(
-    vectors: np.ndarray, tables: LshTables, q: np.ndarray, k: int, exclude: np.ndarray | None = None
+    vectors: np.ndarray,
+    tables: LshTables,
+    q: np.ndarray,
+    k: int,
+    exclude: np.ndarray | None = None,
+    *,
+    probes: int = DEFAULT_PROBES,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """LSH top-k: candidates from the probed buckets re-ranked by exact cosine; also how many were scored."""
-    cand = tables.candidates(q, len(vectors))
+    cand = tables.candidates(q, len(vectors), probes)
     if exclude is not None and len(exclude):
         cand = np.setdiff1d(cand, exclude, assume_unique=False)
     if len(cand) == 0:
@@ -225,8 +249,9 @@ def lsh_search(
 
 def measure_recall(
     vectors: np.ndarray,
-    params: LshParams,
+    params: LshBuildParams,
     *,
+    probes: int = DEFAULT_PROBES,
     k: int = 10,
     queries: int = 200,
     seed: int = 0,
@@ -251,7 +276,7 @@ def measure_recall(
     hits, scored, t_lsh = 0, 0, []
     for row, q, want in zip(held, sample, truth, strict=True):
         t0 = time.perf_counter()
-        got, _, m = lsh_search(vectors, tables, q, k, np.array([row]))
+        got, _, m = lsh_search(vectors, tables, q, k, np.array([row]), probes=probes)
         t_lsh.append(time.perf_counter() - t0)
         hits += len(set(want.tolist()) & set(got.tolist()))
         scored += m

@@ -7,7 +7,10 @@ prefix of a large one with the same seed, and the same call always writes the sa
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -184,3 +187,37 @@ def generate(out_dir: str, *, count: int, seed: int = 0, size: int = 28) -> dict
                 os.path.join(folder, f"{album}_{i:05d}.png"), format="PNG"
             )
     return {a: n for a, n in per.items() if n}
+
+
+COMPLETE = ".complete"  # written last into a cached collection: its presence means the folder is whole
+
+
+def cached_collection(work_dir: str | os.PathLike, *, count: int, seed: int = 0, size: int = 28) -> Path:
+    """The collection generate() writes for (count, seed, size), made once under work_dir and reused.
+
+    The one cache of generated samples (demo, publisher, bench): `<work_dir>/samples-<count>-seed<seed>`
+    (plus `-<size>px` when not 28). It is generated beside the target and renamed into place, so an
+    interrupted or concurrent run never leaves a half collection that a later run takes as whole.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    work = Path(work_dir)
+    target = work / (f"samples-{count}-seed{seed}" + ("" if size == 28 else f"-{size}px"))
+    if (target / COMPLETE).exists():
+        return target
+    work.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".samples-", dir=work))
+    try:
+        generate(str(staging), count=count, seed=seed, size=size)
+        (staging / COMPLETE).write_text(f"count={count} seed={seed} size={size}\n")
+        staging.chmod(0o755)  # mkdtemp makes it private; readable like a folder generate() made
+        if target.exists() and not (target / COMPLETE).exists():
+            shutil.rmtree(target)  # left by an older, non-atomic writer
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / COMPLETE).exists():
+                raise  # not another run finishing first: a real failure
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -1,4 +1,4 @@
-"""Read the agent's one JSON object (DESIGN section 3) and check it before anything trusts it."""
+"""Read the agent's one JSON object (docs/contracts.md) and check it before anything trusts it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from errors import AgentFailed
-
-# A gallery key as docs/contracts.md defines it; it becomes part of a copy key, so it is checked.
-GALLERY_KEY = re.compile(r"^gallery/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,16}){0,4}$")
+from keys import GALLERY_KEY
 
 # HTTP status for each error code the agent may report with ok:false. Codes not listed answer 502.
 AGENT_ERROR_STATUS = {
@@ -58,7 +56,7 @@ def _failure_in(data: dict | None) -> AgentFailed | None:
         return None
     code = data["error"].get("code")
     message = data["error"].get("message")
-    code = code if isinstance(code, str) and _CODE.match(code) else "agent_failed"
+    code = code if isinstance(code, str) and _CODE.fullmatch(code) else "agent_failed"
     message = message[:300] if isinstance(message, str) and message else "the search agent failed"
     return AgentFailed(message, code=code, status=AGENT_ERROR_STATUS.get(code, 502))
 

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import settings
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
@@ -20,14 +20,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from deadline import Deadline
 from errors import Misconfigured, SearchAPIError
-from search import SearchClients, Searcher
+from search import SearchClients, SearchService
 from validation import parse_request
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-# The plain modules log through the stdlib logger "search"; give it the JSON format and correlation id.
-copy_config_to_registered_loggers(source_logger=logger, include={"search"})
+# The plain modules (and the shared SSM layer) log through stdlib loggers; give them the JSON format
+# and the correlation id.
+copy_config_to_registered_loggers(source_logger=logger, include={"search", "ssm_command"})
 
 __all__ = ["SearchClients", "app", "lambda_handler", "make_clients", "use_clients"]
 
@@ -55,16 +56,18 @@ def make_clients() -> SearchClients:
 
 
 # Created once per container and reused by every invocation it serves.
-_searcher = Searcher(clients=make_clients())
+_service = SearchService(clients=make_clients())
 
 
 def use_clients(clients: SearchClients) -> None:
     """Swap the clients (the local stack's SSM stand-in, or test doubles); forgets the cached instance."""
-    _searcher.clients = clients
-    _searcher.instances.forget()
+    _service.clients = clients
+    _service.instances.forget()
 
 
-app = APIGatewayHttpResolver(cors=CORSConfig(allow_origin=settings.get("ALLOWED_ORIGIN"), max_age=600))
+# CORS and routing are the HTTP API's (template.yaml: CorsConfiguration, the function's HttpApi
+# events); only `POST /search` reaches the function, and the local dev server applies the same.
+app = APIGatewayHttpResolver()
 
 
 def _request_id() -> str:
@@ -75,13 +78,13 @@ def _request_id() -> str:
 @app.post("/search")
 def search_route() -> dict:
     """Validate the body, run the search, publish stage latencies, answer 200."""
-    started = _searcher.clock()
+    started = _service.clock()
     request = parse_request(app.current_event.decoded_body)
     cfg = settings.load()
     remaining = app.lambda_context.get_remaining_time_in_millis() if app.lambda_context else None
-    deadline = Deadline.for_request(cfg.deadline_seconds, remaining, clock=_searcher.clock)
+    deadline = Deadline.for_request(cfg.deadline_seconds, remaining, clock=_service.clock)
     logger.append_keys(query_key=request.key, k=request.k)
-    answer = _searcher.run(cfg, request, deadline, _request_id(), started=started)
+    answer = _service.run(cfg, request, deadline, _request_id(), started=started)
     for stage in ("ssm_send", "ssm_wait", "copy", "total"):
         metrics.add_metric(name=f"latency_{stage}", unit=MetricUnit.Milliseconds,
                            value=answer["timings_ms"][stage])
@@ -116,15 +119,6 @@ def handle_search_error(e: SearchAPIError) -> Response:
         logger.info("request refused", extra={"code": e.code, "status": e.status, "error": e.message})
     _count_error(e.code)
     return _error_response(e.status, e.body(), retry_after=e.status in (429, 503))
-
-
-@app.not_found
-def handle_no_route(e: Exception) -> Response:
-    """Any other method or path: 404 in the same error shape."""
-    method, path = app.current_event.http_method, app.current_event.path
-    message = f"no route {method} {path[:100]}; use POST /search"
-    _count_error("no_route")
-    return _error_response(404, {"code": "no_route", "message": message})
 
 
 @app.exception_handler(Exception)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+# One reading of AWS error codes for the function and the shared SSM code (the layer).
+from ssm_command.aws_errors import error_code, is_throttle
+
 
 class SearchAPIError(Exception):
     """Base of every error the API answers with: an HTTP status, a code and a message."""
@@ -78,25 +81,6 @@ class Misconfigured(SearchAPIError):
 
     status = 500
     code = "misconfigured"
-
-
-# Error codes AWS uses for throttling (botocore's standard retry mode treats the same as throttles).
-THROTTLE_CODES = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-    "TooManyRequestsException", "RequestLimitExceeded", "RequestThrottled", "SlowDown",
-    "EC2ThrottledException", "ProvisionedThroughputExceededException",
-})
-
-
-def error_code(e: ClientError) -> str:
-    """The AWS error code of a ClientError ('' when absent)."""
-    return str(e.response.get("Error", {}).get("Code", ""))
-
-
-def is_throttle(e: ClientError) -> bool:
-    """Whether a ClientError means 'slow down' (throttling code or HTTP 503 from S3)."""
-    status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return error_code(e) in THROTTLE_CODES or status == 503
 
 
 def from_client_error(e: ClientError, action: str) -> SearchAPIError:

@@ -34,8 +34,8 @@ class SearchClients:
 
 
 @dataclass
-class Searcher:
-    """Runs searches with one set of clients; keeps the instance cache between requests."""
+class SearchService:
+    """Runs one search after another with one set of clients; keeps the instance cache between them."""
 
     clients: SearchClients
     clock: Clock = time.monotonic
@@ -44,7 +44,7 @@ class Searcher:
 
     def run(self, cfg: LambdaSettings, request: SearchRequest, deadline: Deadline, request_id: str,
             started: float) -> dict:
-        """The API answer of DESIGN section 3 for one validated request (`started`: on `clock`)."""
+        """The HTTP API answer (docs/contracts.md) for one validated request (`started`: on `clock`)."""
         clock = self.clock
         check_query_image(self.clients.s3, cfg.site_bucket, request.key)
 

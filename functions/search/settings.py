@@ -36,8 +36,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PUBLIC_BASE_URL", "",
             "Site origin used to build image URLs (url = base.rstrip('/') + '/' + key); empty gives "
             "root-relative URLs."),
-    Setting("ALLOWED_ORIGIN", "*",
-            "Origin allowed by CORS on the API answers (the site's website origin in AWS)."),
     Setting("COPY_WORKERS", "10",
             "Threads copying matches to the site bucket at once; the S3 connection pool is sized above it."),
     Setting("DEADLINE_SECONDS", "25",

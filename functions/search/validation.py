@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from errors import BadRequest
+from keys import K_MAX, K_MIN, QUERY_KEY
 
-# docs/contracts.md: the same pattern guards the SSM document parameter and the thin client.
-KEY_PATTERN = re.compile(r"^albums/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,16}){0,4}$")
-K_MIN, K_MAX = 1, 10
 # A valid body is under 300 bytes; anything much larger is not a search request.
 MAX_BODY_BYTES = 2048
 FIELDS = frozenset({"key", "k"})
@@ -45,7 +42,7 @@ def parse_request(body: str | None) -> SearchRequest:
         raise BadRequest(f"missing fields: {', '.join(missing)}", code="missing_field")
 
     key = data["key"]
-    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+    if not isinstance(key, str) or not QUERY_KEY.fullmatch(key):
         raise BadRequest("key must look like albums/<album>/<file> using letters, digits, '_', '-' and "
                          "up to four '.suffix' parts", code="bad_key")
     k = data["k"]

@@ -1,9 +1,10 @@
-"""The dev server: the site bucket served like S3 website hosting, and /api/* handed to the Lambda.
+"""The dev server: the site bucket served like S3 website hosting, and /api/* served like the HTTP API.
 
 GET and HEAD read objects from the site bucket in moto (index.html for a folder), so the page,
-config.js, albums.json, album images and copied results all come from the bucket as in AWS. Any
-request under /api/ becomes an HTTP API payload 2.0 event for the function's handler, and the
-handler's answer becomes the HTTP response.
+config.js, albums.json, album images and copied results all come from the bucket as in AWS. Under
+/api/ it does what API Gateway does (devstack.http_api, read from template.yaml): a preflight is
+answered here, a request matching one of the function's routes becomes an HTTP API payload 2.0
+event for the function's handler, anything else is a 404, and CORS headers are the API's.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
+from devstack.http_api import NOT_FOUND, HttpApi
 from devstack.lambda_host import http_api_event
 
 log = logging.getLogger("devstack.devserver")
@@ -120,17 +122,31 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         raw_path = parts.path[len(API_PREFIX):] or "/"
         headers = {name: value for name, value in self.headers.items()}
+        api = self.server.api
+        if api.cors and api.is_preflight(self.command, headers):
+            return self._preflight(api.cors.preflight(headers))
+        cors = api.cors.response_headers(headers) if api.cors else {}
+        route_key = api.route_key(self.command, raw_path)
+        if route_key is None:
+            return self._json(HTTPStatus.NOT_FOUND, NOT_FOUND, cors)
         event = http_api_event(self.command, raw_path, parts.query, headers, body,
-                               source_ip=self.client_address[0])
+                               source_ip=self.client_address[0], route_key=route_key)
         try:
             response = self.server.invoke(event)
         except Exception as e:  # noqa: BLE001 - a crashed function is a 500 with the cause logged, as in Lambda
             log.exception("the function raised")
             return self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
-                              {"message": "Internal Server Error", "cause": f"{type(e).__name__}: {e}"})
-        self._lambda_response(response)
+                              {"message": "Internal Server Error", "cause": f"{type(e).__name__}: {e}"}, cors)
+        self._lambda_response(response, cors)
 
-    def _lambda_response(self, response: dict) -> None:
+    def _preflight(self, cors: dict[str, str]) -> None:
+        self.send_response(HTTPStatus.NO_CONTENT)
+        for name, value in cors.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _lambda_response(self, response: dict, cors: dict[str, str]) -> None:
         # HTTP API payload 2.0: a dict without statusCode is taken as a 200 JSON body.
         if not isinstance(response, dict) or "statusCode" not in response:
             response = {"statusCode": 200, "body": json.dumps(response),
@@ -143,6 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers[name.lower()] = ", ".join(str(v) for v in values)
         headers.pop("content-length", None)
         headers.setdefault("content-type", "application/json")
+        # With a CORS configuration the API ignores the function's CORS headers and sends its own.
+        headers = {name: value for name, value in headers.items() if not name.startswith("access-control-")}
+        headers.update(cors)
         for name, value in headers.items():
             self.send_header(name, value)
         for cookie in response.get("cookies") or []:
@@ -152,17 +171,19 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def _json(self, status: HTTPStatus, payload: dict) -> None:
+    def _json(self, status: HTTPStatus, payload: dict, extra: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
 
 class DevServer(ThreadingHTTPServer):
-    """The local website + API origin; bind first (port 0 = free), then set_invoke, then serve."""
+    """The local website + API origin; bind first (port 0 = free), then set_api, then serve."""
 
     daemon_threads = True
     # socketserver's default listen backlog is 5: a page loading a grid of images, or 20 searches at
@@ -173,6 +194,8 @@ class DevServer(ThreadingHTTPServer):
         super().__init__((host, port), _Handler)
         self.s3 = s3
         self.site_bucket = site_bucket
+        # No routes until set_api: the API answers 404 to everything.
+        self.api = HttpApi(routes=frozenset())
         self._invoke: Invoke | None = None
         self._thread: threading.Thread | None = None
 
@@ -188,8 +211,9 @@ class DevServer(ThreadingHTTPServer):
             return
         super().handle_error(request, client_address)
 
-    def set_invoke(self, invoke: Invoke) -> None:
-        """The function that answers API events (the Lambda host's invoke)."""
+    def set_api(self, api: HttpApi, invoke: Invoke) -> None:
+        """The API's routes and CORS (from the template), and the function that answers its events."""
+        self.api = api
         self._invoke = invoke
 
     def invoke(self, event: dict) -> dict:

@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 DEFAULT_COUNT = 480
 SAMPLE_SEED = 0
-_COMPLETE = ".complete"
 
 
 def sample_collection(work_dir: Path, count: int = DEFAULT_COUNT, seed: int = SAMPLE_SEED) -> Path:
     """The generated sample albums for (count, seed), made once and reused from work_dir."""
-    from imagesearch.sample_data import generate  # the engine's generator (imports numpy and Pillow)
+    from imagesearch.sample_data import cached_collection  # the engine's one sample cache (numpy, Pillow)
 
     if count < 1:
         raise ValueError(f"--count must be at least 1, got {count}")
-    target = Path(work_dir) / f"samples-{count}-seed{seed}"
-    if (target / _COMPLETE).exists():
-        return target
-    Path(work_dir).mkdir(parents=True, exist_ok=True)
-    # Generate beside the target and rename, so an interrupted run never leaves a half collection
-    # that a later run would take as complete.
-    staging = Path(tempfile.mkdtemp(prefix=".samples-", dir=work_dir))
-    try:
-        generate(staging, count=count, seed=seed)
-        (staging / _COMPLETE).write_text(f"count={count} seed={seed}\n")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return cached_collection(work_dir, count=count, seed=seed)
 
 
 def user_collection(images: Path) -> Path:

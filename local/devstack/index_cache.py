@@ -9,16 +9,13 @@ the source digest) and skip the build, exactly as it would against a real bucket
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from botocore.exceptions import ClientError
+from imagesearch.storage import GALLERY_INDEX_PREFIX, LocalIndexStore, S3IndexStore
 
 from publish.uploader import file_items, sync
-
-INDEX_PREFIX = "index/"
 
 
 def snapshot_dir(work_dir: Path, images_dir: Path) -> Path:
@@ -28,33 +25,26 @@ def snapshot_dir(work_dir: Path, images_dir: Path) -> Path:
 
 
 def restore(s3, bucket: str, snapshot: Path) -> bool:
-    """Upload a saved index into the bucket; False when there is none."""
-    if not (snapshot / "current.json").is_file():
+    """Upload a saved index (a local index root) into the bucket's index root; False when there is none."""
+    if not snapshot.is_dir() or LocalIndexStore(str(snapshot)).read_current() is None:
         return False
-    sync(s3, bucket, file_items(snapshot, prefix=INDEX_PREFIX), label="index cache", progress=False)
+    items = file_items(snapshot, prefix=f"{GALLERY_INDEX_PREFIX}/")
+    sync(s3, bucket, items, label="index cache", progress=False)
     return True
 
 
 def save(s3, bucket: str, snapshot: Path) -> str | None:
     """Save the bucket's live index version under snapshot (replacing the old one); its version."""
-    try:
-        pointer = json.loads(s3.get_object(Bucket=bucket, Key=INDEX_PREFIX + "current.json")["Body"].read())
-    except ClientError as e:
-        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None
-        raise
-    version = pointer["version"]
+    live = S3IndexStore(s3, bucket, GALLERY_INDEX_PREFIX)
+    version = live.read_current()
+    if version is None:
+        return None
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target and swap, so a concurrent or interrupted run never sees half a copy.
     staging = Path(tempfile.mkdtemp(prefix=".index-", dir=snapshot.parent))
     try:
-        prefix = f"{INDEX_PREFIX}{version}/"
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                target = staging / obj["Key"][len(INDEX_PREFIX):]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(bucket, obj["Key"], str(target))
-        (staging / "current.json").write_text(json.dumps(pointer))
+        live.fetch_version(version, str(staging / version))
+        LocalIndexStore(str(staging)).set_current(version)
         old = snapshot.with_name(snapshot.name + ".old")
         if snapshot.exists():
             snapshot.rename(old)

@@ -1,10 +1,11 @@
-"""Run the search function's own handler in this process, the way Lambda would invoke it.
+"""Run a function's own handler in this process, the way Lambda would invoke it.
 
-Each "container" is a separate import of functions/search/app.py (its own resolver, clients and
+The function's code folder, layers, handler and timeout come from template.yaml (`FunctionCode`).
+Each "container" is a separate import of the handler's module (its own resolver, clients and
 state) that serves one invocation at a time, as a Lambda execution environment does; concurrent
-requests get separate containers, created on demand up to a cap. The function's sibling modules
-and the stdlib logger behind Powertools' Logger are shared by all containers, so the log lines of
-concurrent requests can carry each other's appended keys (request id, query key).
+requests get separate containers, created on demand up to a cap. The function's sibling modules,
+its layers and the stdlib logger behind Powertools' Logger are shared by all containers, so the log
+lines of concurrent requests can carry each other's appended keys (request id, query key).
 """
 
 from __future__ import annotations
@@ -19,13 +20,37 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-# The HTTP API integration timeout is 30 s; Lambda's timeout in the template is below it.
-FUNCTION_TIMEOUT_MS = 29000
+from publish.template import function_layer_dirs, function_property
+
+# Lambda's own default when a template names no Timeout.
+DEFAULT_TIMEOUT_S = 3
 _container_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class FunctionCode:
+    """Where a function's code is and how Lambda calls it, as the template says."""
+
+    code_dir: Path
+    layer_dirs: tuple[Path, ...]
+    handler: str  # "module.function"
+    timeout_ms: int
+
+    @classmethod
+    def from_template(cls, template: dict, function_id: str, root: Path) -> FunctionCode:
+        """CodeUri, the layers' ContentUri (on sys.path, as /opt/python is), Handler and Timeout."""
+        def prop(name: str, default: object = None) -> object:
+            return function_property(template, function_id, name, default)
+
+        return cls(code_dir=(root / str(prop("CodeUri"))).resolve(),
+                   layer_dirs=tuple((root / d).resolve() for d in function_layer_dirs(template, function_id)),
+                   handler=str(prop("Handler")),
+                   timeout_ms=int(str(prop("Timeout", DEFAULT_TIMEOUT_S))) * 1000)
 
 
 class LambdaContext:
@@ -38,7 +63,7 @@ class LambdaContext:
     log_group_name = "/aws/lambda/imagesearch-local-search"
     log_stream_name = "local"
 
-    def __init__(self, request_id: str, timeout_ms: int = FUNCTION_TIMEOUT_MS) -> None:
+    def __init__(self, request_id: str, timeout_ms: int) -> None:
         self.aws_request_id = request_id
         self._ends_at = time.monotonic() + timeout_ms / 1000.0
 
@@ -48,8 +73,8 @@ class LambdaContext:
 
 
 def http_api_event(method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes,
-                   *, source_ip: str = "127.0.0.1") -> dict:
-    """An API Gateway HTTP API (payload 2.0) event, as the $default route hands it to Lambda."""
+                   *, source_ip: str = "127.0.0.1", route_key: str = "$default") -> dict:
+    """An API Gateway HTTP API (payload 2.0) event, as the matched route (`POST /search`) hands it on."""
     lowered = {name.lower(): value for name, value in headers.items()}
     now = datetime.now(UTC)
     text_body = None
@@ -67,7 +92,7 @@ def http_api_event(method: str, raw_path: str, raw_query: str, headers: dict[str
     request_id = str(uuid.uuid4())
     event = {
         "version": "2.0",
-        "routeKey": "$default",
+        "routeKey": route_key,
         "rawPath": raw_path,
         "rawQueryString": raw_query,
         "headers": lowered,
@@ -79,7 +104,7 @@ def http_api_event(method: str, raw_path: str, raw_query: str, headers: dict[str
             "http": {"method": method.upper(), "path": raw_path, "protocol": "HTTP/1.1",
                      "sourceIp": source_ip, "userAgent": lowered.get("user-agent", "")},
             "requestId": request_id,
-            "routeKey": "$default",
+            "routeKey": route_key,
             "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
@@ -96,9 +121,9 @@ def http_api_event(method: str, raw_path: str, raw_query: str, headers: dict[str
 class LambdaHost:
     """Loads the function with its environment and invokes its handler, one container per call."""
 
-    def __init__(self, function_dir: Path, environment: dict[str, str],
+    def __init__(self, code: FunctionCode, environment: dict[str, str],
                  prepare: Callable[[ModuleType], None], *, max_containers: int = 8) -> None:
-        self._dir = Path(function_dir).resolve()
+        self._code = code
         self._env = dict(environment)
         self._prepare = prepare
         self._max = max_containers
@@ -108,14 +133,18 @@ class LambdaHost:
 
     def _load(self) -> ModuleType:
         # The function reads its settings (and Powertools its POWERTOOLS_* variables) at import time,
-        # so the environment must be in place before the module runs; it imports its siblings by name.
+        # so the environment must be in place before the module runs; it imports its siblings and
+        # its layers' packages by name.
         os.environ.update(self._env)
-        if str(self._dir) not in sys.path:
-            sys.path.insert(0, str(self._dir))
-        name = f"_devstack_search_app_{next(_container_ids)}"
-        spec = importlib.util.spec_from_file_location(name, self._dir / "app.py")
+        for folder in (*reversed(self._code.layer_dirs), self._code.code_dir):
+            if str(folder) not in sys.path:
+                sys.path.insert(0, str(folder))
+        module_name = self._code.handler.rpartition(".")[0]
+        path = self._code.code_dir / (module_name.replace(".", "/") + ".py")
+        name = f"_devstack_function_{next(_container_ids)}"
+        spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
-            raise RuntimeError(f"cannot load {self._dir / 'app.py'}")
+            raise RuntimeError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -147,7 +176,8 @@ class LambdaHost:
     def invoke(self, event: dict) -> dict:
         """Hand the event to lambda_handler in a free container and return its response."""
         container = self._take()
+        handler = getattr(container, self._code.handler.rpartition(".")[2])
         try:
-            return container.lambda_handler(event, LambdaContext(event["requestContext"]["requestId"]))
+            return handler(event, LambdaContext(event["requestContext"]["requestId"], self._code.timeout_ms))
         finally:
             self._idle.put(container)

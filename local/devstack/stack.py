@@ -16,15 +16,19 @@ from devstack import images as collection
 from devstack import index_cache
 from devstack.daemon_proc import DaemonProcess
 from devstack.devserver import DevServer
-from devstack.lambda_host import LambdaHost
+from devstack.http_api import HttpApi
+from devstack.intrinsics import LocalResources
+from devstack.lambda_host import FunctionCode, LambdaHost
 from devstack.s3server import DUMMY_CREDENTIALS, MotoServer, client, create_buckets, create_search_instance
-from devstack.ssm_runner import LocalSSM, from_template
+from devstack.ssm_client import LocalSSM, from_template
+from publish.template import SEARCH_FUNCTION, function_environment, load_template
 
 REPO = Path(__file__).resolve().parents[2]
 SITE_BUCKET = "imagesearch-local-site"
 GALLERY_BUCKET = "imagesearch-local-gallery"
 DOCUMENT_NAME = "imagesearch-local-SearchDocument"
-TAG_KEY, TAG_VALUE = "ImageSearchRole", "search"
+# What `!Ref <logical id>` names here, for the template values the local stack reads.
+LOCAL_NAMES = {"SiteBucket": SITE_BUCKET, "GalleryBucket": GALLERY_BUCKET, "SearchDocument": DOCUMENT_NAME}
 API_URL = "/api"
 DEMO_WEIGHTS = "seed:0"
 
@@ -101,12 +105,18 @@ class LocalStack:
         # AF_UNIX paths are limited to ~108 bytes: the socket lives in a short temporary folder.
         self._tmp = tempfile.mkdtemp(prefix="devstack-")
 
+        template = load_template(cfg.repo / "template.yaml")
         self.moto = MotoServer()
         endpoint = self.moto.start()
         self.say(f"moto (S3, EC2) on {endpoint}")
         s3, ec2 = client("s3", endpoint), client("ec2", endpoint)
+        # Bound now (it serves at the end): its origin is the site's URL in the function's settings.
+        self.server = DevServer(cfg.host, cfg.port, s3, SITE_BUCKET)
+        local = self._local_resources()
+        function_env = local.resolve_all(function_environment(template, SEARCH_FUNCTION))
         create_buckets(s3, SITE_BUCKET, GALLERY_BUCKET)
-        self.instance_id = create_search_instance(ec2, TAG_KEY, TAG_VALUE)
+        self.instance_id = create_search_instance(ec2, function_env["INSTANCE_TAG_KEY"],
+                                                  function_env["INSTANCE_TAG_VALUE"])
 
         if cfg.images is not None:
             self.images_dir = collection.user_collection(cfg.images)
@@ -123,9 +133,6 @@ class LocalStack:
         health = self._step("daemon", lambda: self.daemon.wait_healthy(cfg.daemon_timeout_s))
         self.say(f"daemon healthy: {json.dumps(_short_health(health))}")
 
-        from publish.template import load_template  # the template engineer's reader
-
-        template = load_template(cfg.repo / "template.yaml")
         env_file = Path(self._tmp) / "imagesearch.env"  # per stack: two stacks may share a work dir
         # On the instance the thin client's settings come from this file (SSM passes only SSM_*).
         agent_settings = {k: v for k, v in env.items()
@@ -134,11 +141,11 @@ class LocalStack:
         self.ssm = from_template(template, DOCUMENT_NAME, [self.instance_id],
                                  env=self._runner_env(env_file), workdir=Path(self._tmp))
 
-        self.server = DevServer(cfg.host, cfg.port, s3, SITE_BUCKET)
-        host = LambdaHost(cfg.repo / "functions" / "search", self._function_env(endpoint, self.server.url),
-                          self._prepare_function)
+        # The function as the template defines it (code, layers, handler, timeout, environment).
+        host = LambdaHost(FunctionCode.from_template(template, SEARCH_FUNCTION, cfg.repo),
+                          {**function_env, **self._local_env(endpoint)}, self._prepare_function)
         self._step("function", host.warm)
-        self.server.set_invoke(host.invoke)
+        self.server.set_api(HttpApi.from_template(template, SEARCH_FUNCTION, local.resolve), host.invoke)
         self.server.start()
         self.timings_s["total"] = time.monotonic() - self._started
         self.say("ready in " + ", ".join(f"{name} {s:.1f} s" for name, s in self.timings_s.items()))
@@ -183,21 +190,14 @@ class LocalStack:
         env.update({k: v for k, v in DUMMY_CREDENTIALS.items() if "REGION" not in k})
         return env
 
-    def _function_env(self, endpoint: str, origin: str) -> dict[str, str]:
-        """The function's environment, as the template's Globals and function properties set it."""
-        return {
-            **DUMMY_CREDENTIALS,
-            "AWS_ENDPOINT_URL": endpoint,
-            "SITE_BUCKET": SITE_BUCKET,
-            "GALLERY_BUCKET": GALLERY_BUCKET,
-            "SEARCH_DOCUMENT_NAME": DOCUMENT_NAME,
-            "INSTANCE_TAG_KEY": TAG_KEY,
-            "INSTANCE_TAG_VALUE": TAG_VALUE,
-            "PUBLIC_BASE_URL": origin,
-            "POWERTOOLS_SERVICE_NAME": "image-search",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_NAMESPACE": "ImageSearchLocal",
-        }
+    def _local_resources(self) -> LocalResources:
+        """The template's resources under their local names; the site's website URL is the dev server's."""
+        origin = self.server.url if self.server else ""
+        return LocalResources(refs=LOCAL_NAMES, attributes={("SiteBucket", "WebsiteURL"): origin})
+
+    def _local_env(self, endpoint: str) -> dict[str, str]:
+        """What differs here from Lambda: moto's endpoint, dummy credentials, no X-Ray daemon to trace to."""
+        return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "POWERTOOLS_TRACE_DISABLED": "true"}
 
     def _prepare_function(self, module: ModuleType) -> None:
         """Swap in the SSM runner; EC2 and S3 stay the function's own clients (against moto)."""

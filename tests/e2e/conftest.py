@@ -83,3 +83,86 @@ def output_dir() -> Path:
     """Where screenshots go (gitignored)."""
     TEST_OUTPUT.mkdir(exist_ok=True)
     return TEST_OUTPUT
+
+
+# --- the page on its own: site/ served from the repo with a stubbed API -------------------------
+
+SITE_DIR = REPO / "site"
+CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+STUB_ALBUMS = {
+    "albums": [
+        {"name": "marble", "cover": "albums/marble/m0.png", "count": 3,
+         "images": ["albums/marble/m0.png", "albums/marble/m1.png", "albums/marble/m2.png"]},
+        {"name": "wood", "cover": "albums/wood/w0.png", "count": 1, "images": ["albums/wood/w0.png"]},
+    ],
+    "index": {"version": "v-stub", "count": 4, "mode": "lsh", "pretrained": False, "weights_label": "seed:0"},
+}
+
+
+def stub_answer(key: str, k: int) -> dict:
+    """A successful API answer shaped as docs/contracts.md ("HTTP API") says, k matches from marble."""
+    results = [{"key": f"results/gallery/marble/m{i}.png", "url": f"results/gallery/marble/m{i}.png",
+                "score": round(0.9 - i / 100, 3)} for i in range(k)]
+    return {"query": {"key": key, "url": key}, "results": results,
+            "timings_ms": {"ssm_send": 40.0, "ssm_wait": 180.0, "search": 12.0, "copy": 30.0, "total": 260.0},
+            "request_id": "req-stub", "index": STUB_ALBUMS["index"], "path": "warm"}
+
+
+def png_bytes(color: tuple[int, int, int] = (90, 140, 200)) -> bytes:
+    """A small valid PNG, so every image the stub site serves decodes."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class StubSite:
+    """The repo's site/ at a loopback origin, with albums.json, images and POST /api/search stubbed.
+
+    Everything is answered by Playwright routes inside the browser; nothing listens on the port.
+    `search` maps a request body to (status, answer); every body the page sent is in `searches`.
+    """
+
+    def __init__(self, page, port: int, headers: dict[str, str] | None = None):
+        self.url = f"http://127.0.0.1:{port}/"
+        self.headers = headers or {}
+        self.albums = STUB_ALBUMS
+        self.search = lambda body: (200, stub_answer(body["key"], body["k"]))
+        self.searches: list[dict] = []
+        self._png = png_bytes()
+        page.route(self.url + "**", self._answer)
+
+    def _answer(self, route) -> None:
+        request = route.request
+        path = request.url[len(self.url):].split("?", 1)[0].split("#", 1)[0]
+        if path == "api/search" and request.method == "POST":
+            body = request.post_data_json
+            self.searches.append(body)
+            status, answer = self.search(body)
+            route.fulfill(status=status, json=answer)
+        elif path == "albums.json":
+            route.fulfill(json=self.albums)
+        elif path.startswith(("albums/", "results/")) and path.endswith(".png"):
+            route.fulfill(body=self._png, content_type="image/png")
+        else:
+            file = SITE_DIR / (path or "index.html")
+            if file.parent != SITE_DIR or not file.is_file():
+                route.fulfill(status=404, body="not found", content_type="text/plain")
+                return
+            route.fulfill(body=file.read_bytes(), headers={
+                "Content-Type": CONTENT_TYPES.get(file.suffix, "application/octet-stream"), **self.headers})
+
+
+@pytest.fixture()
+def make_stub_site(dead_port):
+    """Serve the stub site into a given page, optionally with extra response headers on site files."""
+    return lambda page, headers=None: StubSite(page, dead_port, headers)
+
+
+@pytest.fixture()
+def stub_site(page, make_stub_site) -> StubSite:
+    """The page from the repo's site/ against a stubbed API (no local stack needed)."""
+    return make_stub_site(page)

@@ -1,9 +1,12 @@
-"""The page in headless chromium against the running local stack."""
+"""The page in headless chromium against the running local stack, and against a stubbed API."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -169,36 +172,86 @@ def test_album_data_is_rendered_as_text(page, stack):
     assert page.evaluate("window.pwned") is None
 
 
-def test_the_controller_runs_against_stubs(page, stack):
-    # app.js takes its api and views, so it can be driven with stubs in the browser.
-    page.goto(stack["url"])
-    page.wait_for_selector(".album-card", timeout=TIMEOUT_MS)
-    result = page.evaluate("""async () => {
-      const { createApp, parseRoute, clampK } = await import("./app.js");
-      const calls = [];
-      const api = {
-        albums: async () => ({ albums: [{ name: "a", cover: "", count: 1, images: ["albums/a/x.png"] }],
-                               index: { pretrained: false } }),
-        search: async (key, k) => {
-          calls.push(["search", key, k]);
-          throw Object.assign(new Error("boom"), { kind: "answer", status: 502 });
-        },
-      };
-      const views = new Proxy({}, { get: (_, name) => (...args) => calls.push([name, ...args.slice(0, 3)]) });
-      const win = { location: { hash: "#/album/a/x.png?k=7" }, addEventListener: () => {} };
-      await createApp({ api, views, win }).start();
-      return {
-        calls: calls.map((c) => c.map((v) => (v && typeof v === "object" ? (v.message || "obj") : v))),
-        routes: [parseRoute("#/"), parseRoute("#/album/m"), parseRoute("#/album/m/f.png?k=99"),
-                 parseRoute("#/album/%E0%A4%A"), parseRoute("#/other")],
-        ks: [clampK("3"), clampK("0"), clampK("x"), clampK(42)],
-      };
+def test_a_match_whose_copy_failed_shows_a_copy_failed_tile(page, stub_site, output_dir):
+    # GIVEN an answer whose second match could not be copied (docs/contracts.md, "HTTP API")
+    def one_copy_failed(body):
+        status, data = default(body)
+        failed = data["results"][1]
+        failed.update(url=None, error="copy_failed")
+        data["missing"] = [failed["key"].removeprefix("results/")]
+        return status, data
+
+    default = stub_site.search
+    stub_site.search = one_copy_failed
+    # WHEN the user searches with k=3
+    page.goto(stub_site.url + "#/album/marble/m0.png?k=3")
+    page.wait_for_selector(".results .result", timeout=TIMEOUT_MS)
+    # THEN the failed match is a visible, labelled tile with text, and no image at all
+    matches = page.locator(".results .result")
+    assert matches.count() == 3
+    failed = matches.nth(1)
+    assert failed.locator("img").count() == 0
+    tile = failed.locator(".result-missing")
+    assert tile.is_visible() and tile.inner_text().strip().endswith("copy failed")
+    assert page.get_by_role("img", name="match: marble/m1.png, copy failed").count() == 1
+    assert failed.locator(".score").inner_text() == "score 0.890"
+    assert "1 of them could not be copied" in page.locator(".copy-note").inner_text()
+    # styled: the size of an image tile, in the error colours, not a transparent gap
+    image_box = matches.nth(0).locator("img").bounding_box()
+    tile_box = tile.bounding_box()
+    assert abs(tile_box["width"] - image_box["width"]) <= 1
+    assert abs(tile_box["height"] - image_box["height"]) <= 1
+    style = tile.evaluate("e => [getComputedStyle(e).backgroundColor, getComputedStyle(e).borderStyle]")
+    assert style[0] not in ("rgba(0, 0, 0, 0)", "transparent") and style[1] == "dashed"
+    # and the copied matches still show their images, decoded
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.results img')].every(i => i.complete && i.naturalWidth > 0)",
+        timeout=TIMEOUT_MS)
+    assert page.locator(".results img").count() == 2
+    page.screenshot(path=str(output_dir / "e2e-copy-failed.png"), full_page=True)
+    assert not page.errors
+
+
+FUNCTION_DIRS = [Path(__file__).resolve().parents[2] / "functions" / name for name in ("search", "shared")]
+# Asks the function's own request validation which k it accepts (a child process: the function's
+# modules are top-level modules, kept out of this test process).
+K_PROBE = """
+import json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+from validation import parse_request
+accepted = []
+for k in json.loads(sys.argv[2]):
+    try:
+        parse_request(json.dumps({"key": "albums/marble/m0.png", "k": k}))
+    except Exception as e:
+        if getattr(e, "code", None) != "bad_k":
+            raise
+    else:
+        accepted.append(k)
+print(json.dumps(accepted))
+"""
+
+
+def function_accepts_k(candidates: list[int]) -> list[int]:
+    """The values of k the search function's validation accepts, out of candidates."""
+    proc = subprocess.run([sys.executable, "-c", K_PROBE, json.dumps([str(d) for d in FUNCTION_DIRS]),
+                           json.dumps(candidates)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_the_page_offers_exactly_the_k_the_function_accepts(page, stub_site):
+    # GIVEN the page's k range, from the one module that states it
+    page.goto(stub_site.url + "#/album/marble")
+    page.wait_for_selector("#k-select", timeout=TIMEOUT_MS)
+    page_k = page.evaluate("""async () => {
+      const m = await import("./k.js");
+      return { min: m.MIN_K, max: m.MAX_K, default: m.DEFAULT_K,
+               clamped: [m.clampK(m.MIN_K - 1), m.clampK(m.MAX_K + 1)] };
     }""")
-    names = [c[0] for c in result["calls"]]
-    assert names == ["showLoading", "setIndexInfo", "showQuery", "showSearching", "search", "showSearchError"]
-    assert result["calls"][4] == ["search", "albums/a/x.png", 7]
-    assert result["calls"][5][1] == "boom"
-    assert result["routes"] == [{"name": "home"}, {"name": "album", "album": "m"},
-                                {"name": "image", "album": "m", "file": "f.png", "k": 10},
-                                {"name": "unknown"}, {"name": "unknown"}]
-    assert result["ks"] == [3, 1, 5, 10]
+    offered = list(range(page_k["min"], page_k["max"] + 1))
+    # THEN the function accepts exactly that range, and the page offers and clamps to it
+    assert function_accepts_k(list(range(page_k["min"] - 3, page_k["max"] + 4))) == offered
+    assert page.locator("#k-select option").evaluate_all("os => os.map(o => Number(o.value))") == offered
+    assert page_k["min"] <= page_k["default"] <= page_k["max"]
+    assert page_k["clamped"] == [page_k["min"], page_k["max"]]

@@ -10,7 +10,8 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
-from devstack.ssm_runner import Document, DocumentError, LocalSSM, from_template
+from devstack.ssm_client import LocalSSM, from_template
+from devstack.ssm_document import Document, DocumentError, env_var_interpolation
 
 from publish.template import load_template, search_document
 
@@ -69,7 +70,8 @@ def test_runs_the_command_text_of_template_yaml(template_doc):
     # GIVEN the runner built from template.yaml THEN its script is the document's runCommand, verbatim
     ssm = from_template(load_template(), "search-doc", [INSTANCE])
     assert ssm.document.step.commands == tuple(template_doc["mainSteps"][0]["inputs"]["runCommand"])
-    assert ssm.document.step.commands == ("imagesearch-query",)
+    assert ssm.document.step.commands == (
+        'imagesearch-query --bucket "{{ bucket }}" --key "{{ key }}" --k "{{ k }}"',)
     assert ssm.document.step.timeout_s == float(template_doc["mainSteps"][0]["inputs"]["timeoutSeconds"])
     assert set(ssm.document.parameters) == {"bucket", "key", "k"}
 
@@ -118,7 +120,10 @@ def test_send_command_errors_like_ssm(kwargs, code):
 
 @pytest.mark.parametrize("bad", [
     {"interpolationType": None},
-    {"runCommand": ["imagesearch-query --key {{ key }}"]},
+    {"runCommand": ["imagesearch-query --key {{ key }}"]},  # unquoted: the shell would split it
+    {"runCommand": ['imagesearch-query --key "albums/{{ key }}"']},  # not alone in its quotes
+    {"runCommand": ["imagesearch-query --key '{{ key }}'"]},  # single quotes keep $SSM_key literal
+    {"runCommand": ['imagesearch-query --key "{{ other }}"']},  # not a parameter of the document
     {"action": "aws:runPowerShellScript"},
 ])
 def test_refuses_documents_that_would_put_values_in_command_text(bad):
@@ -132,6 +137,39 @@ def test_refuses_documents_that_would_put_values_in_command_text(bad):
 
 
 # --- running ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("line", "script"), [
+    ('q --key "{{ key }}"', 'q --key "$SSM_key"'),
+    ('q --key "{{key}}" --k "{{  k  }}"', 'q --key "$SSM_key" --k "$SSM_k"'),
+    ("echo no references", "echo no references"),
+])
+def test_references_become_environment_variable_references_as_the_agent_does(line, script):
+    assert env_var_interpolation(line) == script
+
+
+@pytest.mark.parametrize("hostile", [
+    "$(touch {marker})",
+    "`touch {marker}`",
+    '"; touch {marker}; echo "',
+    "x\ntouch {marker}",
+    "$SSM_key ${{IFS}} * ? [a] ~ \\ ' \"",
+])
+def test_hostile_values_through_the_agents_substitution_stay_one_argument(tmp_path, hostile):
+    # GIVEN a document that names its parameter in the command text, as the search document does,
+    # and a value that would run a command if it were pasted into the script
+    marker = tmp_path / "pwned"
+    value = hostile.format(marker=marker)
+    # (no allowedPattern here: the substitution alone must hold, newlines included)
+    ssm = runner(['printf "[%s]" "{{ key }}" "$#"', 'set -- "{{ key }}"; printf "%s" "$#"'],
+                 parameters={"key": {"type": "String", "interpolationType": "ENV_VAR"}})
+    # WHEN the runner substitutes the reference and runs the script with sh
+    sent = ssm.send_command(DocumentName=DOC, InstanceIds=[INSTANCE], Parameters={"key": [value]})
+    inv = wait_done(ssm, sent["Command"]["CommandId"])
+    # THEN the value arrived as exactly one argument, unchanged, and nothing ran
+    assert inv["Status"] == "Success", inv["StandardErrorContent"]
+    assert inv["StandardOutputContent"] == f"[{value}][0]1"
+    assert not marker.exists()
 
 
 def test_values_reach_the_script_only_as_environment_variables(tmp_path):

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
-from imagesearch.daemon import Daemon, DaemonConfig, DaemonServer
+from imagesearch.daemon import Daemon, DaemonConfig
+from imagesearch.daemon_server import DaemonServer
 from imagesearch.errors import SearchError
 from moto import mock_aws
 
@@ -21,7 +22,7 @@ SITE = "site-bucket"
 
 
 class FakeSearcher:
-    """A stand-in for imagesearch.searcher.Searcher over "images" whose bytes are `img:<n>`.
+    """A stand-in for imagesearch.open_index.OpenIndex over "images" whose bytes are `img:<n>`.
 
     The vector of an image is its number n; matches are the rows nearest in n. featurize() is slow
     on purpose and records how many calls overlap, so tests can prove the daemon serializes it.
@@ -52,7 +53,7 @@ class FakeSearcher:
     def resolve_mode(self, mode: str | None) -> str:
         return mode or self.default_mode
 
-    def lookup(self, content_hash: str) -> int | None:
+    def lookup(self, content_hash: str, gallery_key: str | None = None) -> int | None:
         return self._rows.get(content_hash)
 
     def vector(self, row: int) -> float:
@@ -75,7 +76,7 @@ class FakeSearcher:
                 self.active -= 1
                 self.featurized += 1
 
-    def search_vector(self, vector: float, k: int, *, mode: str | None = None,
+    def search_vector(self, vector: float, k: int, *, mode: str | None = None, probes: int | None = None,
                       exclude_hash: str | None = None) -> list[dict]:
         with self._guard:
             self.searching += 1
@@ -160,13 +161,13 @@ def fake_index() -> FakeIndex:
 
 @pytest.fixture
 def start_daemon(s3, sock_dir: str) -> Iterator[Callable[..., tuple[Daemon, DaemonServer, str]]]:
-    """Start a daemon (fake or real searcher) on a socket in a thread; stopped at teardown."""
+    """Start a daemon (fake or real index) on a socket in a thread; stopped at teardown."""
     servers: list[DaemonServer] = []
 
-    def start(open_searcher, read_pointer, *, name: str = "d.sock",
+    def start(open_index, read_pointer, *, name: str = "d.sock",
               **config) -> tuple[Daemon, DaemonServer, str]:
         config.setdefault("index_root", "fake-root")
-        daemon = Daemon(DaemonConfig(**config), s3=s3, open_searcher=open_searcher, read_pointer=read_pointer)
+        daemon = Daemon(DaemonConfig(**config), s3=s3, open_index=open_index, read_pointer=read_pointer)
         daemon.reload("startup")
         path = f"{sock_dir}/{name}"
         server = DaemonServer(daemon, path).start()

@@ -10,8 +10,9 @@ import sys
 import threading
 
 import pytest
-from imagesearch import client
-from imagesearch.client import load_env_file, run
+from imagesearch import cold_search
+from imagesearch.client import run
+from imagesearch.env_file import load_env_file
 
 GOOD = {"SSM_bucket": "site-bucket", "SSM_key": "albums/a/3.png", "SSM_k": "2"}
 
@@ -128,7 +129,8 @@ def test_warm_path_answers_through_the_daemon_without_heavy_imports(start_daemon
     bin_dir, marker = shell_trap
     probe = ("import json, sys\nfrom imagesearch.client import main\ncode = main()\n"
              "heavy = sorted(m for m in ('numpy', 'mxnet', 'boto3', 'botocore', 'PIL',\n"
-             "    'imagesearch.searcher') if m in sys.modules)\n"
+             "    'imagesearch.open_index', 'imagesearch.cold_search')\n"
+             "    if m in sys.modules)\n"
              "sys.stderr.write('HEAVY=' + json.dumps(heavy))\nsys.exit(code)\n")
     # WHEN the client runs in a fresh interpreter with the SSM_* variables
     proc = subprocess.run([sys.executable, "-c", probe], env=client_env(GOOD, path, bin_dir),
@@ -141,6 +143,36 @@ def test_warm_path_answers_through_the_daemon_without_heavy_imports(start_daemon
     assert [r["key"] for r in answer["results"]] == ["gallery/a/2.png", "gallery/a/4.png"]
     assert proc.stderr.rsplit("HEAVY=", 1)[1] == "[]"
     assert not marker.exists()
+
+
+def test_the_documents_own_flags_are_read_without_argparse(start_daemon, fake_index, helpers, shell_trap):
+    # GIVEN the arguments the search document passes ("$SSM_bucket" and friends, already expanded)
+    _, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
+    bin_dir, marker = shell_trap
+    probe = ("import json, sys\nfrom imagesearch.client import main\n"
+             "code = main(['--k', '2', '--bucket', 'site-bucket', '--key', 'albums/a/3.png'])\n"
+             "sys.stderr.write('ARGPARSE=' + json.dumps('argparse' in sys.modules))\nsys.exit(code)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], env=client_env({}, path, bin_dir),
+                          capture_output=True, text=True, timeout=60)
+    # THEN the warm answer, with no argparse import on that path
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["ok"] and answer["path"] == "warm"
+    assert [r["key"] for r in answer["results"]] == ["gallery/a/2.png", "gallery/a/4.png"]
+    assert proc.stderr.rsplit("ARGPARSE=", 1)[1] == "false"
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["--bucket", "site-bucket", "--key", "albums/a/x.png; reboot", "--k", "2"],
+    ["--bucket", "site-bucket", "--key", "albums/a/$(touch marker).png", "--k", "2"],
+    ["--bucket", "site-bucket", "--key", "albums/a/x.png", "--k", "2\n"],
+    ["--bucket", "--key", "--key", "albums/a/x.png", "--k", "2"],
+])
+def test_hostile_document_arguments_are_refused(argv, monkeypatch):
+    monkeypatch.setenv("IMAGESEARCH_ENV_FILE", "/nonexistent")
+    answer, code = run(argv, {})
+    assert code == 2 and answer["ok"] is False and answer["error"]["code"] == "bad_request"
 
 
 def test_flags_override_the_environment(start_daemon, fake_index, monkeypatch):
@@ -161,12 +193,12 @@ def test_daemon_errors_are_passed_through_with_exit_1(start_daemon, fake_index, 
 def _canned_cold(monkeypatch):
     calls = []
 
-    def fake_cold(request):
+    def fake_cold(request, settings):
         calls.append(request)
         return {"ok": True, "results": [], "index": {"version": "v1", "count": 0, "mode": "exact"},
                 "timings_ms": {"featurize": 0, "search": 0, "total": 0}}
 
-    monkeypatch.setattr(client, "search_cold", fake_cold)
+    monkeypatch.setattr(cold_search, "search_cold", fake_cold)
     monkeypatch.setenv("IMAGESEARCH_ENV_FILE", "/nonexistent")
     return calls
 

@@ -10,8 +10,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from imagesearch.daemon import DaemonServer, JsonFormatter
+from imagesearch.daemon_server import DaemonServer
 from imagesearch.errors import SearchError
+from imagesearch.json_logging import JsonFormatter
 
 
 def search(helpers, path: str, n: int, k: int = 3, **extra) -> dict:
@@ -35,7 +36,7 @@ def test_fifty_concurrent_queries_all_answered_correctly(start_daemon, fake_inde
         assert [r["key"] for r in answer["results"]] == expected
         assert answer["index"] == {"version": "v1", "count": 40, "mode": "lsh"}
         assert set(answer["timings_ms"]) >= {"featurize", "search", "total", "fetch"}
-    searcher = daemon.loaded.searcher
+    searcher = daemon.loaded.index
     assert searcher.featurized == 10
     assert searcher.max_active == 1
     # ... and always on the one model thread (MXNet keeps per-thread buffers: one thread, one set)
@@ -53,13 +54,13 @@ def test_searches_computed_at_once_are_bounded_by_the_slots(start_daemon, fake_i
         answers = list(pool.map(lambda n: search(helpers, path, n, 3), range(12)))
     # THEN all are answered, never more than 2 searching at the same moment
     assert all(a["ok"] for a in answers)
-    assert daemon.loaded.searcher.max_searching == 2
+    assert daemon.loaded.index.max_searching == 2
 
 
 def test_indexed_queries_do_not_wait_behind_featurization(start_daemon, fake_index, helpers):
     # GIVEN a new image whose featurization is held mid-way (it holds the model thread)
     daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
-    searcher = daemon.loaded.searcher
+    searcher = daemon.loaded.index
     searcher.gate = threading.Event()
     slow_answer = {}
     slow = threading.Thread(target=lambda: slow_answer.update(search(helpers, path, 50)))
@@ -167,7 +168,7 @@ def test_version_that_fails_its_smoke_query_is_refused(start_daemon, fake_index,
         searcher.numbers = []  # arrays shorter than the manifest says: vector(0) fails
         return searcher
 
-    daemon._open_searcher = open_truncated
+    daemon.live._open_index = open_truncated
     fake_index.current = "v2"
     assert daemon.reload()["ok"] is False
     assert daemon.health()["index"]["version"] == "v1"
@@ -192,7 +193,7 @@ def test_unreadable_pointer_is_refused_not_fatal(start_daemon, fake_index, helpe
     def broken_pointer(root, s3):
         raise ValueError("current.json is not JSON")
 
-    daemon._read_pointer = broken_pointer
+    daemon.live._read_pointer = broken_pointer
     assert daemon.reload("poll")["ok"] is False
     assert "not JSON" in daemon.health()["refused"]["error"]
     assert search(helpers, path, 2)["ok"]
@@ -293,7 +294,7 @@ def test_unexpected_searcher_failure_is_an_internal_error(start_daemon, fake_ind
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    daemon.loaded.searcher.search_vector = explode
+    daemon.loaded.index.search_vector = explode
     answer = search(helpers, path, 3)
     assert answer["error"] == {"code": "internal", "message": "RuntimeError: boom"}
     assert helpers.ask(path, {"op": "health"})["ok"]

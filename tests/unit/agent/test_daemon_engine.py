@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from imagesearch import artifacts, build, sample_data
 from imagesearch.client import run
-from imagesearch.daemon import Daemon, DaemonConfig, DaemonServer
+from imagesearch.daemon import Daemon, DaemonConfig
+from imagesearch.daemon_server import DaemonServer
+from imagesearch.storage import open_store, publish_version
 
 SITE = "site-bucket"
 GALLERY = "gallery-bucket"
@@ -82,11 +84,12 @@ def query(helpers, path: str, key: str, k: int = 3) -> dict:
 
 def expected(built, index_root: str, key: str, k: int) -> list[str]:
     """The in-process engine's own answer for the same image (the reference)."""
-    from imagesearch.searcher import Searcher
+    from imagesearch.open_index import OpenIndex
+    from imagesearch.querying import search_image_bytes
 
     data = {**built["files"], **built["new"]}[key]
-    searcher = Searcher.open(index_root, cache_dir=None)
-    return [r["key"] for r in searcher.search_bytes(data, k)["results"]]
+    index = OpenIndex.open(index_root, cache_dir=None)
+    return [r["key"] for r in search_image_bytes(index, data, k)["results"]]
 
 
 def test_fifty_concurrent_real_queries_match_the_engine(built, index_root, daemon_on, helpers):
@@ -99,13 +102,14 @@ def test_fifty_concurrent_real_queries_match_the_engine(built, index_root, daemo
     with ThreadPoolExecutor(max_workers=50) as pool:
         answers = list(pool.map(lambda r: query(helpers, path, r[0], r[1]), requests))
     # THEN each answer equals what the engine computes for that image alone
-    from imagesearch.searcher import Searcher
+    from imagesearch.open_index import OpenIndex
+    from imagesearch.querying import search_image_bytes
 
-    reference = Searcher.open(index_root, cache_dir=None, featurizer=daemon.loaded.searcher.featurizer)
+    reference = OpenIndex.open(index_root, cache_dir=None, featurizer=daemon.loaded.index.featurizer)
     all_bytes = {**built["files"], **built["new"]}
     for (key, k), answer in zip(requests, answers, strict=True):
         assert answer["ok"], answer
-        want = reference.search_bytes(all_bytes[key], k)["results"]
+        want = search_image_bytes(reference, all_bytes[key], k)["results"]
         assert [r["key"] for r in answer["results"]] == [r["key"] for r in want], key
         assert answer["indexed"] is (key in built["files"])
         gallery_key = "gallery/" + key.split("/", 1)[1]
@@ -165,7 +169,7 @@ def _publish_corrupt_copy(index_root: str, version: str) -> str:
     vectors = os.path.join(index_root, bad, "vectors.npy")
     with open(vectors, "r+b") as f:
         f.truncate(os.path.getsize(vectors) // 2)
-    artifacts.set_current(index_root, bad)
+    open_store(index_root).set_current(bad)
     return bad
 
 
@@ -188,7 +192,7 @@ def test_daemon_on_an_s3_index_root(built, site, daemon_on, helpers, tmp_path):
     manifest, arrays = artifacts.load_version(str(built["root"] / "index" / built["version"]))
     arrays = {name: np.asarray(a) for name, a in arrays.items()}
     manifest = {k: v for k, v in manifest.items() if k not in ("files", "format_version")}
-    version = artifacts.publish_version(root, arrays, manifest, s3=site)
+    version = publish_version(open_store(root, s3=site), arrays, manifest)
     daemon, path, server = daemon_on(root)
     answer = query(helpers, path, sorted(built["new"])[1], k=5)
     assert answer["ok"] and answer["index"]["version"] == version and len(answer["results"]) == 5

@@ -19,7 +19,8 @@ import pytest
 import quality
 import query_latency
 import run
-from imagesearch.index import LshParams, centre_and_normalise, feature_mean
+from ann_recall import LshSetting
+from imagesearch.index import centre_and_normalise, feature_mean
 from index_data import open_live
 
 
@@ -44,7 +45,7 @@ def test_recall_of_exact_against_itself_is_one_and_every_method_is_reported(tmp_
     base, queries = ann_recall.split(v, 20)
     truth, _ = ann_recall.exact_truth(base, queries, 10)
     assert ann_recall.recall_at(truth, truth, 10) == 1.0
-    result = ann_recall.measure(v, 20, [LshParams(tables=4, bits=4, probes=2)], hnsw_ef=(16,))
+    result = ann_recall.measure(v, 20, [LshSetting(tables=4, bits=4, probes=2)], hnsw_ef=(16,))
     assert [m.name for m in result.methods] == ["LSH L=4 b=4 P=2", "hnswlib M=16 ef=16"]
     for m in result.methods:
         assert all(0.0 <= r <= 1.0 for r in m.recall.values())
@@ -53,8 +54,8 @@ def test_recall_of_exact_against_itself_is_one_and_every_method_is_reported(tmp_
 
 
 def test_default_lsh_settings_vary_around_the_given_one():
-    settings = ann_recall.default_settings(LshParams(tables=16, bits=0, probes=16))
-    assert settings[0] == LshParams(tables=16, bits=0, probes=16)
+    settings = ann_recall.default_settings(LshSetting(tables=16, bits=0, probes=16))
+    assert settings[0] == LshSetting(tables=16, bits=0, probes=16)
     assert {(s.tables, s.probes) for s in settings[1:]} == {(8, 16), (32, 16), (16, 4), (16, 64)}
 
 
@@ -163,6 +164,6 @@ def test_machine_description_and_run_helpers(tmp_path):
     assert machine.cpu_model(tmp_path / "cpuinfo") == "Test CPU 3000"
     manifest = {"lsh": {"tables": 8, "bits": 5, "bits_requested": 0, "probes": 4, "seed": 1},
                 "weights": {"source": "x.params", "pretrained": False, "sha256": "ab" * 32}}
-    assert LshParams.from_manifest(manifest) == LshParams(tables=8, bits=0, probes=4, seed=1)
+    assert LshSetting.from_manifest(manifest) == LshSetting(tables=8, bits=0, probes=4, seed=1)
     assert "NOT pretrained" in run.weights_label(manifest, "seed:0")
     assert json.loads(json.dumps(run.QUICK.__dict__))["count"] == 600

@@ -6,19 +6,12 @@ import threading
 
 import numpy as np
 import pytest
-from imagesearch.artifacts import (
-    list_versions,
-    load_version,
-    local_version_dir,
-    new_version_id,
-    publish_version,
-    read_current,
-    set_current,
-)
-from imagesearch.build import assemble
+from imagesearch.artifacts import load_version, new_version_id
 from imagesearch.errors import SearchError
-from imagesearch.index import LshParams
-from imagesearch.searcher import Searcher
+from imagesearch.index import LshBuildParams
+from imagesearch.manifest import ModeRule, assemble
+from imagesearch.open_index import OpenIndex
+from imagesearch.storage import LocalIndexStore, publish_version
 
 WEIGHTS = {"source": "seed:0", "sha256": "0" * 64, "pretrained": False}
 
@@ -28,15 +21,16 @@ def _version(n=60, seed=0, tag="k"):
     feats = rng.random((n, 2048)).astype(np.float16)
     keys = [f"gallery/a/{tag}{i:03d}.png" for i in range(n)]
     hashes = [f"{seed:02d}{i:062d}" for i in range(n)]
-    return assemble(keys, hashes, feats, weights=WEIGHTS, size=32, lsh=LshParams(tables=4, probes=4))
+    return assemble(keys, hashes, feats, weights=WEIGHTS, size=32, lsh=LshBuildParams(tables=4), probes=4,
+                    mode_rule=ModeRule(min_recall=0.95, max_scored=0.2))
 
 
 def test_round_trip_is_memory_mapped(tmp_path):
-    root = str(tmp_path / "idx")
+    root = LocalIndexStore(str(tmp_path / "idx"))
     arrays, manifest = _version()
     version = publish_version(root, arrays, manifest)
-    assert read_current(root) == version and list_versions(root) == [version]
-    got_manifest, got = load_version(local_version_dir(root, version))
+    assert root.read_current() == version and root.list_versions() == [version]
+    got_manifest, got = load_version(root.local_dir(version))
     for name, arr in arrays.items():
         assert isinstance(got[name], np.memmap), name
         assert not got[name].flags.writeable
@@ -48,24 +42,24 @@ def test_round_trip_is_memory_mapped(tmp_path):
 
 def test_no_pointer_and_bad_pointers(tmp_path):
     root = tmp_path / "idx"
-    assert read_current(str(root)) is None
+    assert LocalIndexStore(str(root)).read_current() is None
     root.mkdir()
     for body in ("not json", json.dumps({"version": "../../etc"}), json.dumps({})):
         (root / "current.json").write_text(body)
         with pytest.raises(SearchError) as e:
-            read_current(str(root))
+            LocalIndexStore(str(root)).read_current()
         assert e.value.code == "index_unavailable"
     with pytest.raises(SearchError):
-        set_current(str(root), "../x")
+        LocalIndexStore(str(root)).set_current("../x")
 
 
 def test_corrupt_or_missing_versions_are_index_unavailable(tmp_path):
     root = str(tmp_path / "idx")
     arrays, manifest = _version()
-    version = publish_version(root, arrays, manifest)
+    version = publish_version(LocalIndexStore(root), arrays, manifest)
     with open(os.path.join(root, version, "vectors.npy"), "r+b") as f:
         f.truncate(1000)
-    for call in (lambda: Searcher.open(root), lambda: Searcher.open(root, version=new_version_id())):
+    for call in (lambda: OpenIndex.open(root), lambda: OpenIndex.open(root, version=new_version_id())):
         with pytest.raises(SearchError) as e:
             call()
         assert e.value.code == "index_unavailable"
@@ -82,13 +76,14 @@ def test_corrupt_or_missing_versions_are_index_unavailable(tmp_path):
 def test_reader_never_sees_a_partial_version_while_writers_publish(tmp_path):
     # GIVEN a live version and a reader opening and querying the live version in a loop
     root = str(tmp_path / "idx")
-    publish_version(root, *_version(seed=0))
+    store = LocalIndexStore(root)
+    publish_version(store, *_version(seed=0))
     stop, errors, seen = threading.Event(), [], set()
 
     def reader():
         while not stop.is_set():
             try:
-                s = Searcher.open(root)
+                s = OpenIndex.open(root)
                 assert s.count == 60
                 assert len(s.search_vector(s.vector(3), 5, mode="exact")) == 5
                 seen.add(s.version)
@@ -101,13 +96,13 @@ def test_reader_never_sees_a_partial_version_while_writers_publish(tmp_path):
     # WHEN new versions are written meanwhile
     try:
         for seed in range(1, 6):
-            publish_version(root, *_version(seed=seed))
+            publish_version(store, *_version(seed=seed))
     finally:
         stop.set()
         for t in threads:
             t.join()
     # THEN no reader failed, and the old versions were left intact
     assert errors == []
-    assert len(list_versions(root)) == 6 and len(seen) >= 1
-    for v in list_versions(root):
+    assert len(store.list_versions()) == 6 and len(seen) >= 1
+    for v in store.list_versions():
         load_version(os.path.join(root, v))

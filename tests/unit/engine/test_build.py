@@ -1,27 +1,40 @@
 """Building, adding and removing: bad files are skipped and reported, updates equal fresh builds."""
 
+import dataclasses
 import os
 import shutil
 
 import numpy as np
 import pytest
-from imagesearch.artifacts import read_current
-from imagesearch.build import add_images, build_index, remove_images, source_digest
+from imagesearch import settings
+from imagesearch.build import add_images, build_index, remove_images
+from imagesearch.build_config import BuildConfig
 from imagesearch.errors import SearchError
-from imagesearch.index import LshParams
-from imagesearch.searcher import Searcher
+from imagesearch.index import LshBuildParams
+from imagesearch.manifest import source_digest
+from imagesearch.open_index import OpenIndex
+from imagesearch.querying import search_image_bytes
+from imagesearch.storage import LocalIndexStore
 
 from .conftest import noise_png, png_bytes, write
 
-LSH = LshParams(tables=4, probes=4)
+
+def _config():
+    """The settings' build parameters (read now: a test may have set some) with small LSH tables."""
+    config = BuildConfig.from_settings(settings.load())
+    return dataclasses.replace(config, lsh=LshBuildParams(tables=4), probes=4, threads=2)
+
+
+def read_current(root):
+    return LocalIndexStore(root).read_current()
 
 
 def _build(images, root, featurizer, **kw):
-    return build_index(images, root, featurizer=featurizer, lsh=LSH, threads=2, **kw)
+    return build_index(images, root, featurizer=featurizer, config=_config(), **kw)
 
 
 def _answers(root):
-    s = Searcher.open(root)
+    s = OpenIndex.open(root)
     out = {}
     for row in range(s.count):
         for mode in ("exact", "lsh"):
@@ -70,7 +83,7 @@ def test_bad_files_are_skipped_counted_and_listed(albums, tmp_path, featurizer, 
 
 
 def test_unreadable_file_is_reported(albums, tmp_path, featurizer, monkeypatch):
-    from imagesearch import build
+    from imagesearch import sources
 
     def broken(path):
         def read():
@@ -78,8 +91,8 @@ def test_unreadable_file_is_reported(albums, tmp_path, featurizer, monkeypatch):
 
         return read
 
-    real = build._read_file
-    monkeypatch.setattr(build, "_read_file", lambda p: broken(p) if p.endswith("_00001.png") else real(p))
+    real = sources._read_file
+    monkeypatch.setattr(sources, "_read_file", lambda p: broken(p) if p.endswith("_00001.png") else real(p))
     report = _build(albums, str(tmp_path / "idx"), featurizer)
     assert report["skipped_by_reason"] == {"unreadable": 10} and report["count"] == 30
 
@@ -95,11 +108,11 @@ def test_self_exclusion_and_duplicates(albums, tmp_path, featurizer):
     shutil.copy(os.path.join(albums, "brick", "brick_00000.png"), os.path.join(albums, "wood", "copy.png"))
     root = str(tmp_path / "idx")
     _build(albums, root, featurizer)
-    s = Searcher.open(root, featurizer=featurizer)
+    s = OpenIndex.open(root, featurizer=featurizer)
     with open(os.path.join(albums, "brick", "brick_00000.png"), "rb") as f:
         data = f.read()
     # WHEN searching with it THEN neither copy comes back, and no model ran
-    answer = s.search_bytes(data, 10)
+    answer = search_image_bytes(s, data, 10)
     keys = [r["key"] for r in answer["results"]]
     assert "gallery/brick/brick_00000.png" not in keys and "gallery/wood/copy.png" not in keys
     assert len(keys) == 10 and answer["timings_ms"]["featurize"] == 0.0
@@ -115,7 +128,7 @@ def test_self_exclusion_and_duplicates(albums, tmp_path, featurizer):
 def test_new_image_is_featurized_and_same_album_ranks_high(albums, tmp_path, featurizer):
     root = str(tmp_path / "idx")
     _build(albums, root, featurizer)
-    s = Searcher.open(root, featurizer=featurizer)
+    s = OpenIndex.open(root, featurizer=featurizer)
     assert s.featurizer is featurizer  # reused: same digest and size
     import io
 
@@ -123,11 +136,11 @@ def test_new_image_is_featurized_and_same_album_ranks_high(albums, tmp_path, fea
 
     buf = io.BytesIO()
     render("checker", 99).save(buf, format="PNG")
-    answer = s.search_bytes(buf.getvalue(), 3, mode="exact")
+    answer = search_image_bytes(s, buf.getvalue(), 3, mode="exact")
     assert answer["timings_ms"]["featurize"] > 0
     assert len(answer["results"]) == 3
     with pytest.raises(SearchError) as e:
-        s.search_bytes(b"not an image", 3)
+        search_image_bytes(s, b"not an image", 3)
     assert e.value.code == "bad_image"
 
 
@@ -140,7 +153,7 @@ def test_add_then_remove_equals_a_fresh_build(albums, tmp_path, featurizer):
     first = read_current(root)
     before = _answers(root)
     # WHEN the dots album is added, then removed
-    added = add_images(extra, root, featurizer=featurizer, threads=2)
+    added = add_images(extra, root, featurizer=featurizer, config=_config())
     assert added["added"] == 4 and added["count"] == 40 and added["parent"] == first
     assert {k for k, _ in _answers(root)} >= {"gallery/dots/dots_00000.png"}
     removed = remove_images(root, prefixes=["gallery/dots/"])
@@ -151,9 +164,9 @@ def test_add_then_remove_equals_a_fresh_build(albums, tmp_path, featurizer):
     fresh = str(tmp_path / "fresh")
     shutil.move(os.path.join(extra, "dots"), os.path.join(albums, "dots"))
     _build(albums, fresh, featurizer)
-    add_images(albums, root, featurizer=featurizer, threads=2)
+    add_images(albums, root, featurizer=featurizer, config=_config())
     assert _answers(root) == _answers(fresh)
-    a, b = Searcher.open(root), Searcher.open(fresh)
+    a, b = OpenIndex.open(root), OpenIndex.open(fresh)
     assert a.manifest["source_digest"] == b.manifest["source_digest"]
     assert np.array_equal(np.asarray(a._vectors), np.asarray(b._vectors))
 

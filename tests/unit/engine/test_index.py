@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from imagesearch.index import (
-    LshParams,
+    LshBuildParams,
     LshTables,
     centre_and_normalise,
     exact_batch,
@@ -59,30 +59,30 @@ def _clusters(n=3000, d=64, centres=30, spread=0.35, seed=0):
 
 def test_lsh_recall_on_clustered_vectors():
     v = _clusters()
-    r = measure_recall(v, LshParams(tables=12, bits=8, probes=8, seed=0), k=10, queries=100)
+    r = measure_recall(v, LshBuildParams(tables=12, bits=8, seed=0), probes=8, k=10, queries=100)
     assert r["recall"] >= 0.9
     assert r["fraction_scored"] < 0.6
 
 
 def test_lsh_same_seed_same_result_and_finds_the_query_itself():
     v = _clusters(n=500)
-    a = LshTables.build(v, LshParams(tables=4, bits=6, probes=4, seed=3))
-    b = LshTables.build(v, LshParams(tables=4, bits=6, probes=4, seed=3))
+    a = LshTables.build(v, LshBuildParams(tables=4, bits=6, seed=3))
+    b = LshTables.build(v, LshBuildParams(tables=4, bits=6, seed=3))
     assert np.array_equal(a.codes, b.codes) and np.array_equal(a.order, b.order)
     for row in (0, 17, 499):
-        ra, sa, _ = lsh_search(v, a, v[row], 5)
-        rb, sb, _ = lsh_search(v, b, v[row], 5)
+        ra, sa, _ = lsh_search(v, a, v[row], 5, probes=4)
+        rb, sb, _ = lsh_search(v, b, v[row], 5, probes=4)
         assert ra.tolist() == rb.tolist() and ra[0] == row
         assert np.array_equal(sa, sb)
-        rows, _, _ = lsh_search(v, a, v[row], 5, exclude=np.array([row]))
+        rows, _, _ = lsh_search(v, a, v[row], 5, exclude=np.array([row]), probes=4)
         assert row not in rows.tolist()
 
 
 def test_multi_probe_visits_distinct_buckets_nearest_first():
     v = _clusters(n=200, d=16)
-    t = LshTables.build(v, LshParams(tables=2, bits=6, probes=7, seed=1))
+    t = LshTables.build(v, LshBuildParams(tables=2, bits=6, seed=1))
     q = v[5]
-    probes = t.probe_codes(q)
+    probes = t.probe_codes(q, 7)
     proj = (t._flat @ q).reshape(2, 6)
     assert probes.shape == (2, 7)
     for table, codes in enumerate(probes.tolist()):
@@ -103,17 +103,26 @@ def test_probe_template_order():
 
 
 def test_auto_bits_scale_with_count():
-    p = LshParams()
+    p = LshBuildParams()
     assert p.resolved_bits(30000) > p.resolved_bits(300) >= 4
 
 
 @pytest.mark.parametrize("n", [0, 1, 5])
 def test_tiny_and_empty_indexes(n):
     v = _clusters(n=max(n, 1), d=8)[:n]
-    t = LshTables.build(v, LshParams(tables=2, bits=4, probes=2))
-    rows, _, scored = lsh_search(v, t, np.ones(8, dtype=np.float32) / np.sqrt(8), 3)
+    t = LshTables.build(v, LshBuildParams(tables=2, bits=4))
+    rows, _, scored = lsh_search(v, t, np.ones(8, dtype=np.float32) / np.sqrt(8), 3, probes=2)
     assert len(rows) <= min(3, n) and scored <= n
-    assert measure_recall(v, LshParams()) is None
+    assert measure_recall(v, LshBuildParams()) is None
+
+
+def test_probes_are_chosen_per_query_without_a_rebuild():
+    v = _clusters(n=500)
+    t = LshTables.build(v, LshBuildParams(tables=4, bits=8, seed=0))
+    sizes = [len(t.candidates(v[7], len(v), probes)) for probes in (1, 4, 16, 64)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    with pytest.raises(ValueError, match="probes"):
+        t.candidates(v[7], len(v), 0)
 
 
 def test_float16_vectors_search_like_float32_and_batch_matches_single() -> None:

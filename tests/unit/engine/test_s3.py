@@ -1,17 +1,21 @@
 """S3 paths under moto: capped reads, build from and to S3, open and query from S3, weights from S3."""
 
+import dataclasses
 import os
 
 import boto3
 import numpy as np
 import pytest
-from imagesearch.artifacts import read_current
+from imagesearch import settings
 from imagesearch.build import add_images, build_index
+from imagesearch.build_config import BuildConfig
 from imagesearch.errors import SearchError
 from imagesearch.features import Featurizer
-from imagesearch.index import LshParams
+from imagesearch.index import LshBuildParams
+from imagesearch.open_index import OpenIndex
+from imagesearch.querying import search_image_bytes
 from imagesearch.s3io import parse_s3_uri, read_s3_capped
-from imagesearch.searcher import Searcher
+from imagesearch.storage import open_store
 from moto import mock_aws
 
 from .conftest import SIZE, png_bytes
@@ -76,6 +80,11 @@ def test_capped_read_never_takes_more_than_cap_plus_one():
     assert body.taken == 1001
 
 
+def _small_lsh():
+    config = BuildConfig.from_settings(settings.load())
+    return dataclasses.replace(config, lsh=LshBuildParams(tables=4), probes=4)
+
+
 def test_build_add_and_query_on_s3(s3, albums, featurizer, tmp_path):
     # GIVEN the gallery in S3, plus one bad object
     _upload_albums(s3, albums)
@@ -87,31 +96,31 @@ def test_build_add_and_query_on_s3(s3, albums, featurizer, tmp_path):
         root,
         s3=s3,
         featurizer=featurizer,
-        lsh=LshParams(tables=4, probes=4),
+        config=_small_lsh(),
         cache_dir=str(tmp_path / "c1"),
     )
     # THEN keys are the S3 keys, the bad object is reported, and the pointer is in S3
     assert report["count"] == 40 and report["skipped_by_reason"] == {"bad_image": 1}
-    assert read_current(root, s3) == report["version"]
+    assert open_store(root, s3=s3).read_current() == report["version"]
     # AND an unchanged rebuild reads only the live manifest: no arrays are fetched into its cache
     same = build_index(
         "s3://gallery/gallery/",
         root,
         s3=s3,
         featurizer=featurizer,
-        lsh=LshParams(tables=4, probes=4),
+        config=_small_lsh(),
         cache_dir=str(tmp_path / "c0"),
         if_changed=True,
     )
     assert same["unchanged"] is True and same["version"] == report["version"]
     assert not os.path.exists(tmp_path / "c0" / "index")
-    searcher = Searcher.open(root, s3=s3, cache_dir=str(tmp_path / "c2"), featurizer=featurizer)
+    searcher = OpenIndex.open(root, s3=s3, cache_dir=str(tmp_path / "c2"), featurizer=featurizer)
     data = s3.get_object(Bucket="gallery", Key="gallery/dots/dots_00002.png")["Body"].read()
-    answer = searcher.search_bytes(data, 5, mode="exact")
+    answer = search_image_bytes(searcher, data, 5, mode="exact")
     assert [r["key"] for r in answer["results"]][0].startswith("gallery/")
     assert "gallery/dots/dots_00002.png" not in [r["key"] for r in answer["results"]]
     # AND a second open reuses the cached copy
-    again = Searcher.open(root, s3=s3, cache_dir=str(tmp_path / "c2"))
+    again = OpenIndex.open(root, s3=s3, cache_dir=str(tmp_path / "c2"))
     assert again.directory == searcher.directory
     # AND add works against S3 too
     s3.put_object(Bucket="gallery", Key="gallery/new/red.png", Body=png_bytes())
@@ -123,11 +132,11 @@ def test_build_add_and_query_on_s3(s3, albums, featurizer, tmp_path):
 
 def test_missing_s3_index_is_unavailable(s3, tmp_path):
     with pytest.raises(SearchError) as e:
-        Searcher.open("s3://gallery/index", s3=s3, cache_dir=str(tmp_path))
+        OpenIndex.open("s3://gallery/index", s3=s3, cache_dir=str(tmp_path))
     assert e.value.code == "index_unavailable"
     s3.put_object(Bucket="gallery", Key="index/current.json", Body=b'{"version": "20240101T000000Z-abcdef"}')
     with pytest.raises(SearchError) as e:
-        Searcher.open("s3://gallery/index", s3=s3, cache_dir=str(tmp_path))
+        OpenIndex.open("s3://gallery/index", s3=s3, cache_dir=str(tmp_path))
     assert e.value.code == "index_unavailable"
 
 

@@ -3,7 +3,9 @@
 import hashlib
 import os
 
-from imagesearch.sample_data import ALBUMS, generate
+import pytest
+from imagesearch import sample_data
+from imagesearch.sample_data import ALBUMS, cached_collection, generate
 from PIL import Image
 
 
@@ -35,3 +37,21 @@ def test_images_are_28px_png_and_vary_within_an_album(tmp_path):
     second = Image.open(tmp_path / "marble" / "marble_00001.png")
     assert first.format == "PNG" and first.size == (28, 28) and first.mode == "RGB"
     assert first.tobytes() != second.tobytes()
+
+
+def test_the_sample_cache_is_made_once_and_whole(tmp_path, monkeypatch):
+    # GIVEN a half collection left by an interrupted writer (no completion marker)
+    half = tmp_path / "samples-12-seed3"
+    (half / "wood").mkdir(parents=True)
+    # WHEN the cache is asked for it
+    folder = cached_collection(tmp_path, count=12, seed=3)
+    # THEN it holds exactly what generate() writes, is marked complete, and no staging is left
+    assert folder == half and (folder / ".complete").is_file()
+    generate(str(tmp_path / "direct"), count=12, seed=3)
+    (folder / ".complete").rename(tmp_path / "marker")  # _digests reads album folders only
+    assert _digests(folder) == _digests(tmp_path / "direct")
+    (tmp_path / "marker").rename(folder / ".complete")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["direct", "samples-12-seed3"]
+    # AND a second call reuses it without generating
+    monkeypatch.setattr(sample_data, "generate", lambda *a, **k: pytest.fail("generated twice"))
+    assert cached_collection(tmp_path, count=12, seed=3) == folder

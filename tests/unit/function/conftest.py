@@ -15,15 +15,19 @@ from moto import mock_aws
 
 REPO = Path(__file__).resolve().parents[3]
 FUNCTION_DIR = REPO / "functions" / "search"
+# The layer the function shares with others (template.yaml SsmCommandLayer); /opt/python on Lambda.
+SHARED_DIR = REPO / "functions" / "shared"
 EVENTS_DIR = REPO / "events"
 
 # Powertools' Tracer imports the X-Ray SDK, whose recorder creates (and with tracing disabled never
 # uses) a UDP socket. Import it here, before each test disables sockets; no packet is ever sent.
 import aws_xray_sdk.core  # noqa: E402,F401
 
-# The Lambda's modules are top-level modules in its package (Handler: app.lambda_handler).
-if str(FUNCTION_DIR) not in sys.path:
-    sys.path.insert(0, str(FUNCTION_DIR))
+# The Lambda's modules are top-level modules in its package (Handler: app.lambda_handler), and the
+# layer's package is importable beside them, as on Lambda (the runtime venv has no editable install).
+for _path in (SHARED_DIR, FUNCTION_DIR):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 SITE_BUCKET = "test-site-bucket"
 GALLERY_BUCKET = "test-gallery-bucket"
@@ -50,7 +54,6 @@ FUNCTION_ENV = {
     "COPY_WORKERS": "10",
     "DEADLINE_SECONDS": "25",
     "INSTANCE_CACHE_SECONDS": "0",
-    "ALLOWED_ORIGIN": "*",
 }
 
 
@@ -120,10 +123,10 @@ def search_app(function_env):
     """The app module, imported under the function's environment; its clients restored afterwards."""
     import app
 
-    saved = (app._searcher.clients, app._searcher.clock, app._searcher.sleep)
+    saved = (app._service.clients, app._service.clock, app._service.sleep)
     yield app
     app.use_clients(saved[0])
-    app._searcher.clock, app._searcher.sleep = saved[1], saved[2]
+    app._service.clock, app._service.sleep = saved[1], saved[2]
 
 
 QUERY_KEY = "albums/marble/marble_0001.png"
@@ -166,7 +169,7 @@ def ssm_stub(function_env):
 
 
 def agent_stdout(keys=GALLERY_KEYS[:5], path: str = "warm", total: float = 12.5) -> str:
-    """What the thin client prints for a successful search (DESIGN section 3)."""
+    """What the thin client prints for a successful search (docs/contracts.md, "Agent output")."""
     return json.dumps({
         "ok": True,
         "results": [{"key": key, "score": round(0.99 - i * 0.01, 4)} for i, key in enumerate(keys)],

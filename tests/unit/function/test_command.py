@@ -1,4 +1,8 @@
-"""Sending the search document (moto) and polling its invocation (Stubber status sequences)."""
+"""The search command: sent (moto), polled (Stubber status sequences), its ending mapped to an answer.
+
+The polling rules every caller shares (not-yet, throttled polls, Cancelling) are tested once, on the
+shared module, in test_ssm_command.py.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import itertools
 import json
 
 import pytest
-from command import output_of, poll_intervals, send_search, wait_for_invocation
+from command import output_of, send_search, wait_for_invocation
 from deadline import Deadline
 from errors import AgentFailed, DeadlineExceeded, InstanceUnavailable, Misconfigured
 from moto import mock_aws
@@ -78,16 +82,6 @@ def test_not_yet_then_pending_then_in_progress_then_success(ssm_stub, ssm_answer
     stub.assert_no_pending_responses()
 
 
-def test_a_throttled_poll_just_waits_longer(ssm_stub, ssm_answers, fake_time):
-    ssm_stub.stubber.add_client_error("get_command_invocation", service_error_code="ThrottlingException",
-                                      http_status_code=400)
-    ssm_stub.stubber.add_response("get_command_invocation", ssm_answers.invocation("Success", stdout="{}"))
-    deadline = Deadline(at=fake_time() + 20, clock=fake_time)
-    result = wait_for_invocation(ssm_stub.client, CMD, INSTANCE, deadline, fake_time.sleep)
-    assert result["Status"] == "Success"
-    assert fake_time.sleeps == pytest.approx([0.1, 0.15])
-
-
 def test_deadline_passes_the_command_is_cancelled_504(ssm_stub, ssm_answers, fake_time):
     # GIVEN a command that stays in progress and 1.2 s left, polled every 0.5 s
     stub = ssm_stub.stubber
@@ -137,7 +131,6 @@ TERMINAL = [
     ("Failed", "Failed", "Traceback (most recent call last): ...", 502, "agent_failed"),
     ("Failed", "Failed", "", 502, "agent_failed"),
     ("Cancelled", "Canceled", "", 502, "command_cancelled"),
-    ("Cancelling", "Cancelling", "", 502, "command_cancelled"),
     ("TimedOut", "Delivery Timed Out", "", 503, "delivery_timed_out"),
     ("TimedOut", "Execution Timed Out", "", 504, "execution_timed_out"),
     ("TimedOut", "TimedOut", "", 504, "execution_timed_out"),
@@ -160,8 +153,3 @@ def test_each_terminal_status_maps_to_its_answer(ssm_stub, ssm_answers, fake_tim
         output_of(result, INSTANCE)
     assert (caught.value.status, caught.value.code) == (http, code)
     assert caught.value.message
-
-
-def test_poll_intervals_grow_to_a_cap():
-    assert list(itertools.islice(poll_intervals(), 8)) == pytest.approx(
-        [0.1, 0.15, 0.225, 0.3375, 0.50625, 0.759375, 1.0, 1.0])

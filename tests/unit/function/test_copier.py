@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 
@@ -91,8 +90,9 @@ def test_a_copy_throttled_every_time_gives_up_after_bounded_retries(aws, ssm_ans
     assert len(sleeps) == 2  # three attempts in all
 
 
-def test_copies_run_concurrently(aws, ssm_answers):
-    # GIVEN every CopyObject request takes 50 ms longer (an injected S3 latency)
+def test_copies_run_concurrently_up_to_the_worker_count(aws, ssm_answers):
+    # GIVEN every CopyObject request takes 50 ms longer (an injected S3 latency), so copies overlap
+    # only if they run at once
     s3 = boto3.client("s3", region_name="us-east-1", config=Config(max_pool_connections=10))
     in_flight = {"now": 0, "max": 0}
     lock = threading.Lock()
@@ -108,24 +108,15 @@ def test_copies_run_concurrently(aws, ssm_answers):
     s3.meta.events.register_first("before-send.s3.CopyObject", slow_request)
     keys = ssm_answers.gallery_keys[:10]
 
-    # WHEN ten copies run one at a time, then all at once (same run, same machine). The garbage
-    # collector is held off meanwhile: a full collection of the suite's objects (moto's are many)
-    # takes ~0.4 s and, landing in one of the timings, decides the comparison by itself.
-    gc.disable()
-    try:
-        started = time.perf_counter()
-        assert all(o.ok for o in copy_results(s3, GALLERY, SITE, keys, workers=1))
-        sequential = time.perf_counter() - started
-        in_flight["max"] = 0
-        started = time.perf_counter()
-        assert all(o.ok for o in copy_results(s3, GALLERY, SITE, keys, workers=10))
-        parallel = time.perf_counter() - started
-    finally:
-        gc.enable()
+    # WHEN ten copies run with one worker, then with ten
+    assert all(o.ok for o in copy_results(s3, GALLERY, SITE, keys, workers=1))
+    one_worker = in_flight["max"]
+    in_flight["max"] = 0
+    assert all(o.ok for o in copy_results(s3, GALLERY, SITE, keys, workers=10))
 
-    # THEN the parallel run overlapped its requests and took well under half the sequential time
+    # THEN one worker copied one at a time, and ten workers overlapped their requests
+    assert one_worker == 1
     assert in_flight["max"] > 1
-    assert parallel < 0.5 * sequential, (parallel, sequential)
 
 
 def test_no_matches_copies_nothing(aws):

@@ -24,7 +24,6 @@ EXPECTED = {
     "malformed_body.json": (400, "malformed_body"),
     "unknown_field.json": (400, "unknown_field"),
     "no_such_image.json": (404, "not_found"),
-    "wrong_route.json": (404, "no_route"),
 }
 
 
@@ -33,7 +32,7 @@ def wired(aws, ssm_stub, search_app, fake_time):
     """The app with moto S3/EC2, a stubbed SSM, a running tagged instance and a clock that never waits."""
     instance_id = aws.launch()
     search_app.use_clients(search_app.SearchClients(ec2=aws.ec2, ssm=ssm_stub.client, s3=aws.s3))
-    search_app._searcher.clock, search_app._searcher.sleep = fake_time, fake_time.sleep
+    search_app._service.clock, search_app._service.sleep = fake_time, fake_time.sleep
     return SimpleNamespace(app=search_app, s3=aws.s3, ec2=aws.ec2, stub=ssm_stub.stubber,
                            instance_id=instance_id, time=fake_time, aws=aws)
 
@@ -74,10 +73,11 @@ def test_handler_answers_each_event(name, wired, ssm_answers, load_event, lambda
     # WHEN the handler runs in-process
     response = wired.app.lambda_handler(event, lambda_context)
 
-    # THEN it answers as expected, with JSON and CORS headers, and makes exactly the queued SSM calls
+    # THEN it answers as expected, with JSON, and makes exactly the queued SSM calls; CORS headers are
+    # the HTTP API's to add (tests/integration/test_devserver.py), never the function's
     assert response["statusCode"] == status, response["body"]
     assert response["headers"]["Content-Type"] == "application/json"
-    assert response["headers"]["Access-Control-Allow-Origin"] == "*"
+    assert not [name for name in response["headers"] if name.lower().startswith("access-control-")]
     answer = json.loads(response["body"])
     assert answer["request_id"] == event["requestContext"]["requestId"]
     if code:
@@ -87,7 +87,7 @@ def test_handler_answers_each_event(name, wired, ssm_answers, load_event, lambda
     wired.stub.assert_no_pending_responses()
 
 
-def test_a_good_search_answers_the_design_contract(wired, ssm_answers, load_event, lambda_context):
+def test_a_good_search_answers_the_api_contract(wired, ssm_answers, load_event, lambda_context):
     # GIVEN the agent finds five matches on the warm path
     event = load_event("search_ok")
     keys = queue_success(wired, ssm_answers, ssm_answers.query_key, 5)
@@ -186,7 +186,7 @@ def test_undeliverable_forgets_the_cached_instance(wired, ssm_answers, load_even
     wired.stub.add_response("get_command_invocation", ssm_answers.invocation("Failed", "Undeliverable"))
     response = wired.app.lambda_handler(load_event("search_ok"), lambda_context)
     assert response["statusCode"] == 503
-    assert wired.app._searcher.instances._entry is None
+    assert wired.app._service.instances._entry is None
 
 
 def test_throttled_describe_is_429(aws, ssm_stub, search_app, load_event, lambda_context):
@@ -211,17 +211,61 @@ def test_missing_settings_are_a_clear_500(search_app, load_event, lambda_context
     assert error["code"] == "misconfigured" and "SEARCH_DOCUMENT_NAME" in error["message"]
 
 
-def test_stage_latencies_and_error_counts_are_published(wired, ssm_answers, load_event, lambda_context,
-                                                        capsys):
+def _emf_blobs(capsys) -> list[dict]:
+    """The EMF objects the function printed to stdout (one JSON object per line with an `_aws` key)."""
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+
+
+def _metrics_of(blob: dict) -> dict[str, str]:
+    """{metric name: unit} declared in one EMF object."""
+    return {m["Name"]: m["Unit"] for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+
+
+def _dimensions_of(blob: dict) -> set[str]:
+    return {name for d in blob["_aws"]["CloudWatchMetrics"] for names in d["Dimensions"] for name in names}
+
+
+def _value(blob: dict, name: str) -> float:
+    """A metric's one value in an EMF object (EMF allows a number or a list of numbers)."""
+    value = blob[name]
+    if isinstance(value, list):
+        (value,) = value
+    return value
+
+
+def test_a_search_emits_its_stage_latencies(wired, ssm_answers, load_event, lambda_context, capsys):
+    # GIVEN a search that succeeds WHEN the handler answers
     queue_success(wired, ssm_answers, ssm_answers.query_key, 5)
-    wired.app.lambda_handler(load_event("search_ok"), lambda_context)
-    wired.app.lambda_handler(load_event("bad_k"), lambda_context)
-    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    names = {m["Name"] for blob in blobs for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
-    assert {"latency_ssm_send", "latency_ssm_wait", "latency_copy", "latency_total", "errors"} <= names
-    assert any(blob.get("code") == "bad_k" for blob in blobs)
-    namespaces = {d["Namespace"] for blob in blobs for d in blob["_aws"]["CloudWatchMetrics"]}
-    assert namespaces == {"ImageSearchTest"}
+    capsys.readouterr()
+    answer = json.loads(wired.app.lambda_handler(load_event("search_ok"), lambda_context)["body"])
+
+    # THEN its EMF output carries each stage's latency in milliseconds, equal to the answer's timings
+    blobs = _emf_blobs(capsys)
+    (blob,) = [b for b in blobs if "latency_total" in _metrics_of(b)]
+    for stage in ("ssm_send", "ssm_wait", "copy", "total"):
+        assert _metrics_of(blob)[f"latency_{stage}"] == "Milliseconds"
+        assert _value(blob, f"latency_{stage}") == answer["timings_ms"][stage]
+    assert not [b for b in blobs if "errors" in _metrics_of(b)]
+    assert {d["Namespace"] for b in blobs for d in b["_aws"]["CloudWatchMetrics"]} == {"ImageSearchTest"}
+
+
+@pytest.mark.parametrize(("case", "code"), [("bad_k", "bad_k"), ("copy_failed", "copy_failed")])
+def test_an_error_emits_errors_with_its_code(wired, ssm_answers, load_event, lambda_context, capsys, case,
+                                             code):
+    # GIVEN a refused request, or a search where one match cannot be copied
+    if case == "copy_failed":
+        keys = ssm_answers.gallery_keys[:4] + ["gallery/marble/vanished.png"]
+        queue_success(wired, ssm_answers, ssm_answers.query_key, 5, keys=keys)
+    capsys.readouterr()
+    wired.app.lambda_handler(load_event("search_ok" if case == "copy_failed" else case), lambda_context)
+
+    # THEN one EMF object counts `errors` with the code as a dimension, and the invocation's own
+    # metrics count it without one
+    blobs = [b for b in _emf_blobs(capsys) if "errors" in _metrics_of(b)]
+    (by_code,) = [b for b in blobs if "code" in _dimensions_of(b)]
+    assert (by_code["code"], _value(by_code, "errors"), _metrics_of(by_code)["errors"]) == (code, 1, "Count")
+    assert [_value(b, "errors") for b in blobs if "code" not in _dimensions_of(b)] == [1]
+    assert {d["Namespace"] for b in blobs for d in b["_aws"]["CloudWatchMetrics"]} == {"ImageSearchTest"}
 
 
 def _captured_logs(app, run) -> list[dict]:
@@ -246,16 +290,6 @@ def test_logs_carry_the_correlation_id(search_app, load_event, lambda_context):
     refused = [entry for entry in logs if entry.get("message") == "request refused"]
     assert refused and refused[0]["correlation_id"] == event["requestContext"]["requestId"]
     assert refused[0]["code"] == "bad_k"
-
-
-def test_cors_answers_only_the_allowed_origin(wired, load_event, lambda_context):
-    # The resolver's CORSConfig was built at import from ALLOWED_ORIGIN ("*" in the tests).
-    event = load_event("bad_k")
-    event["headers"]["origin"] = "https://anywhere.example"
-    response = wired.app.lambda_handler(event, lambda_context)
-    assert response["headers"]["Access-Control-Allow-Origin"] == "*"
-    del event["headers"]["origin"]
-    assert "Access-Control-Allow-Origin" not in wired.app.lambda_handler(event, lambda_context)["headers"]
 
 
 def test_plain_modules_log_with_the_correlation_id(wired, ssm_answers, load_event, lambda_context):

@@ -16,6 +16,7 @@ from errors import Misconfigured, Throttled, from_client_error
 
 REPO = Path(__file__).resolve().parents[3]
 FUNCTION_DIR = REPO / "functions" / "search"
+SHARED_DIR = REPO / "functions" / "shared"
 
 
 def test_every_setting_is_documented():
@@ -27,7 +28,7 @@ def test_every_setting_is_documented():
 def test_every_environment_variable_read_is_in_the_table():
     names = {s.name for s in settings.SETTINGS}
     read: set[str] = set()
-    for path in FUNCTION_DIR.glob("*.py"):
+    for path in [*FUNCTION_DIR.glob("*.py"), *SHARED_DIR.rglob("*.py")]:
         text = path.read_text()
         read |= set(re.findall(r'\b(?:get|get_default|_number)\("([A-Z0-9_]+)"', text))
         # Nothing reads the environment except through the table.
@@ -100,11 +101,13 @@ def test_function_code_compiles_on_python_312():
     if python is None:
         pytest.skip("python3.12 (the Lambda runtime's version) is not on PATH")
     # compile() only: nothing is written next to the sources, and boto3/powertools need not be there.
+    # The function's package and its shared layer both run on that runtime.
     script = ("import sys, pathlib\n"
-              "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.py')):\n"
+              "files = [p for d in sys.argv[1:] for p in sorted(pathlib.Path(d).rglob('*.py'))]\n"
+              "for p in files:\n"
               "    compile(p.read_text(), str(p), 'exec')\n"
-              "print('ok', len(list(pathlib.Path(sys.argv[1]).glob('*.py'))))\n")
-    result = subprocess.run([python, "-c", script, str(FUNCTION_DIR)], env=env, capture_output=True,
-                            text=True, timeout=120, check=False)
+              "print('ok', len(files))\n")
+    result = subprocess.run([python, "-c", script, str(FUNCTION_DIR), str(SHARED_DIR)], env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok ")

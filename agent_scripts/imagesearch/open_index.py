@@ -1,22 +1,37 @@
-"""One open index version: lookup by content hash, featurize, and search (LSH or exact)."""
+"""One opened index version: lookup by content hash, featurize, and search a vector (LSH or exact)."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from imagesearch import settings
-from imagesearch.artifacts import load_version, local_version_dir, read_current
+from imagesearch.artifacts import load_version
 from imagesearch.errors import SearchError
+from imagesearch.features import load_featurizer, matches_manifest
 from imagesearch.images import decode_image
-from imagesearch.index import LshTables, centre_and_normalise, exact_search, lsh_search
+from imagesearch.index import LshTables, centre_and_normalise, default_probes, exact_search, lsh_search
 from imagesearch.protocol import MODES
-from imagesearch.querying import search_image
+from imagesearch.storage import IndexStore, open_store
 
 
-class Searcher:
+@dataclass(frozen=True)
+class QueryConfig:
+    """The query-time settings of an open index, taken from the settings record when it is opened."""
+
+    forced_mode: str | None  # IMAGESEARCH_MODE: a mode for every query; None uses the manifest's
+    max_pixels: int  # IMAGESEARCH_MAX_PIXELS: largest query image decoded (width x height)
+
+    @classmethod
+    def from_settings(cls, cfg: settings.Settings) -> QueryConfig:
+        """The query-time values of a loaded settings record."""
+        return cls(forced_mode=cfg.mode, max_pixels=cfg.max_pixels)
+
+
+class OpenIndex:
     """A memory-mapped index version plus the featurizer that made it (loaded on first need)."""
 
     def __init__(
@@ -29,19 +44,19 @@ class Searcher:
         featurizer: Any = None,
         s3: Any = None,
         cache_dir: str | None = None,
+        query: QueryConfig | None = None,
     ) -> None:
         self.version = version
         self.directory = directory
         self.manifest = manifest
         self.count = int(manifest["count"])
         self.default_mode = manifest.get("default_mode", "exact")
+        self.default_probes = default_probes(manifest)
+        self._query = query or QueryConfig.from_settings(settings.load())
         self._vectors = arrays["vectors"]
         self._mean = np.asarray(arrays["mean"], dtype=np.float32)
         self._keys = arrays["keys"]
-        lsh = manifest["lsh"]
-        self._tables = LshTables(
-            arrays["lsh_planes"], arrays["lsh_codes"], arrays["lsh_order"], lsh["probes"]
-        )
+        self._tables = LshTables(arrays["lsh_planes"], arrays["lsh_codes"], arrays["lsh_order"])
         self._rows_by_hash: dict[str, list[int]] = {}
         for row, h in enumerate(arrays["hashes"].tolist()):
             self._rows_by_hash.setdefault(h.decode("ascii"), []).append(row)
@@ -53,29 +68,34 @@ class Searcher:
     @classmethod
     def open(
         cls,
-        index_root: str,
+        index_root: str | IndexStore,
         *,
         s3: Any = None,
         cache_dir: str | None = None,
         version: str | None = None,
         featurizer: Any = None,
-    ) -> Searcher:
+        query: QueryConfig | None = None,
+    ) -> OpenIndex:
         """Open `version` (default: the one current.json names) of the index at `index_root`.
 
         An S3 version is fetched into `cache_dir` once, then memory-mapped. `featurizer` is reused
         when its weights digest and input size match the manifest's. Raises index_unavailable.
+        `cache_dir` and `query` left out come from the settings table, read once here.
         """
-        if cache_dir is None:
-            cache_dir = settings.get("IMAGESEARCH_CACHE_DIR")
+        if cache_dir is None or query is None:
+            cfg = settings.load()
+            cache_dir = cfg.cache_dir if cache_dir is None else cache_dir
+            query = query or QueryConfig.from_settings(cfg)
+        store = open_store(index_root, s3=s3)
         if version is None:
-            version = read_current(index_root, s3)
+            version = store.read_current()
             if version is None:
-                raise SearchError("index_unavailable", f"no index at {index_root} (no current.json)")
-        directory = local_version_dir(index_root, version, s3=s3, cache_dir=cache_dir)
+                raise SearchError("index_unavailable", f"no index at {store.root} (no current.json)")
+        directory = store.local_dir(version, cache_dir=cache_dir)
         manifest, arrays = load_version(directory)
         if manifest.get("version") != version:
             raise SearchError("index_unavailable", f"{directory} holds version {manifest.get('version')!r}")
-        if featurizer is not None and not _matches(featurizer, manifest):
+        if featurizer is not None and not matches_manifest(featurizer, manifest):
             featurizer = None
         return cls(
             version=version,
@@ -85,6 +105,7 @@ class Searcher:
             featurizer=featurizer,
             s3=s3,
             cache_dir=cache_dir,
+            query=query,
         )
 
     @property
@@ -101,8 +122,11 @@ class Searcher:
         f = self.featurizer
         f.featurize_arrays(np.zeros((1, 3, f.size, f.size), dtype=np.float32))
 
-    def lookup(self, content_hash: str) -> int | None:
-        """The row of an image already in the index (by content hash), else None."""
+    def lookup(self, content_hash: str, gallery_key: str | None = None) -> int | None:
+        """The row of an image already in the index (by content hash), else None.
+
+        `gallery_key` (where the image would be) serves the S3 Vectors backend; here the hash suffices.
+        """
         rows = self._rows_by_hash.get(content_hash)
         return rows[0] if rows else None
 
@@ -118,20 +142,30 @@ class Searcher:
 
     def featurize(self, image_bytes: bytes) -> np.ndarray:
         """The search vector of new image bytes; not thread-safe (callers serialize)."""
-        image = decode_image(image_bytes, max_pixels=int(settings.get("IMAGESEARCH_MAX_PIXELS")))
+        image = decode_image(image_bytes, max_pixels=self._query.max_pixels)
         raw = self.featurizer.featurize_images([image])
         return centre_and_normalise(raw, self._mean)[0]
 
     def search_vector(
-        self, vector: np.ndarray, k: int, *, mode: str | None = None, exclude_hash: str | None = None
+        self,
+        vector: np.ndarray,
+        k: int,
+        *,
+        mode: str | None = None,
+        probes: int | None = None,
+        exclude_hash: str | None = None,
     ) -> list[dict]:
         """[{"key", "score"}] best first, leaving out every row whose content hash is exclude_hash.
 
-        Thread-safe: it only reads the memory-mapped arrays.
+        `probes` (LSH buckets probed per table) defaults to the manifest's; a query may ask for
+        more or fewer without a rebuild. Thread-safe: it only reads the memory-mapped arrays.
         """
         mode = self.resolve_mode(mode)
         if k < 1:
             raise SearchError("bad_request", f"k must be at least 1, not {k}")
+        probes = self.default_probes if probes is None else probes
+        if probes < 1:
+            raise SearchError("bad_request", f"probes must be at least 1, not {probes}")
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
         if q.shape[0] != self._vectors.shape[1]:
             raise SearchError(
@@ -146,49 +180,14 @@ class Searcher:
         if mode == "exact":
             rows, scores = exact_search(self._vectors, q, k, exclude)
         else:
-            rows, scores, _ = lsh_search(self._vectors, self._tables, q, k, exclude)
+            rows, scores, _ = lsh_search(self._vectors, self._tables, q, k, exclude, probes=probes)
         return [
             {"key": self.key(int(r)), "score": round(float(s), 6)} for r, s in zip(rows, scores, strict=True)
         ]
 
     def resolve_mode(self, mode: str | None) -> str:
         """The mode to use: the one asked for, else IMAGESEARCH_MODE, else the manifest's default."""
-        mode = mode or settings.get("IMAGESEARCH_MODE") or self.default_mode
+        mode = mode or self._query.forced_mode or self.default_mode
         if mode not in MODES:
             raise SearchError("bad_request", f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         return mode
-
-    def search_bytes(self, image_bytes: bytes, k: int, *, mode: str | None = None) -> dict:
-        """The agent JSON answer (DESIGN section 3) for a query image's bytes."""
-        return search_image(self, image_bytes, k, mode=mode)
-
-
-def _matches(featurizer: Any, manifest: dict) -> bool:
-    return (
-        getattr(featurizer, "digest", None) == manifest["weights"]["sha256"]
-        and getattr(featurizer, "size", None) == manifest["model"]["input_size"]
-    )
-
-
-def load_featurizer(manifest: dict, *, s3: Any = None, cache_dir: str | None = None) -> Any:
-    """The featurizer a manifest names, proven to have the same weights digest; else index_unavailable."""
-    from imagesearch.features import Featurizer
-
-    weights = manifest["weights"]
-    try:
-        featurizer = Featurizer.load(
-            weights["source"],
-            size=int(manifest["model"]["input_size"]),
-            s3=s3,
-            cache_dir=cache_dir,
-            batch_size=1,
-        )
-    except SearchError as e:
-        raise SearchError("index_unavailable", f"cannot load the index's weights: {e.message}") from e
-    if featurizer.digest != weights["sha256"]:
-        raise SearchError(
-            "index_unavailable",
-            f"weights {weights['source']} now have digest {featurizer.digest[:12]}, but the index "
-            f"was built with {weights['sha256'][:12]}; rebuild the index",
-        )
-    return featurizer

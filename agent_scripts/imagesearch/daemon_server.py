@@ -1,0 +1,121 @@
+"""The daemon's Unix socket server: a thread per connection, a cap on connections, line limits.
+
+Each connection carries newline-delimited JSON requests (imagesearch.protocol); the lines go to
+the Daemon, which never raises, and its answers go back one per line.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import socketserver
+import stat
+import threading
+from typing import TYPE_CHECKING
+
+from imagesearch.errors import SearchError
+from imagesearch.protocol import encode
+
+if TYPE_CHECKING:
+    from imagesearch.daemon import Daemon
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    """One connection: read request lines until EOF, timeout or an oversized line."""
+
+    server: DaemonServer
+
+    def handle(self) -> None:
+        daemon = self.server.daemon
+        if not self.server.slots.acquire(blocking=False):
+            busy = SearchError("internal", "daemon busy: too many connections, retry").to_json()
+            busy["retry"] = True  # the thin client retries until its deadline instead of failing
+            self._send(busy)
+            return
+        try:
+            self.connection.settimeout(daemon.config.conn_timeout)
+            limit = daemon.config.max_request_bytes
+            while True:
+                try:
+                    line = self.rfile.readline(limit + 1)
+                except (TimeoutError, ConnectionError):
+                    return
+                if not line:
+                    return
+                if len(line) > limit:
+                    # The rest of the line is unread, so the stream cannot be resynchronised: answer, close.
+                    self._send(SearchError("bad_request",
+                                           f"request line longer than {limit} bytes").to_json())
+                    return
+                if not line.strip():
+                    continue
+                if not self._send(daemon.handle_line(line)):
+                    return
+        finally:
+            self.server.slots.release()
+
+    def _send(self, answer: dict) -> bool:
+        try:
+            self.wfile.write(encode(answer))
+            self.wfile.flush()
+            return True
+        except (BrokenPipeError, ConnectionError, TimeoutError):
+            return False  # the client went away; nothing to answer
+
+
+class DaemonServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """A Unix stream server with one thread per connection and a cap on concurrent connections."""
+
+    daemon_threads = True
+    block_on_close = False
+    # A burst of SSM commands connects at once; a full backlog makes connect() fail with EAGAIN.
+    request_queue_size = 256
+
+    def __init__(self, daemon: Daemon, socket_path: str) -> None:
+        self.daemon = daemon
+        self.slots = threading.BoundedSemaphore(daemon.config.max_connections)
+        self.socket_path = socket_path
+        remove_stale_socket(socket_path)
+        old_umask = os.umask(0o117)  # socket file rw for owner and group only (root bypasses this)
+        try:
+            super().__init__(socket_path, _Handler)
+        finally:
+            os.umask(old_umask)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> DaemonServer:
+        """Serve in a background thread (tests and `serve` both use this)."""
+        self._thread = threading.Thread(target=self.serve_forever, name="imagesearch-accept", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop accepting, close the socket and remove its file."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+        self.server_close()
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+
+
+def remove_stale_socket(path: str) -> None:
+    """Remove a socket file left by a crashed daemon; refuse to steal one that is still answered."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise SearchError("internal", f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        os.unlink(path)
+        return
+    finally:
+        probe.close()
+    raise SearchError("internal", f"another daemon is already listening on {path}")

@@ -1,0 +1,424 @@
+"""Amazon S3 Vectors as the index backend: write a version's vectors, query them, refuse a stale index.
+
+The index version (manifest, mean, keys, hashes) stays where it is (imagesearch.storage); with this
+backend its vectors also live in one S3 vector index (cosine, float32), one vector per gallery key
+with the album as filterable metadata and the content hash as non-filterable metadata. Which
+version and which weights wrote the vectors is recorded in two tags of the vector index, so a
+daemon never queries vectors made by other weights (docs/contracts.md, "Index backends").
+The published limits used below, with their sources and dates, are in docs/scale.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from imagesearch.errors import SearchError
+
+BACKENDS = ("instance", "s3vectors")
+DIMENSION = 2048  # ResNet-50's pooled features (manifest "dim"); the template's index has the same
+PUT_BATCH = 500  # vectors per PutVectors and per DeleteVectors call
+GET_BATCH = 100  # vectors per GetVectors call
+LIST_PAGE = 1000  # vectors per ListVectors page
+MAX_TOP_K = 100  # results per QueryVectors request
+# Error codes botocore reports for a request S3 Vectors refused for its rate (429 and 503 alike).
+THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling",
+                            "SlowDown", "ServiceUnavailableException", "RequestLimitExceeded"})
+TAG_VERSION = "imagesearch-version"
+TAG_FINGERPRINT = "imagesearch-fingerprint"
+REWRITING = "rewriting"  # fingerprint tag while publish rewrites every vector for new weights
+META_ALBUM = "album"  # filterable
+META_HASH = "sha256"  # non-filterable (declared at index creation)
+MODE = "s3vectors"  # the answer's index.mode with this backend
+
+
+@dataclass(frozen=True)
+class VectorIndexRef:
+    """One S3 vector index: its vector bucket and its name."""
+
+    bucket: str
+    index: str
+
+    def params(self) -> dict[str, str]:
+        """The request fields naming this index."""
+        return {"vectorBucketName": self.bucket, "indexName": self.index}
+
+
+class BackendState(NamedTuple):
+    """What the vector index's tags say about the vectors in it."""
+
+    version: str
+    fingerprint: str
+
+
+class SyncReport(NamedTuple):
+    """What one sync wrote: vectors put, deleted, left as they were, and whether all were rewritten."""
+
+    put: int
+    deleted: int
+    kept: int
+    rewritten: bool
+
+
+def fingerprint(manifest: dict) -> str:
+    """What makes two versions' vectors comparable: weights digest, input size, dimension and mean."""
+    # The stored vectors are centred on the build's mean: a new mean is a new vector space too.
+    parts = {"weights": manifest["weights"]["sha256"], "input_size": manifest["model"]["input_size"],
+             "dim": manifest.get("dim", DIMENSION),
+             "mean": manifest.get("files", {}).get("mean.npy", {}).get("sha256")}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def album_of(key: str) -> str:
+    """The album of a gallery key `gallery/<album>/<file>`."""
+    parts = key.split("/")
+    return parts[1] if len(parts) >= 3 else ""
+
+
+def _code(e: Exception) -> str:
+    return getattr(e, "response", {}).get("Error", {}).get("Code", "")
+
+
+def call(fn: Callable[..., Any], *, attempts: int = 8, sleep: Callable[[float], None] = time.sleep,
+         base: float = 0.2, cap: float = 10.0, **kwargs: Any) -> Any:
+    """fn(**kwargs), asked again after a growing pause while S3 Vectors answers with a throttle code."""
+    from botocore.exceptions import ClientError
+
+    for attempt in range(attempts):
+        try:
+            return fn(**kwargs)
+        except ClientError as e:
+            if _code(e) not in THROTTLE_CODES or attempt == attempts - 1:
+                raise
+            sleep(min(cap, base * 2 ** attempt))
+    raise AssertionError("unreachable")
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+# ------------------------------------------------------------------------ setup and state
+
+
+def ensure_index(client: Any, ref: VectorIndexRef, *, dimension: int = DIMENSION) -> bool:
+    """Create the vector bucket and index unless they exist (local runs); True when created."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client.get_index(**ref.params())
+        return False
+    except ClientError as e:
+        if _code(e) not in ("NotFoundException", "NoSuchIndex", "ResourceNotFoundException"):
+            raise
+    try:
+        client.create_vector_bucket(vectorBucketName=ref.bucket)
+    except ClientError as e:
+        if _code(e) != "ConflictException":  # the bucket exists: only the index is missing
+            raise
+    client.create_index(**ref.params(), dataType="float32", dimension=dimension, distanceMetric="cosine",
+                        metadataConfiguration={"nonFilterableMetadataKeys": [META_HASH]})
+    return True
+
+
+def _index_arn(client: Any, ref: VectorIndexRef) -> str:
+    return client.get_index(**ref.params())["index"]["indexArn"]
+
+
+def read_state(client: Any, ref: VectorIndexRef) -> BackendState | None:
+    """The version and fingerprint the index's tags record; None when nothing was synced yet."""
+    tags = client.list_tags_for_resource(resourceArn=_index_arn(client, ref)).get("tags", {})
+    if TAG_VERSION not in tags or TAG_FINGERPRINT not in tags:
+        return None
+    return BackendState(tags[TAG_VERSION], tags[TAG_FINGERPRINT])
+
+
+def write_state(client: Any, ref: VectorIndexRef, state: BackendState) -> None:
+    """Record which version and fingerprint the vectors now hold (two tags, one request)."""
+    client.tag_resource(resourceArn=_index_arn(client, ref),
+                        tags={TAG_VERSION: state.version, TAG_FINGERPRINT: state.fingerprint})
+
+
+# ------------------------------------------------------------------------ writing
+
+
+def put_vectors(client: Any, ref: VectorIndexRef, items: Iterable[tuple[str, str, np.ndarray]], *,
+                sleep: Callable[[float], None] = time.sleep) -> int:
+    """Write (gallery key, content hash, vector) items as float32 in PutVectors batches; return the count."""
+    count = 0
+    batch: list[dict] = []
+    for key, content_hash, vector in items:
+        batch.append({"key": key,
+                      "data": {"float32": np.asarray(vector, dtype=np.float32).reshape(-1).tolist()},
+                      "metadata": {META_ALBUM: album_of(key), META_HASH: content_hash}})
+        if len(batch) == PUT_BATCH:
+            call(client.put_vectors, sleep=sleep, **ref.params(), vectors=batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        call(client.put_vectors, sleep=sleep, **ref.params(), vectors=batch)
+        count += len(batch)
+    return count
+
+
+def delete_vectors(client: Any, ref: VectorIndexRef, keys: Iterable[str], *,
+                   sleep: Callable[[float], None] = time.sleep) -> int:
+    """Delete vectors by gallery key in DeleteVectors batches; return the count asked for."""
+    keys = list(keys)
+    for batch in _batches(keys, PUT_BATCH):
+        call(client.delete_vectors, sleep=sleep, **ref.params(), keys=batch)
+    return len(keys)
+
+
+def stored_hashes(client: Any, ref: VectorIndexRef, *,
+                  sleep: Callable[[float], None] = time.sleep) -> dict[str, str]:
+    """{gallery key: content hash} of every vector in the index (ListVectors, metadata only)."""
+    found: dict[str, str] = {}
+    token = None
+    while True:
+        extra = {"nextToken": token} if token else {}
+        page = call(client.list_vectors, sleep=sleep, **ref.params(), maxResults=LIST_PAGE,
+                    returnMetadata=True, **extra)
+        for v in page.get("vectors", []):
+            found[v["key"]] = (v.get("metadata") or {}).get(META_HASH, "")
+        token = page.get("nextToken")
+        if not token:
+            return found
+
+
+def sync_version(client: Any, ref: VectorIndexRef, manifest: dict, arrays: dict[str, np.ndarray], *,
+                 sleep: Callable[[float], None] = time.sleep) -> SyncReport:
+    """Make the vector index hold exactly this version's vectors, then record its version and fingerprint.
+
+    Same fingerprint as recorded: only new or changed images are put and removed ones deleted.
+    Another fingerprint (new weights, size or mean): the state is first marked as being rewritten,
+    so daemons refuse to query it, then every vector is put again (a vector is never mixed with
+    ones made by other weights).
+    """
+    version = manifest["version"]
+    fp = fingerprint(manifest)
+    dim = int(manifest.get("dim", DIMENSION))
+    if arrays["vectors"].shape[1:] != (dim,):
+        raise SearchError("index_unavailable",
+                          f"vectors have shape {arrays['vectors'].shape}, manifest dim {dim}")
+    keys = [str(k) for k in arrays["keys"].tolist()]
+    hashes = [h.decode("ascii") if isinstance(h, bytes) else str(h) for h in arrays["hashes"].tolist()]
+    state = read_state(client, ref)
+    stored = stored_hashes(client, ref, sleep=sleep)
+    rewrite = state is None and bool(stored) or state is not None and state.fingerprint != fp
+    if rewrite:
+        write_state(client, ref, BackendState(version, REWRITING))
+    rows = [r for r, (k, h) in enumerate(zip(keys, hashes, strict=True)) if rewrite or stored.get(k) != h]
+    vectors = arrays["vectors"]
+    put = put_vectors(client, ref, ((keys[r], hashes[r], vectors[r]) for r in rows), sleep=sleep)
+    wanted = set(keys)
+    deleted = delete_vectors(client, ref, sorted(k for k in stored if k not in wanted), sleep=sleep)
+    write_state(client, ref, BackendState(version, fp))
+    return SyncReport(put=put, deleted=deleted, kept=len(keys) - put, rewritten=rewrite)
+
+
+def sync_index_version(client: Any, ref: VectorIndexRef, index_root: Any, *, s3: Any = None,
+                       version: str | None = None, cache_dir: str | None = None,
+                       sleep: Callable[[float], None] = time.sleep) -> SyncReport:
+    """Write one version of an index root (default: the live one) to the vector index.
+
+    The one call publish and the ingest path make after a new version is stored.
+    """
+    from imagesearch.artifacts import load_version
+    from imagesearch.storage import open_store
+
+    store = open_store(index_root, s3=s3)
+    version = version or store.read_current()
+    if version is None:
+        raise SearchError("index_unavailable", f"no index at {store.root} (no current.json)")
+    manifest, arrays = load_version(store.local_dir(version, cache_dir=cache_dir))
+    ensure_index(client, ref, dimension=int(manifest.get("dim", DIMENSION)))
+    return sync_version(client, ref, manifest, arrays, sleep=sleep)
+
+
+# ------------------------------------------------------------------------ searching
+
+
+class StoredVector(NamedTuple):
+    """An indexed image's vector, read from the vector index (stands where OpenIndex has a row)."""
+
+    key: str
+    vector: np.ndarray
+
+
+class S3VectorsIndex:
+    """An index version whose vectors are queried in S3 Vectors; the instance keeps only the model and mean.
+
+    Duck-types imagesearch.open_index.OpenIndex for imagesearch.querying: lookup, vector,
+    featurize, search_vector, resolve_mode, version, count, manifest, featurizer, warm_up.
+    """
+
+    def __init__(self, *, version: str, manifest: dict, mean: np.ndarray, client: Any, ref: VectorIndexRef,
+                 featurizer: Any = None, s3: Any = None, cache_dir: str | None = None,
+                 max_pixels: int = 40_000_000, state_ttl: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.version = version
+        self.manifest = manifest
+        self.count = int(manifest["count"])
+        self.default_mode = MODE
+        self.default_probes = None
+        self.fingerprint = fingerprint(manifest)
+        self._mean = np.asarray(mean, dtype=np.float32)
+        self._client = client
+        self.ref = ref
+        self._featurizer = featurizer
+        self._s3 = s3
+        self._cache_dir = cache_dir
+        self._max_pixels = max_pixels
+        self._state_ttl = state_ttl
+        self._clock = clock
+        self._checked_at: float | None = None
+        self._load_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, index_root: Any, *, client: Any, ref: VectorIndexRef, s3: Any = None,
+             cache_dir: str | None = None, version: str | None = None, featurizer: Any = None,
+             max_pixels: int = 40_000_000) -> S3VectorsIndex:
+        """Open `version` (default: current.json's): manifest and mean only; then check the vector index."""
+        from imagesearch.features import matches_manifest
+        from imagesearch.storage import open_store
+
+        store = open_store(index_root, s3=s3)
+        if version is None:
+            version = store.read_current()
+            if version is None:
+                raise SearchError("index_unavailable", f"no index at {store.root} (no current.json)")
+        manifest = store.read_manifest(version)
+        if manifest.get("version") != version:
+            raise SearchError("index_unavailable",
+                              f"{store.root}/{version} holds {manifest.get('version')!r}")
+        if featurizer is not None and not matches_manifest(featurizer, manifest):
+            featurizer = None
+        index = cls(version=version, manifest=manifest, mean=store.read_array(version, "mean"), client=client,
+                    ref=ref, featurizer=featurizer, s3=s3, cache_dir=cache_dir, max_pixels=max_pixels)
+        index.check_state(opening=True)
+        return index
+
+    def check_state(self, *, opening: bool = False) -> None:
+        """Refuse a vector index written for other weights (or behind this version when opening)."""
+        now = self._clock()
+        if not opening and self._checked_at is not None and now - self._checked_at < self._state_ttl:
+            return
+        state = read_state(self._client, self.ref)
+        where = f"vector index {self.ref.bucket}/{self.ref.index}"
+        if state is None:
+            raise SearchError("index_unavailable", f"{where} holds no synced version yet")
+        if state.fingerprint != self.fingerprint:
+            raise SearchError("index_unavailable", f"{where} holds vectors of other weights or another "
+                              f"build ({state.fingerprint} for {state.version}; this version is "
+                              f"{self.fingerprint}): refused, never mixed")
+        # Version ids sort by time: an older recorded version lacks this one's images.
+        if opening and state.version < self.version:
+            raise SearchError("index_unavailable", f"{where} holds version {state.version}, "
+                              f"older than {self.version}: publish has not finished writing it")
+        self._checked_at = now
+
+    @property
+    def featurizer(self) -> Any:
+        """The featurizer this version was built with, loaded on first use."""
+        if self._featurizer is None:
+            from imagesearch.features import load_featurizer
+
+            with self._load_lock:
+                if self._featurizer is None:
+                    self._featurizer = load_featurizer(self.manifest, s3=self._s3, cache_dir=self._cache_dir)
+        return self._featurizer
+
+    def warm_up(self) -> None:
+        """Load the model and run it once."""
+        f = self.featurizer
+        f.featurize_arrays(np.zeros((1, 3, f.size, f.size), dtype=np.float32))
+
+    def lookup(self, content_hash: str, gallery_key: str | None = None) -> StoredVector | None:
+        """The stored vector of the image at gallery_key when its content hash matches, else None."""
+        if not gallery_key:
+            return None  # an upload or an unknown place: featurized like any new image
+        found = call(self._client.get_vectors, **self.ref.params(), keys=[gallery_key], returnData=True,
+                     returnMetadata=True).get("vectors", [])
+        for v in found:
+            if v["key"] == gallery_key and (v.get("metadata") or {}).get(META_HASH) == content_hash:
+                return StoredVector(gallery_key, np.asarray(v["data"]["float32"], dtype=np.float32))
+        return None
+
+    def vector(self, row: StoredVector) -> np.ndarray:
+        """The stored search vector of a lookup() result."""
+        return row.vector
+
+    def featurize(self, image_bytes: bytes) -> np.ndarray:
+        """The search vector of new image bytes, centred on this version's mean; not thread-safe."""
+        from imagesearch.images import decode_image
+        from imagesearch.index import centre_and_normalise
+
+        image = decode_image(image_bytes, max_pixels=self._max_pixels)
+        return centre_and_normalise(self.featurizer.featurize_images([image]), self._mean)[0]
+
+    def search_vector(self, vector: np.ndarray, k: int, *, mode: str | None = None, probes: int | None = None,
+                      exclude_hash: str | None = None) -> list[dict]:
+        """[{"key", "score"}] best first from QueryVectors; score = 1 - cosine distance, as in memory."""
+        self.resolve_mode(mode)
+        if not 1 <= k < MAX_TOP_K:
+            raise SearchError("bad_request", f"k must be 1..{MAX_TOP_K - 1} with S3 Vectors, not {k}")
+        self.check_state()
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        # One more than asked: the query image itself, when indexed, is its own nearest neighbour.
+        answer = call(self._client.query_vectors, **self.ref.params(), topK=k + 1,
+                      queryVector={"float32": q.tolist()}, returnDistance=True, returnMetadata=True)
+        results = []
+        for v in answer.get("vectors", []):
+            if exclude_hash and (v.get("metadata") or {}).get(META_HASH) == exclude_hash:
+                continue
+            results.append({"key": v["key"], "score": round(1.0 - float(v["distance"]), 6)})
+        return results[:k]
+
+    def smoke_query(self) -> None:
+        """Prove the vector index answers before this version goes live (one query, any vector)."""
+        if self.count > 0:
+            probe = np.zeros(self._mean.shape[0], dtype=np.float32)
+            probe[0] = 1.0
+            self.search_vector(probe, 1)
+
+    def resolve_mode(self, mode: str | None) -> str:
+        """Always "s3vectors": the vector index has no lsh/exact choice; asking for one is refused."""
+        if mode not in (None, MODE):
+            raise SearchError("bad_request",
+                              f"this index is served by S3 Vectors; mode {mode!r} does not apply")
+        return MODE
+
+
+def make_client(max_connections: int = 10) -> Any:
+    """The s3vectors client (honours AWS_ENDPOINT_URL like the agent's S3 client)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3vectors", config=Config(retries={"max_attempts": 3, "mode": "standard"},
+                                                   max_pool_connections=max(10, max_connections),
+                                                   connect_timeout=5, read_timeout=10))
+
+
+def index_opener(settings: Any, *, client: Any = None) -> Callable[..., Any]:
+    """How this process opens a version: OpenIndex.open, or S3VectorsIndex.open (IMAGESEARCH_BACKEND)."""
+    import functools
+
+    if settings.backend != "s3vectors":
+        from imagesearch.open_index import OpenIndex, QueryConfig
+
+        return functools.partial(OpenIndex.open, query=QueryConfig.from_settings(settings))
+    if not settings.vector_bucket or not settings.vector_index:
+        raise SearchError("internal", "IMAGESEARCH_BACKEND=s3vectors needs IMAGESEARCH_VECTOR_BUCKET "
+                          "and IMAGESEARCH_VECTOR_INDEX")
+    return functools.partial(S3VectorsIndex.open, client=client if client is not None else make_client(),
+                             ref=VectorIndexRef(settings.vector_bucket, settings.vector_index),
+                             max_pixels=settings.max_pixels)

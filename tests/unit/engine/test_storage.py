@@ -1,0 +1,142 @@
+"""The index storage interface, the same tests against a local folder and an S3 prefix (moto)."""
+
+import json
+import os
+
+import boto3
+import numpy as np
+import pytest
+from imagesearch.artifacts import load_version, new_version_id
+from imagesearch.errors import SearchError
+from imagesearch.index import LshBuildParams
+from imagesearch.manifest import ModeRule, assemble
+from imagesearch.open_index import OpenIndex
+from imagesearch.storage import LocalIndexStore, S3IndexStore, open_store, publish_version
+from moto import mock_aws
+
+WEIGHTS = {"source": "seed:0", "sha256": "0" * 64, "pretrained": False}
+
+
+def _version(n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    keys = [f"gallery/a/{i:03d}.png" for i in range(n)]
+    hashes = [f"{seed:02d}{i:062d}" for i in range(n)]
+    return assemble(keys, hashes, rng.random((n, 2048)).astype(np.float16), weights=WEIGHTS, size=32,
+                    lsh=LshBuildParams(tables=2), probes=3, mode_rule=ModeRule(0.95, 0.2))
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="gallery")
+        yield client
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path):
+    """A fresh index root: a local folder, or s3://gallery/index in moto."""
+    if request.param == "local":
+        return open_store(str(tmp_path / "idx"))
+    return open_store("s3://gallery/index", s3=request.getfixturevalue("s3"))
+
+
+def _put_pointer(store, body: bytes) -> None:
+    if isinstance(store, LocalIndexStore):
+        os.makedirs(store.root, exist_ok=True)
+        with open(os.path.join(store.root, "current.json"), "wb") as f:
+            f.write(body)
+    else:
+        store.s3.put_object(Bucket=store.bucket, Key=f"{store.prefix}/current.json", Body=body)
+
+
+def test_publish_then_read_back(store, tmp_path):
+    # GIVEN an empty root
+    assert store.read_current() is None and store.list_versions() == []
+    # WHEN two versions are published
+    arrays, manifest = _version(seed=0)
+    first = publish_version(store, arrays, manifest)
+    second = publish_version(store, *_version(seed=1))
+    # THEN the pointer names the last one, both are listed, each manifest reads alone
+    assert store.read_current() == second and store.list_versions() == sorted([first, second])
+    got = store.read_manifest(first)
+    assert got["version"] == first and got["format_version"] == 1 and got["count"] == 30
+    assert got["lsh"]["probes"] == 3 and set(got["files"]) == {f"{name}.npy" for name in arrays}
+    # AND a local copy of a version loads whole, and equals what was written
+    loaded, mapped = load_version(store.local_dir(first, cache_dir=str(tmp_path / "cache")))
+    assert loaded["version"] == first
+    assert all(np.array_equal(np.asarray(mapped[name]), arrays[name]) for name in arrays)
+    store.fetch_version(second, str(tmp_path / "copy"))
+    assert load_version(str(tmp_path / "copy"))[0]["version"] == second
+    # AND an index opened through the store follows the pointer, its probe count a per-query choice
+    index = OpenIndex.open(store, cache_dir=str(tmp_path / "cache"))
+    assert index.version == second and index.default_probes == 3
+    assert len(index.search_vector(index.vector(0), 5, mode="lsh", probes=50)) == 5
+    with pytest.raises(SearchError) as e:
+        index.search_vector(index.vector(0), 5, mode="lsh", probes=0)
+    assert e.value.code == "bad_request"
+
+
+def test_publish_without_moving_the_pointer(store):
+    version = publish_version(store, *_version(), move_current=False)
+    assert store.read_current() is None and store.list_versions() == [version]
+    store.set_current(version)
+    assert store.read_current() == version
+
+
+@pytest.mark.parametrize("body", [b"not json", b"{}", json.dumps({"version": "../../etc"}).encode()])
+def test_a_bad_pointer_is_index_unavailable(store, body):
+    _put_pointer(store, body)
+    with pytest.raises(SearchError) as e:
+        store.read_current()
+    assert e.value.code == "index_unavailable"
+
+
+def test_bad_version_ids_and_missing_versions_are_refused(store, tmp_path):
+    with pytest.raises(SearchError):
+        store.set_current("../x")
+    for call in (lambda: store.read_manifest(new_version_id()),
+                 lambda: store.local_dir(new_version_id(), cache_dir=str(tmp_path / "c")),
+                 lambda: store.read_manifest("../x")):
+        with pytest.raises(SearchError) as e:
+            call()
+        assert e.value.code == "index_unavailable"
+
+
+def test_s3_prefix_spellings_and_clients(s3, tmp_path):
+    # "index", "index/" and the store built directly name the same root and read the same pointer
+    version = publish_version(S3IndexStore(s3, "gallery", "index"), *_version())
+    for root in ("s3://gallery/index", "s3://gallery/index/"):
+        store = open_store(root, s3=s3)
+        assert store.root == "s3://gallery/index" and store.read_current() == version
+    with pytest.raises(SearchError) as e:
+        open_store("s3://gallery/index")
+    assert e.value.code == "bad_request"
+    assert isinstance(open_store(str(tmp_path)), LocalIndexStore)
+
+
+def test_s3_version_without_manifest_or_with_a_bad_array_is_unavailable(s3, tmp_path):
+    store = S3IndexStore(s3, "gallery", "index")
+    version = publish_version(store, *_version(), move_current=False)
+    s3.put_object(Bucket="gallery", Key=f"index/{version}/vectors.npy", Body=b"tampered")
+    with pytest.raises(SearchError, match="does not match its manifest hash") as e:
+        store.local_dir(version, cache_dir=str(tmp_path / "c"))
+    assert e.value.code == "index_unavailable"
+    assert not os.path.exists(tmp_path / "c" / "index" / "gallery" / "index" / version)
+    s3.delete_object(Bucket="gallery", Key=f"index/{version}/manifest.json")
+    with pytest.raises(SearchError, match="no manifest"):
+        store.read_manifest(version)
+
+
+def test_s3_manifest_is_uploaded_after_the_arrays(s3):
+    keys = []
+    for operation in ("PutObject", "CreateMultipartUpload"):
+        s3.meta.events.register(f"before-parameter-build.s3.{operation}",
+                                lambda params, **_: keys.append(params["Key"]))
+    version = publish_version(S3IndexStore(s3, "gallery", "index"), *_version())
+    uploads = [k for k in keys if k.startswith(f"index/{version}/")]
+    assert uploads[-1] == f"index/{version}/manifest.json" and len(uploads) == 9
+    assert keys[-1] == "index/current.json"
