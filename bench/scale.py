@@ -301,11 +301,13 @@ def write_section(out: Path, body: str) -> None:
     """Replace (or append) this section in the report, keeping every other section."""
     text = out.read_text() if out.exists() else "# Benchmarks\n"
     head = f"## {TITLE}"
-    if head in text:
-        start = text.index(head)
-        nxt = text.find("\n## ", start + len(head))
-        text = text[:start] + text[nxt + 1:] if nxt != -1 else text[:start]
-    out.write_text(text.rstrip() + f"\n\n{head}\n\n{body.strip()}\n")
+    new = f"{head}\n\n{body.strip()}\n"
+    if head not in text:
+        out.write_text(text.rstrip() + f"\n\n{new}")
+        return
+    start = text.index(head)  # replaced where it stands, so the sections after it stay after it
+    nxt = text.find("\n## ", start + len(head))
+    out.write_text(text[:start] + new + (text[nxt:] if nxt != -1 else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
