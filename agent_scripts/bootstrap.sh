@@ -131,7 +131,8 @@ write_env_file() {
         echo "AWS_REGION=$AWS_REGION"
         echo "AWS_DEFAULT_REGION=$AWS_REGION"
         echo "IMAGESEARCH_INDEX=s3://$GALLERY_BUCKET/index"
-        echo "IMAGESEARCH_ALLOWED_BUCKETS=$SITE_BUCKET"
+        # Album images come from the site bucket; "more like this" and uploads from the gallery.
+        echo "IMAGESEARCH_ALLOWED_BUCKETS=${SITE_BUCKET:+$SITE_BUCKET,}$GALLERY_BUCKET"
         echo "IMAGESEARCH_SOCKET=/run/imagesearch/daemon.sock"
         echo "IMAGESEARCH_CACHE_DIR=/var/lib/imagesearch/cache"
         echo "IMAGESEARCH_COLD_CACHE_DIR=$COLD_CACHE"

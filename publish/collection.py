@@ -15,14 +15,13 @@ from pathlib import Path
 from imagesearch.albums import AlbumFile, walk_albums
 from imagesearch.errors import SearchError
 
+# The listing rule and albums.json's shape have one home, shared with the ingest function.
+from site_albums import ALBUMS_JSON, DEFAULT_PER_ALBUM, IMAGE_CACHE_CONTROL, album_entry, is_browsable
+
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, sync
 
-DEFAULT_PER_ALBUM = 48
-ALBUMS_JSON = "albums.json"
-# Browsers show these; anything else in an album folder is uploaded to the gallery (the index
-# build decides what is an image by content) but never offered on the page.
-BROWSABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
-IMAGE_CACHE_CONTROL = "public, max-age=86400"
+__all__ = ["ALBUMS_JSON", "DEFAULT_PER_ALBUM", "IMAGE_CACHE_CONTROL", "albums_document", "browsable",
+           "publish_albums", "publish_gallery", "scan"]
 log = logging.getLogger(__name__)
 
 
@@ -45,16 +44,16 @@ def scan(images_dir: Path) -> dict[str, list[AlbumFile]]:
 
 def browsable(images: list[AlbumFile], per_album: int) -> list[AlbumFile]:
     """The first per_album images a browser can show, in name order."""
-    return [i for i in images if i.path.suffix.lower() in BROWSABLE_SUFFIXES][:per_album]
+    return [i for i in images if is_browsable(i.path.name)][:per_album]
 
 
 def albums_document(albums: dict[str, list[AlbumFile]], per_album: int, index: dict | None) -> dict:
     """The albums.json content of docs/contracts.md."""
     entries = []
     for name, images in albums.items():
-        keys = [i.album_key for i in browsable(images, per_album)]
-        if keys:
-            entries.append({"name": name, "cover": keys[0], "count": len(images), "images": keys})
+        entry = album_entry(name, [i.album_key for i in browsable(images, per_album)], len(images))
+        if entry:
+            entries.append(entry)
     return {"albums": entries, "index": index}
 
 

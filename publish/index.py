@@ -32,12 +32,9 @@ def live_manifest(s3, gallery_bucket: str) -> dict | None:
 
 def summary_from_manifest(manifest: dict) -> dict:
     """albums.json's `index` object {version, count, mode, pretrained, weights_label} (contracts)."""
-    weights = manifest.get("weights", {})
-    pretrained = bool(weights.get("pretrained"))
-    source = str(weights.get("source", "?"))
-    label = "pretrained ImageNet weights" if pretrained else f"demo weights, not pretrained ({source})"
-    return {"version": manifest.get("version"), "count": manifest.get("count"),
-            "mode": manifest.get("default_mode"), "pretrained": pretrained, "weights_label": label}
+    from site_albums import index_summary  # one home, shared with the ingest function
+
+    return index_summary(manifest)
 
 
 def albums_index_summary(s3, gallery_bucket: str) -> dict | None:

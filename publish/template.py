@@ -16,6 +16,8 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 SEARCH_DOCUMENT = "SearchDocument"
 REFRESH_DOCUMENT = "RefreshDocument"
 SEARCH_FUNCTION = "SearchFunction"
+INGEST_DOCUMENT = "IngestDocument"
+INGEST_FUNCTION = "IngestFunction"
 FUNCTION_TYPE = "AWS::Serverless::Function"
 LAYER_TYPE = "AWS::Serverless::LayerVersion"
 HTTP_API_TYPE = "AWS::Serverless::HttpApi"
@@ -87,6 +89,11 @@ def _document(template: dict, logical_id: str) -> dict:
 def search_document(template: dict) -> dict:
     """The SearchDocument's content (schemaVersion, parameters, mainSteps) as plain data."""
     return _document(template, SEARCH_DOCUMENT)
+
+
+def ingest_document(template: dict) -> dict:
+    """The IngestDocument's content as plain data."""
+    return _document(template, INGEST_DOCUMENT)
 
 
 def refresh_document(template: dict) -> dict:

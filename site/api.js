@@ -15,6 +15,35 @@ export class ApiError extends Error {
 // so the API's own 504 reaches the user instead of a browser-side timeout.
 export const SEARCH_TIMEOUT_MS = 32000;
 export const ALBUMS_TIMEOUT_MS = 15000;
+export const UPLOAD_TIMEOUT_MS = 120000;
+
+// What S3 answers when a presigned POST breaks one of its conditions, as our error codes.
+const S3_UPLOAD_CODES = { EntityTooLarge: "too_large", EntityTooSmall: "bad_image", AccessDenied: "bad_image" };
+
+/** POST a file to a presigned S3 form with XMLHttpRequest (fetch reports no upload progress). */
+export function postForm(form, file, { onProgress = () => {}, timeoutMs = UPLOAD_TIMEOUT_MS,
+                                       Xhr = globalThis.XMLHttpRequest } = {}) {
+  return new Promise((resolve, reject) => {
+    const data = new FormData();
+    for (const [name, value] of Object.entries(form.fields || {})) data.append(name, value);
+    data.append("Content-Type", file.type);
+    data.append("file", file); // S3 reads every field before the file, so it comes last
+    const xhr = new Xhr();
+    xhr.open("POST", form.url);
+    xhr.timeout = timeoutMs;
+    xhr.upload.onprogress = (e) => onProgress(e.lengthComputable ? e.loaded / e.total : null);
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) return resolve();
+      const found = /<Code>([A-Za-z]+)<\/Code>/.exec(xhr.responseText || "");
+      const code = (found && S3_UPLOAD_CODES[found[1]]) || "upload_failed";
+      reject(new ApiError("answer", `The upload was refused (${found ? found[1] : `HTTP ${xhr.status}`}).`,
+        { status: xhr.status, code }));
+    };
+    xhr.onerror = () => reject(new ApiError("unreachable", "Could not reach the upload storage."));
+    xhr.ontimeout = () => reject(new ApiError("timeout", "The upload did not finish in time."));
+    xhr.send(data);
+  });
+}
 
 /** Build the client for an API base URL (trailing slash optional). */
 export function createApi({ apiUrl, fetchImpl = globalThis.fetch.bind(globalThis),
@@ -60,17 +89,40 @@ export function createApi({ apiUrl, fetchImpl = globalThis.fetch.bind(globalThis
         albumsTimeoutMs, "the album list");
     },
 
-    /** Search for the k images most like the one at key ("albums/<album>/<file>"). */
-    async search(key, k) {
+    /** Search for the k images most like the one at key ("albums/<album>/<file>" or "gallery/..."). */
+    search(key, k) {
+      return this.searchBy({ key }, k);
+    },
+
+    /** Search by a query object: {key} or {upload: "<upload_id>"}. */
+    async searchBy(query, k) {
       const body = await request(`${base}/search`, {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ key, k }),
+        body: JSON.stringify({ ...query, k }),
       }, searchTimeoutMs, "the search API");
       if (!body || !Array.isArray(body.results)) {
         throw new ApiError("bad_response", "The search API answered without a result list.");
       }
       return body;
+    },
+
+    /** A presigned upload form: {upload_id, url, fields, max_bytes, expires_in}. */
+    async requestUpload() {
+      const body = await request(`${base}/uploads`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: "{}",
+      }, searchTimeoutMs, "the upload API");
+      if (!body || typeof body.url !== "string" || !body.fields || typeof body.upload_id !== "string") {
+        throw new ApiError("bad_response", "The upload API answered without an upload form.");
+      }
+      return body;
+    },
+
+    /** Send the file with the form, reporting progress (0..1, or null when unknown). */
+    upload(form, file, onProgress) {
+      return postForm(form, file, { onProgress });
     },
   };
 }

@@ -1,6 +1,23 @@
 // The controller: hash routes to screens, given an api and views so it can run against stubs.
 import { DEFAULT_K, clampK } from "./k.js";
 
+// The API's default upload limit, shown before the first upload form says the real one.
+export const DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
+const TYPES_TEXT = "JPEG, PNG, GIF, WebP, BMP or TIFF";
+
+/** What to tell the user when their image cannot be searched, by error code (undefined: keep the API's). */
+export function uploadAdvice(code, { size = 0, maxBytes = DEFAULT_MAX_UPLOAD_BYTES } = {}) {
+  const mib = (n) => `${+(n / (1024 * 1024)).toFixed(1)} MiB`;
+  if (code === "too_large") {
+    return `This image${size ? ` is ${mib(size)},` : " is"} over the limit of ${mib(maxBytes)}. `
+      + "Choose a smaller image, or resize it and try again.";
+  }
+  if (code === "bad_image") {
+    return `This file is not an image that can be searched. Choose a ${TYPES_TEXT} file.`;
+  }
+  return undefined;
+}
+
 /** Parse a location hash: #/ , #/album/<name> , #/album/<name>/<file>?k=N. */
 export function parseRoute(hash) {
   const raw = String(hash || "").replace(/^#/, "");
@@ -19,6 +36,8 @@ export function parseRoute(hash) {
   if (parts[0] === "album" && parts.length === 3) {
     return { name: "image", album: parts[1], file: parts[2], k: params.has("k") ? clampK(params.get("k")) : null };
   }
+  if (parts[0] === "like" && parts.length === 3) return { name: "like", album: parts[1], file: parts[2] };
+  if (parts[0] === "upload" && parts.length === 1) return { name: "upload" };
   return { name: "unknown" };
 }
 
@@ -86,8 +105,59 @@ export function createApp({ api, views, win = window }) {
         onSearch: () => search(key, generation),
       });
       await search(key, mine);
+    } else if (route.name === "like") {
+      // "More like this": the result's gallery image; its public copy is at results/<gallery key>.
+      const key = `gallery/${route.album}/${route.file}`;
+      views.showQuery(route.album, key, k, {
+        onK: (value) => { k = clampK(value); search(key, generation); },
+        onSearch: () => search(key, generation),
+      }, `results/${key}`);
+      await search(key, mine);
+    } else if (route.name === "upload") {
+      let last = null; // the last chosen file, searched again when k changes
+      views.showUpload(k, {
+        maxBytes,
+        onK: (value) => { k = clampK(value); if (last) searchFile(last, generation); },
+        onFile: (file) => { last = file; searchFile(file, generation); },
+      });
     } else {
       showMissing("This page does not exist.");
+    }
+  }
+
+  let maxBytes = DEFAULT_MAX_UPLOAD_BYTES;
+  let previewUrl = null;
+
+  function refuse(code, file) {
+    const message = uploadAdvice(code, { size: file.size, maxBytes });
+    return { kind: "answer", status: 422, code, message };
+  }
+
+  /** Check, preview, upload (with progress) and search one file the user chose, dropped or pasted. */
+  async function searchFile(file, mine) {
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    const isImage = typeof file.type === "string" && file.type.startsWith("image/");
+    previewUrl = isImage ? URL.createObjectURL(file) : null;
+    if (previewUrl) views.showUploadPreview(previewUrl, file.name || "pasted image");
+    const retry = () => searchFile(file, generation);
+    if (!isImage) return views.showSearchError(refuse("bad_image", file), {});
+    if (file.size > maxBytes) return views.showSearchError(refuse("too_large", file), {});
+    views.showUploadProgress(null);
+    try {
+      const form = await api.requestUpload();
+      maxBytes = form.max_bytes || maxBytes;
+      if (file.size > maxBytes) return views.showSearchError(refuse("too_large", file), {});
+      await api.upload(form, file, (fraction) => { if (mine === generation) views.showUploadProgress(fraction); });
+      if (mine !== generation) return;
+      views.showSearching(k);
+      const answer = await api.searchBy({ upload: form.upload_id }, k);
+      if (mine === generation) views.showAnswer(answer);
+    } catch (error) {
+      if (mine !== generation) return;
+      // A refused image needs another file, not a retry; anything else may pass on a second try.
+      const advice = uploadAdvice(error.code, { size: file.size, maxBytes });
+      if (advice) views.showSearchError({ kind: error.kind, status: error.status, code: error.code, message: advice });
+      else views.showSearchError(error, { retry });
     }
   }
 

@@ -19,6 +19,8 @@ const ERROR_TITLES = {
 const STATUS_TITLES = {
   400: "The request was refused",
   404: "No such image",
+  413: "The image is too large",
+  422: "This file cannot be searched",
   429: "Too many searches right now",
   502: "The search agent failed",
   503: "No search instance is available",
@@ -68,6 +70,19 @@ export function imageHref(key, k) {
   const { album, file } = splitKey(key);
   return `#/album/${encodeURIComponent(album)}/${encodeURIComponent(file)}?k=${k}`;
 }
+/** "More like this": the route searching a result's gallery image (its key may carry results/). */
+export function likeHref(key) {
+  const { album, file } = splitKey(key);
+  return `#/like/${encodeURIComponent(album)}/${encodeURIComponent(file)}`;
+}
+
+/** Bytes for people: "10 MiB", "512 KiB". */
+export function formatBytes(bytes) {
+  if (bytes >= 1024 * 1024) return `${+(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+  return `${Math.max(1, Math.round(bytes / 1024))} KiB`;
+}
+
+export const IMAGE_TYPES_TEXT = "JPEG, PNG, GIF, WebP, BMP or TIFF";
 
 /** The views bound to a document: main is the element each screen replaces. */
 export function createViews({ doc = document, main, indexInfo }) {
@@ -143,6 +158,17 @@ export function createViews({ doc = document, main, indexInfo }) {
       retry ? h("button", { type: "button", onclick: retry, text: "Try again" }) : null);
   }
 
+  // One paste listener for the document; it acts only while the upload screen is shown.
+  let pasteTarget = null;
+  doc.addEventListener("paste", (e) => {
+    if (!pasteTarget || !main.querySelector("#upload-drop")) return;
+    const items = [...((e.clipboardData && e.clipboardData.files) || [])];
+    if (items.length) {
+      e.preventDefault();
+      pasteTarget(items[0]);
+    }
+  });
+
   return {
     /** Show the index description; label demo weights plainly. */
     setIndexInfo(index) {
@@ -179,7 +205,10 @@ export function createViews({ doc = document, main, indexInfo }) {
             h("span", { className: "album-name", text: album.name }),
             h("span", { className: "album-count", text: count }))));
       }
-      replace(h("h1", { text: "Albums" }),
+      replace(
+        h("p", { className: "own-image" },
+          h("a", { className: "primary-link", href: "#/upload", text: "Search with your own image" })),
+        h("h1", { text: "Albums" }),
         albums.length ? list : h("p", { text: "No albums were published." }));
       focusHeading();
     },
@@ -203,13 +232,13 @@ export function createViews({ doc = document, main, indexInfo }) {
     },
 
     /** The query screen: the chosen image, the k selector and an empty answer area. */
-    showQuery(album, key, k, { onK, onSearch }) {
+    showQuery(album, key, k, { onK, onSearch }, src = key) {
       const { file } = splitKey(key);
       const answer = h("section", { className: "answer", "aria-live": "polite", id: "answer" });
       replace(breadcrumb([["Albums", "#/"], [album, albumHref(album)], [file, null]]),
         h("div", { className: "query" },
           h("figure", { className: "query-figure" },
-            pixelImage(key, `query: ${album}/${file}`, "query-img"),
+            pixelImage(src, `query: ${album}/${file}`, "query-img"),
             h("figcaption", { text: file })),
           h("div", { className: "query-side" },
             h("h1", { text: `Images like ${file}` }),
@@ -217,6 +246,57 @@ export function createViews({ doc = document, main, indexInfo }) {
             h("button", { type: "button", className: "primary", onclick: onSearch, text: "Search again" }))),
         answer);
       focusHeading();
+    },
+
+    /** "Search with your own image": file picker, drop zone, paste, k, a preview and the answer area. */
+    showUpload(k, { onK, onFile, maxBytes }) {
+      const input = h("input", { type: "file", id: "upload-input", accept: "image/*", className: "visually-hidden",
+        onchange: (e) => { if (e.target.files && e.target.files[0]) onFile(e.target.files[0]); } });
+      const drop = h("div", { className: "drop-zone", id: "upload-drop", tabindex: "0",
+        "aria-describedby": "upload-hint",
+        ondragover: (e) => { e.preventDefault(); drop.classList.add("over"); },
+        ondragleave: () => drop.classList.remove("over"),
+        ondrop: (e) => {
+          e.preventDefault();
+          drop.classList.remove("over");
+          const files = e.dataTransfer && e.dataTransfer.files;
+          if (files && files[0]) onFile(files[0]);
+        },
+        onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } } },
+      h("label", { for: "upload-input", className: "button", text: "Choose an image" }),
+      h("span", { text: " or drop it here, or paste it (Ctrl+V)." }),
+      input);
+      pasteTarget = onFile;
+      replace(breadcrumb([["Albums", "#/"], ["Your image", null]]),
+        h("div", { className: "query" },
+          h("figure", { className: "query-figure", id: "upload-preview", hidden: true }),
+          h("div", { className: "query-side" },
+            h("h1", { text: "Search with your own image" }),
+            h("p", { className: "hint", id: "upload-hint",
+              text: `${IMAGE_TYPES_TEXT}, up to ${formatBytes(maxBytes)}. It is kept privately for a day.` }),
+            drop,
+            kSelector(k, onK))),
+        h("section", { className: "answer", "aria-live": "polite", id: "answer" }));
+      focusHeading();
+    },
+
+    /** The chosen image, shown before and while it uploads. */
+    showUploadPreview(src, name) {
+      const figure = main.querySelector("#upload-preview");
+      if (!figure) return;
+      figure.hidden = false;
+      figure.replaceChildren(h("img", { src, alt: `your image: ${name}`, className: "query-img upload-img" }),
+        h("figcaption", { text: name }));
+    },
+
+    /** Upload progress: a fraction 0..1, or null when the browser cannot tell (a staged indicator). */
+    showUploadProgress(fraction) {
+      const known = typeof fraction === "number" && Number.isFinite(fraction);
+      const bar = h("progress", { id: "upload-progress", max: "100" });
+      if (known) bar.value = Math.round(fraction * 100);
+      replaceAnswer(h("div", { className: "loading", role: "status" },
+        h("label", { for: "upload-progress", text: known ? `Uploading… ${Math.round(fraction * 100)}%` : "Uploading…" }),
+        bar));
     },
 
     /** The loading state of a running search. */
@@ -243,7 +323,9 @@ export function createViews({ doc = document, main, indexInfo }) {
               : copyFailedTile(`match: ${album}/${file}, copy failed`),
             h("figcaption", {},
               h("span", { className: "score", text: `score ${score}` }),
-              h("span", { className: "result-name", title: `${album}/${file}`, text: file })))));
+              h("span", { className: "result-name", title: `${album}/${file}`, text: file }),
+              match.url ? h("a", { className: "more-like", href: likeHref(match.key),
+                title: `Find images like ${file}`, text: "More like this" }) : null))));
       }
       const timings = result.timings_ms || {};
       const total = typeof timings.total === "number" && timings.total > 0 ? timings.total : 0;

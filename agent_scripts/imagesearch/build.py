@@ -22,7 +22,7 @@ from imagesearch.features import Featurizer, load_featurizer
 from imagesearch.index import LshBuildParams, default_probes
 from imagesearch.manifest import assemble, build_report, source_digest
 from imagesearch.pipeline import featurize_sources
-from imagesearch.sources import collect_sources
+from imagesearch.sources import Source, collect_sources
 from imagesearch.storage import IndexStore, open_store, publish_version
 
 
@@ -146,54 +146,91 @@ def add_images(
     progress: bool = False,
 ) -> dict:
     """Add (or replace, if their content changed) the images under `images`; others are not re-featurized."""
+    config = _config(config)
+    max_bytes = config.limits.max_bytes
+    sources, skipped = collect_sources(images, max_bytes=max_bytes, s3=s3, key_prefix=key_prefix)
+    report = update_images(
+        index_root, sources=sources, config=config, s3=s3, featurizer=featurizer, cache_dir=cache_dir,
+        source=images, progress=progress, kind="add",
+    )
+    if skipped:
+        report["skipped_files"] = skipped + report["skipped_files"]
+        report["skipped"] = len(report["skipped_files"])
+        report["skipped_by_reason"] = dict(Counter(s["reason"] for s in report["skipped_files"]))
+    return report
+
+
+def update_images(
+    index_root: str | IndexStore,
+    *,
+    sources: list[Source] = (),
+    remove: Iterable[str] = (),
+    config: BuildConfig | None = None,
+    s3: Any = None,
+    featurizer: Featurizer | None = None,
+    cache_dir: str | None = None,
+    source: str = "",
+    progress: bool = False,
+    kind: str = "update",
+) -> dict:
+    """Add or replace `sources` and drop the keys in `remove`, all in ONE new live version.
+
+    An image already indexed with the same content costs one read and no model run; a source that
+    is also named in `remove` is added (the caller decides which came last). When nothing changes,
+    no version is published and the live one is reported (so a repeated batch changes nothing).
+    """
     started = time.perf_counter()
     config = _config(config)
     store = open_store(index_root, s3=s3)
     cache_dir = cache_dir or config.cache_dir
     limits, threads = config.limits, config.threads
-    parent, manifest, arrays = _live(store, cache_dir, " to add to; run `index build` first")
-    sources, skipped = collect_sources(images, max_bytes=limits.max_bytes, s3=s3, key_prefix=key_prefix)
+    parent, manifest, arrays = _live(store, cache_dir, " to update; run `index build` first")
     # Hash first: an image already indexed under the same key costs one read, no model.
-    probe = featurize_sources(sources, None, limits, threads=threads, progress=False)
-    skipped += probe.skipped
+    probe = featurize_sources(list(sources), None, limits, threads=threads, progress=False)
+    skipped = list(probe.skipped)
     old_keys, old_hashes = _keys_and_hashes(arrays)
     have = dict(zip(old_keys, old_hashes, strict=True))
     fresh = {k for k, h in zip(probe.keys, probe.hashes, strict=True) if have.get(k) != h}
     unchanged = len(probe.keys) - len(fresh)
-    if not fresh:
-        return build_report(
-            "add", parent, store.root, manifest, skipped, started, added=0, replaced=0, unchanged=unchanged
+    added_keys = {s.key for s in sources}
+    drop = {k for k in remove if k in have and k not in added_keys}
+    missing = sorted(k for k in set(remove) - added_keys if k not in have)
+    counts = {"unchanged": unchanged, "removed": len(drop), "not_found": missing}
+    if not fresh and not drop:
+        return build_report(kind, parent, store.root, manifest, skipped, started, added=0, replaced=0,
+                            **counts)
+    done = featurize_sources([], None, limits)
+    if fresh:
+        if (
+            featurizer is None
+            or featurizer.digest != manifest["weights"]["sha256"]
+            or featurizer.size != manifest["model"]["input_size"]
+        ):
+            featurizer = load_featurizer(manifest, s3=s3, cache_dir=cache_dir, batch_size=config.batch_size)
+        done = featurize_sources(
+            [s for s in sources if s.key in fresh], featurizer, limits, threads=threads, progress=progress
         )
-    if (
-        featurizer is None
-        or featurizer.digest != manifest["weights"]["sha256"]
-        or featurizer.size != manifest["model"]["input_size"]
-    ):
-        featurizer = load_featurizer(manifest, s3=s3, cache_dir=cache_dir, batch_size=config.batch_size)
-    done = featurize_sources(
-        [s for s in sources if s.key in fresh], featurizer, limits, threads=threads, progress=progress
-    )
+        skipped += done.skipped
     renewed = set(done.keys)
-    keep = [i for i, k in enumerate(old_keys) if k not in renewed]
+    keep = [i for i, k in enumerate(old_keys) if k not in renewed and k not in drop]
     keys = [old_keys[i] for i in keep] + done.keys
     hashes = [old_hashes[i] for i in keep] + done.hashes
     features = np.concatenate([np.asarray(arrays["features"][keep]), done.features])
-    replaced = len(set(done.keys) & set(have))
-    new_arrays, new_manifest = _reassemble(
-        keys, hashes, features, manifest, config, {"kind": "add", "parent": parent, "source": images}
-    )
+    replaced = len(renewed & set(have))
+    build = {"kind": kind, "parent": parent, "source": source}
+    new_arrays, new_manifest = _reassemble(keys, hashes, features, manifest, config, build)
     version = publish_version(store, new_arrays, new_manifest)
     return build_report(
-        "add",
+        kind,
         version,
         store.root,
         new_manifest,
-        skipped + done.skipped,
+        skipped,
         started,
         added=len(done.keys) - replaced,
         replaced=replaced,
-        unchanged=unchanged,
         parent=parent,
+        **counts,
     )
 
 

@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_daemon_commands(sub)
     # <<< agent commands
+    from imagesearch.ingest_command import add_ingest_command
+
+    add_ingest_command(sub)
     return parser
 
 

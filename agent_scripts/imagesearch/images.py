@@ -26,6 +26,30 @@ def file_sha256(path: str) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+# Transparent pixels are shown on white, as the page and most viewers show them.
+BACKGROUND = (255, 255, 255)
+_SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """The one normalisation of a decoded image to 8-bit RGB (call after EXIF orientation).
+
+    Pillow's plain convert("RGB") clips 16-bit grey at 255 (nearly all white) and drops alpha,
+    which leaves whatever colour the encoder stored under transparent pixels (often black).
+    """
+    if im.mode in _SIXTEEN_BIT:
+        import numpy as np  # only 16-bit grey needs it
+
+        wide = np.asarray(im, dtype=np.uint32)
+        im = Image.fromarray((np.clip(wide, 0, 65535) >> 8).astype(np.uint8), "L")
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, BACKGROUND)
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return im.convert("RGB")
+
+
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     """Decode `data` into an RGB image, or raise SearchError("bad_image") saying why.
 
@@ -47,9 +71,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
                     f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels} "
                     "(possible decompression bomb)",
                 )
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            return im.convert("RGB")
+            im.load()  # the first frame of an animation (GIF, APNG, WebP)
+            return to_rgb(ImageOps.exif_transpose(im))
     except SearchError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

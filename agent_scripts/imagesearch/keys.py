@@ -5,9 +5,16 @@ from __future__ import annotations
 import re
 
 # The patterns of docs/contracts.md, compiled once; keep them byte-for-byte equal to the document.
-QUERY_KEY_RE = re.compile(r"^albums/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,16}){0,4}$")
+# A query image: an album image (site bucket), a gallery image ("more like this") or an upload
+# (gallery bucket, uploads/<32 lowercase hex>).
+QUERY_KEY_RE = re.compile(
+    r"^((albums|gallery)/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,16}){0,4}|uploads/[0-9a-f]{32})$")
+UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 K_RE = re.compile(r"^([1-9]|10)$")
+# An image of the collection, and an ingest batch object (the IngestDocument's one parameter).
+GALLERY_KEY_RE = re.compile(r"^gallery/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,16}){0,4}$")
+INGEST_KEY_RE = re.compile(r"^ingest/[0-9a-f]{32}\.json$")
 
 ALBUM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FILE_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,16}){0,4}$")

@@ -57,7 +57,7 @@ def validate_bucket(value: object) -> str:
 
 
 def validate_key(value: object) -> str:
-    """A query key matching the contract pattern (albums/<album>/<file>), else bad_request."""
+    """A query key matching the contract pattern (albums/, gallery/ or uploads/<id>), else bad_request."""
     if not isinstance(value, str) or not QUERY_KEY_RE.fullmatch(value):
         raise _bad(f"key must match {QUERY_KEY_RE.pattern}, got {_short(value)}")
     return value

@@ -114,3 +114,14 @@ def download_file(s3: Any, bucket: str, key: str, dest: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def object_exists(s3: Any, bucket: str, key: str) -> bool:
+    """Whether the object is there now (HEAD); other errors than "missing" are raised as internal."""
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as e:
+        if _error_code(e) in _MISSING:
+            return False
+        raise SearchError("internal", f"cannot check s3://{bucket}/{key}: {e}") from e
+    return True

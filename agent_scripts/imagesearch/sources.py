@@ -75,3 +75,15 @@ def collect_sources(
             raise SearchError("bad_request", f"{images} is on S3 but no S3 client was given")
         return s3_sources(s3, images, max_bytes), []
     return local_sources(images, key_prefix)
+
+
+def s3_key_sources(s3: Any, bucket: str, keys: list[str], max_bytes: int) -> list[Source]:
+    """Named objects of one bucket (an ingest batch's keys), each read at most `max_bytes` + 1."""
+    out = []
+    for key in keys:
+
+        def read(key: str = key) -> bytes:
+            return read_s3_capped(s3, bucket, key, max_bytes)
+
+        out.append(Source(key, f"s3://{bucket}/{key}", None, read))
+    return out

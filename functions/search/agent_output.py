@@ -15,8 +15,9 @@ from keys import GALLERY_KEY
 AGENT_ERROR_STATUS = {
     "bad_request": 400,  # the agent rejected the input the function passed on
     "not_found": 404,  # the query image vanished between our check and the search
-    "bad_image": 502,
-    "too_large": 502,
+    # The query image's fault, not ours: 4xx, so alarms on 5xx mean our faults only.
+    "bad_image": 422,
+    "too_large": 422,
     "index_unavailable": 503,  # the instance runs but has no index loaded yet: try later
     "weights_unavailable": 503,  # nor model weights: an operator must publish them
     "internal": 502,

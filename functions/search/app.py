@@ -1,4 +1,4 @@
-"""`POST /search`: the Powertools HTTP API resolver, its observability and its wiring.
+"""`POST /search` and `POST /uploads`: the Powertools HTTP API resolver, its observability and its wiring.
 
 The work is done by plain modules (validation, instances, command, copier, search); this module
 parses, calls and maps domain errors to answers in one place. Importing it makes no network call.
@@ -7,7 +7,6 @@ parses, calls and maps domain errors to answers in one place. Importing it makes
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import boto3
 import settings
@@ -21,6 +20,7 @@ from botocore.config import Config
 from deadline import Deadline
 from errors import Misconfigured, SearchAPIError
 from search import SearchClients, SearchService
+from uploads import presign_upload
 from validation import parse_request
 
 logger = Logger()
@@ -40,19 +40,22 @@ def _client_config() -> Config:
     except Misconfigured:
         # The request path reports the bad value (500, misconfigured); the client still gets built.
         workers = int(settings.get_default("COPY_WORKERS"))
-    extra: dict[str, Any] = {}
-    if settings.get("AWS_ENDPOINT_URL"):
-        # A local S3 stand-in on 127.0.0.1 has no per-bucket host names.
-        extra["s3"] = {"addressing_style": "path"}
     return Config(retries={"mode": "standard", "total_max_attempts": 3}, max_pool_connections=workers + 2,
-                  connect_timeout=3, read_timeout=10, **extra)
+                  connect_timeout=3, read_timeout=10)
+
+
+def _s3_config() -> Config:
+    """SigV4 for the presigned upload form (SigV2 forms are refused by newer regions), which also
+    gives a regional URL; path-style addressing for a local S3 stand-in on 127.0.0.1."""
+    style = "path" if settings.get("AWS_ENDPOINT_URL") else "virtual"
+    return Config(signature_version="s3v4", s3={"addressing_style": style})
 
 
 def make_clients() -> SearchClients:
     """EC2, SSM and S3 clients for this container (boto3 honours AWS_ENDPOINT_URL for local stacks)."""
     config = _client_config()
     return SearchClients(ec2=boto3.client("ec2", config=config), ssm=boto3.client("ssm", config=config),
-                         s3=boto3.client("s3", config=config))
+                         s3=boto3.client("s3", config=config.merge(_s3_config())))
 
 
 # Created once per container and reused by every invocation it serves.
@@ -92,6 +95,16 @@ def search_route() -> dict:
         _count_error("copy_failed", len(answer["missing"]))
     logger.info("search answered", extra={"timings_ms": answer["timings_ms"], "path": answer["path"],
                                           "missing": answer.get("missing", [])})
+    return answer
+
+
+@app.post("/uploads")
+def uploads_route() -> dict:
+    """Presign a query image upload to the private gallery bucket (the body, if any, is ignored)."""
+    cfg = settings.load()
+    answer = presign_upload(_service.clients.s3, cfg.gallery_bucket, cfg.max_upload_bytes)
+    metrics.add_metric(name="uploads_signed", unit=MetricUnit.Count, value=1)
+    logger.info("upload signed", extra={"upload_id": answer["upload_id"]})
     return answer
 
 

@@ -17,6 +17,7 @@ from deadline import Clock, Deadline, Sleep
 from errors import DeadlineExceeded, ImageNotFound, InstanceUnavailable, error_code, from_client_error
 from instances import InstanceCache
 from settings import LambdaSettings
+from uploads import check_upload
 from validation import SearchRequest
 
 # Time kept back from polling for the copies: enough for k parallel copies with a retry, and never
@@ -46,7 +47,11 @@ class SearchService:
             started: float) -> dict:
         """The HTTP API answer (docs/contracts.md) for one validated request (`started`: on `clock`)."""
         clock = self.clock
-        check_query_image(self.clients.s3, cfg.site_bucket, request.key)
+        bucket = cfg.site_bucket if request.in_site_bucket else cfg.gallery_bucket
+        if request.upload is not None:
+            check_upload(self.clients.s3, bucket, request.upload, cfg.max_upload_bytes)
+        else:
+            check_query_image(self.clients.s3, bucket, request.key)
 
         t_send = clock()
         try:
@@ -54,7 +59,7 @@ class SearchService:
                                              cfg.instance_cache_seconds)
             if deadline.expired():
                 raise DeadlineExceeded("the request ran out of time before the search was sent")
-            command_id = send_search(self.clients.ssm, instance_id, cfg.document_name, cfg.site_bucket,
+            command_id = send_search(self.clients.ssm, instance_id, cfg.document_name, bucket,
                                      request.key, request.k, comment=f"image search {request_id}")
             t_wait = clock()
             reserve = min(COPY_RESERVE_SECONDS, deadline.remaining() / 5)
@@ -82,7 +87,7 @@ class SearchService:
                 item["error"] = "copy_failed"
             results.append(item)
         body: dict[str, Any] = {
-            "query": {"key": request.key, "url": cfg.url(request.key)},
+            "query": query_of(cfg, request),
             "results": results,
             "timings_ms": {
                 "ssm_send": _ms(t_wait - t_send),
@@ -101,15 +106,24 @@ class SearchService:
         return body
 
 
+def query_of(cfg: LambdaSettings, request: SearchRequest) -> dict:
+    """The answer's `query`: a public URL for an album image; an upload or gallery image has none."""
+    if request.upload is not None:
+        return {"upload": request.upload}
+    if request.in_site_bucket:
+        return {"key": request.key, "url": cfg.url(request.key)}
+    return {"key": request.key}
+
+
 def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 1)
 
 
 def check_query_image(s3: Any, bucket: str, key: str) -> None:
-    """Raise ImageNotFound unless the query image exists in the site bucket (checked before any SSM call)."""
+    """Raise ImageNotFound unless the query image exists (checked before any SSM call)."""
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as e:
         if error_code(e) in {"404", "NoSuchKey", "NotFound"}:
-            raise ImageNotFound(f"there is no image {key} in the site bucket") from e
+            raise ImageNotFound(f"there is no image {key}") from e
         raise from_client_error(e, f"check the query image {key}") from e

@@ -42,6 +42,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Cap on one request in seconds (1..29); the Lambda's remaining time minus 1.5 s caps it too."),
     Setting("INSTANCE_CACHE_SECONDS", "60",
             "How long a warm container reuses the instance id it found (0 = look it up on every request)."),
+    Setting("MAX_UPLOAD_BYTES", "10485760",
+            "Largest query image a user may upload (POST /uploads signs 1 byte to this; /search checks "
+            "it again)."),
     Setting("AWS_ENDPOINT_URL", "",
             "Endpoint for every AWS client of the function (read by boto3); the local stack points it at its "
             "moto server, and S3 then uses path-style addressing."),
@@ -98,6 +101,7 @@ class LambdaSettings:
     copy_workers: int
     deadline_seconds: float
     instance_cache_seconds: float
+    max_upload_bytes: int = 10 * 1024 * 1024
 
     def url(self, key: str) -> str:
         """The URL the page loads for a site bucket key."""
@@ -119,4 +123,5 @@ def load() -> LambdaSettings:
         copy_workers=copy_workers(),
         deadline_seconds=float(_number("DEADLINE_SECONDS", float, 1.0, API_LIMIT_SECONDS)),
         instance_cache_seconds=float(_number("INSTANCE_CACHE_SECONDS", float, 0.0, 3600.0)),
+        max_upload_bytes=int(_number("MAX_UPLOAD_BYTES", int, 1, 100 * 1024 * 1024)),
     )

@@ -1,4 +1,4 @@
-"""Parse and check the body of `POST /search`: exactly `key` (albums/...) and `k` (1..10)."""
+"""Parse and check the body of `POST /search`: `k` (1..10) and one query, `key` or `upload`."""
 
 from __future__ import annotations
 
@@ -7,16 +7,23 @@ from dataclasses import dataclass
 
 from errors import BadRequest
 from keys import K_MAX, K_MIN, QUERY_KEY
+from uploads import parse_upload_id, upload_key
 
 # A valid body is under 300 bytes; anything much larger is not a search request.
 MAX_BODY_BYTES = 2048
-FIELDS = frozenset({"key", "k"})
+FIELDS = frozenset({"key", "upload", "k"})
 
 
 @dataclass(frozen=True)
 class SearchRequest:
-    key: str
+    key: str  # the query image's key: albums/... (site bucket), gallery/... or uploads/<id> (gallery bucket)
     k: int
+    upload: str | None = None  # the upload id when the query is an upload
+
+    @property
+    def in_site_bucket(self) -> bool:
+        """Whether the query image lives in the site bucket (album images) or the gallery bucket."""
+        return self.key.startswith("albums/")
 
 
 def parse_request(body: str | None) -> SearchRequest:
@@ -36,17 +43,26 @@ def parse_request(body: str | None) -> SearchRequest:
     unknown = sorted(set(data) - FIELDS)
     if unknown:
         shown = ", ".join(repr(name[:40]) for name in unknown[:5])
-        raise BadRequest(f"unknown fields: {shown}; only 'key' and 'k' are accepted", code="unknown_field")
-    missing = sorted(FIELDS - set(data))
+        raise BadRequest(f"unknown fields: {shown}; only 'key' or 'upload', and 'k' are accepted",
+                         code="unknown_field")
+    if "key" in data and "upload" in data:
+        raise BadRequest("give either 'key' or 'upload', not both", code="malformed_body")
+    missing = sorted({"k", "key" if "upload" not in data else "upload"} - set(data))
     if missing:
         raise BadRequest(f"missing fields: {', '.join(missing)}", code="missing_field")
 
-    key = data["key"]
-    if not isinstance(key, str) or not QUERY_KEY.fullmatch(key):
-        raise BadRequest("key must look like albums/<album>/<file> using letters, digits, '_', '-' and "
-                         "up to four '.suffix' parts", code="bad_key")
+    upload = None
+    if "upload" in data:
+        upload = parse_upload_id(data["upload"])
+        key = upload_key(upload)
+    else:
+        key = data["key"]
+        if not isinstance(key, str) or not QUERY_KEY.fullmatch(key) or key.startswith("uploads/"):
+            raise BadRequest("key must look like albums/<album>/<file> or gallery/<album>/<file> using "
+                             "letters, digits, '_', '-' and up to four '.suffix' parts (an upload is named "
+                             "by 'upload')", code="bad_key")
     k = data["k"]
     # bool is an int subclass in Python; true/false is not a count.
     if isinstance(k, bool) or not isinstance(k, int) or not K_MIN <= k <= K_MAX:
         raise BadRequest(f"k must be an integer from {K_MIN} to {K_MAX}", code="bad_k")
-    return SearchRequest(key=key, k=k)
+    return SearchRequest(key=key, k=k, upload=upload)

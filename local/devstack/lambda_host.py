@@ -178,6 +178,8 @@ class LambdaHost:
         container = self._take()
         handler = getattr(container, self._code.handler.rpartition(".")[2])
         try:
-            return handler(event, LambdaContext(event["requestContext"]["requestId"], self._code.timeout_ms))
+            # An HTTP API event carries its request id; an SQS batch gets a fresh one, as on Lambda.
+            request_id = (event.get("requestContext") or {}).get("requestId") or str(uuid.uuid4())
+            return handler(event, LambdaContext(request_id, self._code.timeout_ms))
         finally:
             self._idle.put(container)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -14,21 +15,33 @@ from types import ModuleType
 
 from devstack import images as collection
 from devstack import index_cache
+from devstack.bucket_cors import apply_cors
 from devstack.daemon_proc import DaemonProcess
 from devstack.devserver import DevServer
 from devstack.http_api import HttpApi
+from devstack.ingest_queue import IngestPoller, QueueSettings, configure_notifications, create_queues
 from devstack.intrinsics import LocalResources
 from devstack.lambda_host import FunctionCode, LambdaHost
 from devstack.s3server import DUMMY_CREDENTIALS, MotoServer, client, create_buckets, create_search_instance
 from devstack.ssm_client import LocalSSM, from_template
-from publish.template import SEARCH_FUNCTION, function_environment, load_template
+from devstack.ssm_document import Document
+from publish.template import (
+    INGEST_FUNCTION,
+    SEARCH_FUNCTION,
+    function_environment,
+    ingest_document,
+    load_template,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SITE_BUCKET = "imagesearch-local-site"
 GALLERY_BUCKET = "imagesearch-local-gallery"
 DOCUMENT_NAME = "imagesearch-local-SearchDocument"
+INGEST_DOCUMENT_NAME = "imagesearch-local-IngestDocument"
+INGEST_QUEUE = "imagesearch-local-ingest"
 # What `!Ref <logical id>` names here, for the template values the local stack reads.
-LOCAL_NAMES = {"SiteBucket": SITE_BUCKET, "GalleryBucket": GALLERY_BUCKET, "SearchDocument": DOCUMENT_NAME}
+LOCAL_NAMES = {"SiteBucket": SITE_BUCKET, "GalleryBucket": GALLERY_BUCKET, "SearchDocument": DOCUMENT_NAME,
+               "IngestDocument": INGEST_DOCUMENT_NAME}
 API_URL = "/api"
 DEMO_WEIGHTS = "seed:0"
 
@@ -48,6 +61,9 @@ class StackConfig:
     repo: Path = REPO
     daemon_timeout_s: float = 600.0
     progress: bool = False
+    # Shorter than the template's 20 s window and 30 min visibility: nobody waits that long locally.
+    ingest_window_s: float = 3.0
+    ingest_visibility_s: int = 30
 
 
 @dataclass
@@ -60,6 +76,8 @@ class LocalStack:
     server: DevServer | None = None
     daemon: DaemonProcess | None = None
     ssm: LocalSSM | None = None
+    ingest_ssm: LocalSSM | None = None
+    ingest: IngestPoller | None = None
     instance_id: str = ""
     images_dir: Path | None = None
     _tmp: str | None = None
@@ -78,9 +96,18 @@ class LocalStack:
 
     def describe(self) -> dict:
         """Where everything is, for tests and scripts (--ready-file)."""
+        queues = self.ingest.queues if self.ingest else None
         return {"url": self.url, "api": self.url.rstrip("/") + API_URL, "s3_endpoint": self.endpoint_url,
                 "site_bucket": SITE_BUCKET, "gallery_bucket": GALLERY_BUCKET, "document": DOCUMENT_NAME,
-                "instance_id": self.instance_id, "images": str(self.images_dir), "pid": os.getpid()}
+                "instance_id": self.instance_id, "images": str(self.images_dir), "pid": os.getpid(),
+                "ingest_queue": queues.url if queues else "",
+                "dead_letter_queue": queues.dead_letter_url if queues else "",
+                "add_images": self.add_images_command()}
+
+    def add_images_command(self, folder: str = "path/to/albums") -> str:
+        """The one command that adds a folder of albums to the running gallery."""
+        return (f"{Path(sys.executable)} -m devstack.add_images --endpoint {self.endpoint_url} "
+                f"--bucket {GALLERY_BUCKET} {folder}")
 
     def _step(self, name: str, fn: Callable[[], object]) -> object:
         started = time.monotonic()
@@ -115,6 +142,8 @@ class LocalStack:
         local = self._local_resources()
         function_env = local.resolve_all(function_environment(template, SEARCH_FUNCTION))
         create_buckets(s3, SITE_BUCKET, GALLERY_BUCKET)
+        # The page uploads query images straight to the gallery bucket: the template's CORS rule.
+        apply_cors(s3, GALLERY_BUCKET, template, "GalleryBucket", local.resolve)
         self.instance_id = create_search_instance(ec2, function_env["INSTANCE_TAG_KEY"],
                                                   function_env["INSTANCE_TAG_VALUE"])
 
@@ -136,7 +165,8 @@ class LocalStack:
         env_file = Path(self._tmp) / "imagesearch.env"  # per stack: two stacks may share a work dir
         # On the instance the thin client's settings come from this file (SSM passes only SSM_*).
         agent_settings = {k: v for k, v in env.items()
-                          if k.startswith("IMAGESEARCH_") or k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")}
+                          if k.startswith("IMAGESEARCH_")
+                          or k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "GALLERY_BUCKET")}
         env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(agent_settings.items())))
         self.ssm = from_template(template, DOCUMENT_NAME, [self.instance_id],
                                  env=self._runner_env(env_file), workdir=Path(self._tmp))
@@ -146,9 +176,39 @@ class LocalStack:
                           {**function_env, **self._local_env(endpoint)}, self._prepare_function)
         self._step("function", host.warm)
         self.server.set_api(HttpApi.from_template(template, SEARCH_FUNCTION, local.resolve), host.invoke)
+        self._step("ingest", lambda: self._start_ingest(template, s3, endpoint, env_file))
         self.server.start()
         self.timings_s["total"] = time.monotonic() - self._started
         self.say("ready in " + ", ".join(f"{name} {s:.1f} s" for name, s in self.timings_s.items()))
+        self.say("add images to the running gallery (searchable within a minute):\n  "
+                 + self.add_images_command())
+
+    def _start_ingest(self, template: dict, s3, endpoint: str, env_file: Path) -> None:
+        """Gallery events -> moto SQS -> the ingest handler (in this process) -> IngestDocument runner."""
+        settings = QueueSettings.from_template(template, window_s=self.config.ingest_window_s,
+                                               visibility_s=self.config.ingest_visibility_s)
+        sqs = client("sqs", endpoint)
+        queues = create_queues(sqs, INGEST_QUEUE, settings)
+        local = LocalResources(refs={**LOCAL_NAMES, "IngestQueue": queues.url},
+                               attributes={("IngestQueue", "Arn"): queues.arn})
+        configure_notifications(s3, template, local.resolve)
+        document = Document.from_content(INGEST_DOCUMENT_NAME, ingest_document(template))
+        self.ingest_ssm = LocalSSM(document, [self.instance_id], env=self._runner_env(env_file),
+                                   workdir=Path(self._tmp))
+        env = local.resolve_all(function_environment(template, INGEST_FUNCTION))
+        if self.config.per_album:
+            env["PER_ALBUM"] = str(self.config.per_album)
+        host = LambdaHost(FunctionCode.from_template(template, INGEST_FUNCTION, self.config.repo),
+                          {**env, **self._local_env(endpoint)}, self._prepare_ingest, max_containers=2)
+        host.warm()
+        self.ingest = IngestPoller(sqs, queues, settings, host.invoke).start()
+        self.say(f"ingest: gallery/ events -> {INGEST_QUEUE} (batches of {settings.batch_size} within "
+                 f"{settings.window_s:g} s) -> IngestDocument")
+
+    def _prepare_ingest(self, module: ModuleType) -> None:
+        """The ingest function's SSM client is the IngestDocument runner; S3 and EC2 its own (moto)."""
+        own = module.make_clients()
+        module.use_clients(module.IngestClients(s3=own.s3, ssm=self.ingest_ssm, ec2=own.ec2))
 
     def _publish(self, s3, work: Path) -> None:
         """Publish with the publisher's own publish_all (no agent bundle), around the index cache."""
@@ -178,7 +238,8 @@ class LocalStack:
             "IMAGESEARCH_SOCKET": str(Path(self._tmp) / "daemon.sock"),
             "IMAGESEARCH_CACHE_DIR": str(work / "cache" / "daemon"),
             "IMAGESEARCH_COLD_CACHE_DIR": str(work / "cache" / "cold"),
-            "IMAGESEARCH_ALLOWED_BUCKETS": SITE_BUCKET,
+            "IMAGESEARCH_ALLOWED_BUCKETS": f"{SITE_BUCKET},{GALLERY_BUCKET}",
+            "GALLERY_BUCKET": GALLERY_BUCKET,
         })
         return env
 
@@ -209,6 +270,12 @@ class LocalStack:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        if self.ingest is not None:
+            self.ingest.stop()
+            self.ingest = None
+        if self.ingest_ssm is not None:
+            self.ingest_ssm.close()
+            self.ingest_ssm = None
         if self.ssm is not None:
             self.ssm.close()
             self.ssm = None

@@ -68,7 +68,7 @@ def test_the_routes_and_cors_are_the_templates(server):
     template = load_template()
     api = HttpApi.from_template(template, SEARCH_FUNCTION, LocalResources(
         refs=LOCAL_NAMES, attributes={("SiteBucket", "WebsiteURL"): url}).resolve)
-    assert api.routes == {("POST", "/search")}
+    assert api.routes == {("POST", "/search"), ("POST", "/uploads")}
     cors = template["Resources"]["SearchApi"]["Properties"]["CorsConfiguration"]
     assert api.cors.allow_origins == (url,)  # !GetAtt SiteBucket.WebsiteURL: the dev server's origin
     assert (list(api.cors.allow_methods), list(api.cors.allow_headers), api.cors.max_age) == (
@@ -141,7 +141,7 @@ def test_the_function_environment_is_the_templates_resolved_locally():
         "SITE_BUCKET": LOCAL_NAMES["SiteBucket"], "GALLERY_BUCKET": LOCAL_NAMES["GalleryBucket"],
         "SEARCH_DOCUMENT_NAME": LOCAL_NAMES["SearchDocument"], "INSTANCE_TAG_KEY": "ImageSearchRole",
         "INSTANCE_TAG_VALUE": "search", "PUBLIC_BASE_URL": "http://127.0.0.1:8000", "COPY_WORKERS": "10",
-        "DEADLINE_SECONDS": "25",
+        "DEADLINE_SECONDS": "25", "MAX_UPLOAD_BYTES": str(10 * 1024 * 1024),
     }
     # A reference the local stack does not know stops it at start-up, naming the value.
     with pytest.raises(UnresolvedValue, match="SearchInstance"):

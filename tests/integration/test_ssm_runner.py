@@ -80,7 +80,7 @@ def test_runs_the_command_text_of_template_yaml(template_doc):
     ("key", "albums/marble/../../etc/passwd"),
     ("key", "albums/marble/x.png; rm -rf /"),
     ("key", "albums/marble/$(id).png"),
-    ("key", "gallery/marble/x.png"),
+    ("key", "results/gallery/marble/x.png"),
     ("key", "albums/marble/x.png\n"),
     ("key", ""),
     ("k", "0"),

@@ -117,7 +117,7 @@ def test_an_unknown_key_is_404(local_stack):
     "albums/marble/$(reboot).png",
     "albums/marble/`id`.png",
     "albums/marble/x.png\nk=10",
-    "gallery/marble/x.png",
+    "results/gallery/marble/x.png",
     "/albums/marble/x.png",
     "albums/" + "a" * 65 + "/x.png",
     "",

@@ -15,8 +15,10 @@ from ssm_command.polling import (
     wait_for_invocation,
 )
 from ssm_command.status import RUNNING, Ending, ending
+from ssm_command.targets import newest_running, tagged_instances
 
 __all__ = [
     "RUNNING", "THROTTLE_CODES", "CommandTimedOut", "Ending", "cancel", "ending", "error_code",
-    "is_throttle", "poll_intervals", "send_command", "wait_for_invocation",
+    "is_throttle", "newest_running", "poll_intervals", "send_command", "tagged_instances",
+    "wait_for_invocation",
 ]

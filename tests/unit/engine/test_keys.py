@@ -67,8 +67,8 @@ def test_keys_match_the_query_pattern():
         (BUCKET_RE, ["my-bucket", "abc"], ["My-bucket", "a.b.c", "-ab", "ab"]),
         (
             QUERY_KEY_RE,
-            ["albums/marble/x.png"],
-            ["albums/../x.png", "gallery/marble/x.png", "albums/a/x..png"],
+            ["albums/marble/x.png", "gallery/marble/x.png", "uploads/" + "a" * 32],
+            ["albums/../x.png", "results/gallery/marble/x.png", "albums/a/x..png", "uploads/x.png"],
         ),
     ],
 )

@@ -120,11 +120,11 @@ def _agent_error(code: str) -> str:
 
 # (Status, StatusDetails, stdout, HTTP status, error code)
 TERMINAL = [
-    ("Failed", "Failed", _agent_error("bad_image"), 502, "bad_image"),
+    ("Failed", "Failed", _agent_error("bad_image"), 422, "bad_image"),
     ("Failed", "Failed", _agent_error("not_found"), 404, "not_found"),
     ("Failed", "Failed", _agent_error("bad_request"), 400, "bad_request"),
     ("Failed", "Failed", _agent_error("index_unavailable"), 503, "index_unavailable"),
-    ("Failed", "Failed", _agent_error("too_large"), 502, "too_large"),
+    ("Failed", "Failed", _agent_error("too_large"), 422, "too_large"),
     ("Failed", "Failed", _agent_error("weights_unavailable"), 503, "weights_unavailable"),
     ("Failed", "Failed", _agent_error("internal"), 502, "internal"),
     ("Failed", "Failed", _agent_error("SOMETHING; odd"), 502, "agent_failed"),

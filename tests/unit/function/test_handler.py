@@ -24,6 +24,9 @@ EXPECTED = {
     "malformed_body.json": (400, "malformed_body"),
     "unknown_field.json": (400, "unknown_field"),
     "no_such_image.json": (404, "not_found"),
+    "uploads_ok.json": (200, None),
+    "search_unknown_upload.json": (404, "upload_not_found"),
+    "search_bad_upload_id.json": (400, "bad_upload"),
 }
 
 
@@ -66,7 +69,7 @@ def test_handler_answers_each_event(name, wired, ssm_answers, load_event, lambda
     # GIVEN an event from events/ (SSM answers queued only where a search should run)
     event = load_event(name)
     status, code = EXPECTED[name]
-    if status == 200:
+    if status == 200 and event["rawPath"] == "/search":
         request = _body_of(event)
         queue_success(wired, ssm_answers, request["key"], request["k"])
 
@@ -79,9 +82,12 @@ def test_handler_answers_each_event(name, wired, ssm_answers, load_event, lambda
     assert response["headers"]["Content-Type"] == "application/json"
     assert not [name for name in response["headers"] if name.lower().startswith("access-control-")]
     answer = json.loads(response["body"])
-    assert answer["request_id"] == event["requestContext"]["requestId"]
+    if event["rawPath"] == "/search" or code:
+        assert answer["request_id"] == event["requestContext"]["requestId"]
     if code:
         assert answer["error"]["code"] == code and answer["error"]["message"]
+    elif event["rawPath"] == "/uploads":
+        assert set(answer) == {"upload_id", "url", "fields", "max_bytes", "expires_in"}
     else:
         assert len(answer["results"]) == _body_of(event)["k"]
     wired.stub.assert_no_pending_responses()
@@ -175,7 +181,7 @@ def test_the_agents_own_error_code_is_answered(wired, ssm_answers, load_event, l
     failed = json.dumps({"ok": False, "error": {"code": "bad_image", "message": "not an image"}})
     wired.stub.add_response("get_command_invocation", ssm_answers.invocation("Failed", stdout=failed, code=2))
     response = wired.app.lambda_handler(load_event("search_ok"), lambda_context)
-    assert response["statusCode"] == 502
+    assert response["statusCode"] == 422  # the image's fault, not ours: never a 5xx
     assert json.loads(response["body"])["error"] == {"code": "bad_image", "message": "not an image"}
 
 

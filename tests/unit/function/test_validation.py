@@ -27,7 +27,17 @@ BAD_BODIES = [
     ("missing key", json.dumps({"k": 5}), "missing_field", "key"),
     ("missing k", json.dumps({"key": GOOD_KEY}), "missing_field", "k"),
     ("key not a string", json.dumps({"key": 5, "k": 5}), "bad_key", "albums/<album>/<file>"),
-    ("key outside albums", json.dumps({"key": "gallery/marble/x.png", "k": 5}), "bad_key", "albums/"),
+    ("key outside albums and gallery", json.dumps({"key": "results/gallery/marble/x.png", "k": 5}), "bad_key",
+     "albums/"),
+    ("upload as a key", json.dumps({"key": "uploads/" + "a" * 32, "k": 5}), "bad_key", "'upload'"),
+    ("key and upload", json.dumps({"key": GOOD_KEY, "upload": "a" * 32, "k": 5}), "malformed_body",
+     "not both"),
+    ("upload too short", json.dumps({"upload": "a" * 31, "k": 5}), "bad_upload", "32 lowercase hex"),
+    ("upload upper case", json.dumps({"upload": "A" * 32, "k": 5}), "bad_upload", "32 lowercase hex"),
+    ("upload a path", json.dumps({"upload": "../gallery/marble/x.png", "k": 5}), "bad_upload", "upload_id"),
+    ("upload with newline", json.dumps({"upload": "a" * 32 + "\n", "k": 5}), "bad_upload", "upload_id"),
+    ("upload a number", json.dumps({"upload": 5, "k": 5}), "bad_upload", "upload_id"),
+    ("upload without k", json.dumps({"upload": "a" * 32}), "missing_field", "k"),
     ("key with ..", json.dumps({"key": "albums/marble/../../secret.png", "k": 5}), "bad_key", "albums/"),
     ("key suffix ..", json.dumps({"key": "albums/marble/x..png", "k": 5}), "bad_key", "albums/"),
     ("key too deep", json.dumps({"key": "albums/marble/sub/x.png", "k": 5}), "bad_key", "albums/"),
@@ -64,6 +74,20 @@ def test_bad_body_is_refused_with_its_code(case, body, code, words):
 ])
 def test_good_body_is_accepted(key, k):
     assert parse_request(json.dumps({"key": key, "k": k})) == SearchRequest(key=key, k=k)
+
+
+def test_gallery_key_is_a_query_in_the_gallery_bucket():
+    # "more like this" on a result names its gallery image
+    request = parse_request(json.dumps({"key": "gallery/marble/x.png", "k": 5}))
+    assert request == SearchRequest(key="gallery/marble/x.png", k=5)
+    assert not request.in_site_bucket
+
+
+def test_upload_becomes_its_uploads_key():
+    upload = "0123456789abcdef" * 2
+    request = parse_request(json.dumps({"upload": upload, "k": 3}))
+    assert request == SearchRequest(key="uploads/" + upload, k=3, upload=upload)
+    assert not request.in_site_bucket
 
 
 @pytest.mark.parametrize(("case", "body", "code", "words"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])

@@ -33,8 +33,27 @@ KEYS = [
     ("album too long", f"albums/{'a' * 65}/b.png", False),
     ("file too long", f"albums/a/{'b' * 129}", False),
     ("suffix too long", f"albums/a/b.{'c' * 17}", False),
-    ("gallery key", "gallery/marble/x.png", False),
+    # "more like this": a result's gallery image (gallery bucket)
+    ("gallery key", "gallery/marble/x.png", True),
+    ("gallery longest parts", f"gallery/{'a' * 64}/{'b' * 128}.{'c' * 16}", True),
+    ("gallery parent folder", "gallery/../index/current.json", False),
+    ("gallery too deep", "gallery/marble/sub/x.png", False),
     ("results key", "results/gallery/marble/x.png", False),
+    ("index key", "index/current.json", False),
+    ("agent key", "agent/bootstrap.sh", False),
+    # an upload (gallery bucket): uploads/ and exactly 32 lowercase hex digits
+    ("upload", "uploads/0123456789abcdef0123456789abcdef", True),
+    ("upload all zero", "uploads/" + "0" * 32, True),
+    ("upload upper case", "uploads/0123456789ABCDEF0123456789ABCDEF", False),
+    ("upload 31 digits", "uploads/" + "a" * 31, False),
+    ("upload 33 digits", "uploads/" + "a" * 33, False),
+    ("upload not hex", "uploads/" + "g" * 32, False),
+    ("upload with suffix", "uploads/" + "a" * 32 + ".png", False),
+    ("upload deeper", "uploads/" + "a" * 32 + "/x", False),
+    ("upload album form", "uploads/marble/x.png", False),
+    ("upload trailing newline", "uploads/" + "a" * 32 + "\n", False),
+    ("upload parent", "uploads/../gallery/x.png", False),
+    ("upload prefix only", "uploads/", False),
     ("prefix case", "Albums/marble/x.png", False),
     ("leading slash", "/albums/marble/x.png", False),
     ("no prefix", "marble/x.png", False),
@@ -106,13 +125,23 @@ def _agent_accepts(**values: object) -> bool:
 
 
 def _function_accepts(function, key: str, k: object) -> bool:
+    # A caller names an upload by its id ({"upload": id}); the function turns it into uploads/<id>.
     parse_request, bad_request = function
+    body = {"upload": key[len("uploads/"):], "k": k} if key.startswith("uploads/") else {"key": key, "k": k}
     try:
-        parse_request(json.dumps({"key": key, "k": k}))
+        request = parse_request(json.dumps(body))
     except bad_request as e:
-        assert e.code in ("bad_key", "bad_k")
+        assert e.code in ("bad_key", "bad_k", "bad_upload")
         return False
+    assert request.key == key  # the key the SSM document and the agent then receive
     return True
+
+
+def test_the_function_names_uploads_only_by_id(function):
+    # uploads/<id> reaches SSM only from {"upload": id}: a caller cannot pass it as a key
+    parse_request, bad_request = function
+    with pytest.raises(bad_request):
+        parse_request(json.dumps({"key": "uploads/" + "a" * 32, "k": 5}))
 
 
 @pytest.mark.parametrize(("case", "key", "accepted"), KEYS, ids=[c for c, _, _ in KEYS])

@@ -105,6 +105,29 @@ def test_site_bucket_relaxes_public_access_only_for_its_policy(resources):
     assert "AccessControl" not in props
 
 
+def test_uploads_expire_after_a_day(resources):
+    rules = resources["GalleryBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    uploads = [r for r in rules if r.get("Prefix") == "uploads/"]
+    assert len(uploads) == 1
+    assert uploads[0]["Status"] == "Enabled"
+    assert uploads[0]["ExpirationInDays"] == 1
+
+
+def test_gallery_cors_allows_only_the_upload_post_from_the_site(resources):
+    (rule,) = resources["GalleryBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == [{"Fn::GetAtt": ["SiteBucket", "WebsiteURL"]}]
+    assert rule["AllowedMethods"] == ["POST"]
+    assert "ExposedHeaders" not in rule
+
+
+def test_nothing_makes_uploads_public(resources):
+    # The gallery bucket blocks public policies and ACLs (above); no statement anywhere opens it.
+    for name in ("GalleryBucketPolicy", "SiteBucketPolicy"):
+        for statement in resources[name]["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow":
+                assert "GalleryBucket" not in _text(statement["Resource"])
+
+
 def test_results_expire_through_a_lifecycle_rule(resources):
     rules = resources["SiteBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     results = [r for r in rules if r.get("Prefix") == "results/"]
@@ -138,16 +161,25 @@ def test_no_statement_allows_wildcard_actions_or_run_shell_script(resources):
         assert "AWS-RunPowerShellScript" not in _text(statement)
 
 
-def test_function_writes_only_results_and_reads_only_gallery_and_albums(resources):
+def test_function_writes_only_results_and_uploads_and_reads_only_gallery_albums_and_uploads(resources):
     s3 = {}
     for statement in _function_statements(resources):
         for action in _listify(statement["Action"]):
             if action.startswith("s3:"):
                 s3.setdefault(action, []).extend(_listify(statement["Resource"]))
-    assert s3["s3:PutObject"] == [{"Fn::Sub": "${SiteBucket.Arn}/results/*"}]
+    # results/: the copies; uploads/: a presigned POST acts with the signer's rights
+    assert sorted(_text(r) for r in s3["s3:PutObject"]) == sorted(
+        [_text({"Fn::Sub": "${SiteBucket.Arn}/results/*"}),
+         _text({"Fn::Sub": "${GalleryBucket.Arn}/uploads/*"})]
+    )
     assert sorted(_text(r) for r in s3["s3:GetObject"]) == sorted(
         [_text({"Fn::Sub": "${GalleryBucket.Arn}/gallery/*"}),
+         _text({"Fn::Sub": "${GalleryBucket.Arn}/uploads/*"}),
          _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})]
+    )
+    # bucket-level only, so a missing upload answers 404 rather than 403
+    assert sorted(_text(r) for r in s3["s3:ListBucket"]) == sorted(
+        [_text({"Fn::GetAtt": ["SiteBucket", "Arn"]}), _text({"Fn::GetAtt": ["GalleryBucket", "Arn"]})]
     )
     writes = {a for a in s3 if not a.startswith(("s3:Get", "s3:List"))}
     assert writes == {"s3:PutObject"}
@@ -161,17 +193,21 @@ def test_unscoped_resources_only_for_actions_without_resource_level_permissions(
     assert unscoped == {"ssm:GetCommandInvocation", "ssm:CancelCommand", "ec2:DescribeInstances"}
 
 
-def test_instance_profile_reads_gallery_and_albums_only(resources):
+def test_instance_profile_reads_its_prefixes_albums_and_uploads_only(resources):
     role = resources["SearchInstanceRole"]["Properties"]
     assert role["ManagedPolicyArns"] == [
         {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"}
     ]
-    grants = {(a, _text(s["Resource"]))
-              for s in _instance_statements(resources) for a in _listify(s["Action"])}
-    assert grants == {
-        ("s3:GetObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/*"})),
+    grants = {(a, _text(r))
+              for s in _instance_statements(resources) for a in _listify(s["Action"])
+              for r in _listify(s["Resource"])}
+    gallery = {("s3:GetObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/" + prefix + "/*"}))
+               for prefix in ("gallery", "index", "models", "agent", "uploads", "ingest")}
+    assert grants == gallery | {
         ("s3:ListBucket", _text({"Fn::GetAtt": ["GalleryBucket", "Arn"]})),
         ("s3:GetObject", _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
+        # `imagesearch ingest` publishes each batch as a new index version (issue 17).
+        ("s3:PutObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/index/*"})),
     }
     assert all(s["Effect"] == "Allow" for s in _instance_statements(resources))
 
@@ -229,14 +265,17 @@ HOSTILE = [
 ]
 GOOD = {
     "bucket": ["my-site-bucket", "visual-image-search-sitebucket-1a2b3c4d5e6f", "abc"],
-    "key": ["albums/marble/MYPDF.jpg", "albums/a/b", "albums/wood_1/img-0001.tar.gz"],
+    "key": ["albums/marble/MYPDF.jpg", "albums/a/b", "albums/wood_1/img-0001.tar.gz", "gallery/a/b.png",
+            "uploads/" + "0123456789abcdef" * 2],
     "k": ["1", "5", "9", "10"],
 }
 BAD = {
     "bucket": ["My-Bucket", "a", "bucket.with.dots", "-bucket", "bucket-", "b;ls", "b$(id)", "b`id`",
                "b..c", "bucket\n", "my-site-bucket\nx"],
     "key": ["albums/../gallery/x.png", "albums/a/..", "albums/a/b;rm", "albums/a/$(id).png",
-            "albums/a/`id`.png", "albums/a/b\n.png", "albums/a/b.png\n", "gallery/a/b.png", "albums//b.png",
+            "albums/a/`id`.png", "albums/a/b\n.png", "albums/a/b.png\n", "results/gallery/a/b.png",
+            "albums//b.png",
+            "uploads/" + "A" * 32, "uploads/" + "a" * 31, "uploads/" + "a" * 33, "uploads/a/b.png",
             "albums/a/b c.png", "/albums/a/b.png", "albums/a/b.png.", "albums/" + "a" * 65 + "/b.png"],
     "k": ["0", "11", "01", "-1", "5;", "$(5)", "`5`", "..", "5\n", "1 0", ""],
 }
@@ -328,13 +367,19 @@ def test_function_settings_match_the_lambda_settings_table(template, resources):
     env = props["Environment"]["Variables"]
     # CORS is the HTTP API's CorsConfiguration, so the function has no origin setting.
     assert set(env) == {"SITE_BUCKET", "GALLERY_BUCKET", "SEARCH_DOCUMENT_NAME", "INSTANCE_TAG_KEY",
-                        "INSTANCE_TAG_VALUE", "PUBLIC_BASE_URL", "COPY_WORKERS", "DEADLINE_SECONDS"}
+                        "INSTANCE_TAG_VALUE", "PUBLIC_BASE_URL", "COPY_WORKERS", "DEADLINE_SECONDS",
+                        "MAX_UPLOAD_BYTES"}
+    assert env["MAX_UPLOAD_BYTES"] == str(10 * 1024 * 1024)  # the settings table's default, 10 MiB
     assert (env["INSTANCE_TAG_KEY"], env["INSTANCE_TAG_VALUE"]) == ("ImageSearchRole", "search")
     assert int(env["DEADLINE_SECONDS"]) < glob["Timeout"]
     event = props["Events"]["Search"]
     assert event["Type"] == "HttpApi"
     assert (event["Properties"]["Path"], event["Properties"]["Method"]) == ("/search", "POST")
     assert event["Properties"]["TimeoutInMillis"] <= 30000
+    uploads = props["Events"]["Uploads"]
+    assert uploads["Type"] == "HttpApi"
+    assert (uploads["Properties"]["Path"], uploads["Properties"]["Method"]) == ("/uploads", "POST")
+    assert uploads["Properties"]["ApiId"] == {"Ref": "SearchApi"}
 
 
 def test_the_function_gets_the_shared_ssm_code_from_its_layer(template, resources):
@@ -395,6 +440,12 @@ ALLOWED_SKIPS = {
     "SearchFunction": {"CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
     "SearchFunctionLogs": {"CKV_AWS_158"},
     "SearchApiAccessLogs": {"CKV_AWS_158"},
+    # The ingest path (issue 17): SSE-SQS queues; no reserved concurrency on an SQS-driven function.
+    "IngestQueue": {"CKV_AWS_27"},
+    "IngestDeadLetterQueue": {"CKV_AWS_27"},
+    "IngestFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
+    "IngestFunctionLogs": {"CKV_AWS_158"},
+    "BucketNotificationsFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
 }
 
 

@@ -1,0 +1,139 @@
+"""One SQS batch through the ingest function: the batch object, the command, the albums, the failures."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from ingest_batch import IngestClients, handle_batch
+from ingest_events import ENV, GALLERY, SITE, TEST_EVENT, s3_record, sqs_message
+from ingest_settings import IngestConfig
+from moto import mock_aws
+
+
+class FakeSSM:
+    """send_command / get_command_invocation with a fixed ending and stdout."""
+
+    def __init__(self, status: str = "Success", stdout: str = "", stderr: str = "") -> None:
+        self.status, self.stdout, self.stderr = status, stdout, stderr
+        self.sent: list[dict] = []
+
+    def send_command(self, **request) -> dict:
+        self.sent.append(request)
+        return {"Command": {"CommandId": f"c{len(self.sent)}"}}
+
+    def get_command_invocation(self, **_) -> dict:
+        return {"Status": self.status, "StatusDetails": self.status, "StandardOutputContent": self.stdout,
+                "StandardErrorContent": self.stderr}
+
+    def cancel_command(self, **_) -> dict:
+        return {}
+
+
+def _report(skipped: list[dict] | None = None) -> str:
+    return json.dumps({"ok": True, "version": "v2", "changed": True, "skipped_files": skipped or [],
+                       "index": {"version": "v2", "count": 3, "default_mode": "exact",
+                                 "weights": {"source": "seed:0", "pretrained": False}}})
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        s3, ec2 = boto3.client("s3"), boto3.client("ec2")
+        for bucket in (GALLERY, SITE):
+            s3.create_bucket(Bucket=bucket)
+        ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": "ImageSearchRole", "Value": "search"}]}])
+        yield s3, ec2
+
+
+def _run(aws, ssm, records):
+    s3, ec2 = aws
+    return handle_batch(records, IngestClients(s3=s3, ssm=ssm, ec2=ec2), IngestConfig.from_env(ENV),
+                        remaining=lambda: 30.0, sleep=lambda _: None)
+
+
+def _put(s3, key: str, data: bytes = b"png") -> None:
+    s3.put_object(Bucket=GALLERY, Key=key, Body=data)
+
+
+def test_a_successful_batch_writes_the_batch_object_sends_its_key_and_lists_the_albums(aws):
+    s3, _ = aws
+    for name in ("a.png", "b.png", "c.png", "d.png", "notes.txt"):
+        _put(s3, f"gallery/new/{name}")
+    ssm = FakeSSM(stdout=_report([{"key": "gallery/new/b.png", "reason": "bad_image"}]))
+    records = [sqs_message("m1", s3_record("gallery/new/a.png")),
+               sqs_message("m2", s3_record("gallery/new/b.png")), sqs_message("m3", body=TEST_EVENT)]
+    outcome = _run(aws, ssm, records)
+    assert outcome.response() == {"batchItemFailures": []}
+    (sent,) = ssm.sent
+    assert sent["DocumentName"] == "Ingest" and list(sent["Parameters"]) == ["key"]
+    key = sent["Parameters"]["key"][0]
+    batch = json.loads(s3.get_object(Bucket=GALLERY, Key=key)["Body"].read())
+    assert [(c["key"], c["op"]) for c in batch["changes"]] == [("gallery/new/a.png", "put"),
+                                                               ("gallery/new/b.png", "put")]
+    listing = json.loads(s3.get_object(Bucket=SITE, Key="albums.json")["Body"].read())
+    (album,) = listing["albums"]
+    # PER_ALBUM=3: the first three browsable names, the skipped one left off; count covers all files.
+    assert album == {"name": "new", "cover": "albums/new/a.png", "count": 4,
+                     "images": ["albums/new/a.png", "albums/new/c.png", "albums/new/d.png"]}
+    assert listing["index"]["version"] == "v2"
+    copies = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE, Prefix="albums/")["Contents"]}
+    assert copies == {"albums/new/a.png", "albums/new/c.png", "albums/new/d.png"}
+
+
+def test_a_failed_command_reports_every_message_of_the_batch(aws):
+    s3, _ = aws
+    _put(s3, "gallery/new/a.png")
+    ssm = FakeSSM(status="Failed", stdout=json.dumps({"ok": False, "error": {"code": "internal"}}))
+    records = [sqs_message("m1", s3_record("gallery/new/a.png")), sqs_message("m2", body=TEST_EVENT)]
+    outcome = _run(aws, ssm, records)
+    assert outcome.response() == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert "failed" in outcome.reason
+
+
+def test_no_running_instance_fails_the_batch(aws):
+    s3, ec2 = aws
+    for r in ec2.describe_instances()["Reservations"]:
+        ec2.stop_instances(InstanceIds=[i["InstanceId"] for i in r["Instances"]])
+    outcome = _run(aws, FakeSSM(stdout=_report()), [sqs_message("m1", s3_record("gallery/new/a.png"))])
+    assert outcome.failures == ["m1"] and "no running instance" in outcome.reason
+
+
+def test_a_message_that_is_not_an_s3_event_alone_is_reported(aws):
+    ssm = FakeSSM(stdout=_report())
+    outcome = _run(aws, ssm, [sqs_message("bad", body="{nope"), sqs_message("m2", body=TEST_EVENT)])
+    assert outcome.failures == ["bad"] and ssm.sent == []
+
+
+def test_keys_outside_the_key_table_or_other_buckets_send_nothing(aws):
+    ssm = FakeSSM(stdout=_report())
+    records = [sqs_message("m1", s3_record("gallery/a/b c.png")),
+               sqs_message("m2", s3_record("gallery/x.png")),
+               sqs_message("m3", s3_record("gallery/a/ok.png", bucket="other-bucket"))]
+    assert _run(aws, ssm, records).failures == [] and ssm.sent == []
+
+
+def test_the_same_changes_name_the_same_batch_object(aws):
+    s3, _ = aws
+    _put(s3, "gallery/new/a.png")
+    ssm = FakeSSM(stdout=_report())
+    _run(aws, ssm, [sqs_message("m1", s3_record("gallery/new/a.png"))])
+    _run(aws, ssm, [sqs_message("m9", s3_record("gallery/new/a.png"))])  # redelivered
+    assert ssm.sent[0]["Parameters"] == ssm.sent[1]["Parameters"]
+
+
+def test_a_deleted_image_leaves_the_album_and_its_copy_goes(aws):
+    s3, _ = aws
+    for name in ("a.png", "b.png"):
+        _put(s3, f"gallery/new/{name}")
+    _run(aws, FakeSSM(stdout=_report()), [sqs_message("m1", s3_record("gallery/new/a.png"),
+                                                      s3_record("gallery/new/b.png"))])
+    s3.delete_object(Bucket=GALLERY, Key="gallery/new/a.png")
+    _run(aws, FakeSSM(stdout=_report()), [sqs_message("m2", s3_record("gallery/new/a.png",
+                                                                      "ObjectRemoved:Delete", "0099"))])
+    listing = json.loads(s3.get_object(Bucket=SITE, Key="albums.json")["Body"].read())
+    assert listing["albums"][0]["images"] == ["albums/new/b.png"]
+    copies = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE, Prefix="albums/")["Contents"]}
+    assert copies == {"albums/new/b.png"}
