@@ -5,6 +5,7 @@ import pytest
 from imagesearch.index import (
     LshBuildParams,
     LshTables,
+    as_float32,
     centre_and_normalise,
     exact_batch,
     exact_search,
@@ -140,3 +141,17 @@ def test_float16_vectors_search_like_float32_and_batch_matches_single() -> None:
     # THEN the exact answers agree, and one batched scan equals one search per query (self excluded)
     assert [one(v16, i) for i in range(4)] == [one(v32, i) for i in range(4)]
     assert [b.tolist() for b in exact_batch(v16, q, 5, skip)] == [one(v16, i) for i in range(4)]
+
+
+def test_as_float32_equals_numpy_cast_for_every_finite_float16() -> None:
+    # GIVEN every finite float16 (normal, subnormal, both zeros), as rows of a 2-d block
+    halves = np.arange(65536, dtype=np.uint16).view(np.float16)
+    halves = halves[np.isfinite(halves)].reshape(-1, 2)
+    # WHEN converted by bit operations, into a buffer larger than the block and without one
+    buf = np.empty((len(halves) + 3, 2), dtype=np.float32)
+    into, fresh = as_float32(halves, buf), as_float32(halves)
+    # THEN the bits equal numpy's own (slow) cast, and float32 input passes through unchanged
+    want = halves.astype(np.float32).view(np.int32)
+    assert np.array_equal(into.view(np.int32), want) and np.array_equal(fresh.view(np.int32), want)
+    v = np.ones((2, 3), np.float32)
+    assert as_float32(v) is v
