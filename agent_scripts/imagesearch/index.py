@@ -103,7 +103,14 @@ def feature_mean(features: np.ndarray) -> np.ndarray:
     """The column mean in float64 (order-stable), returned as float32."""
     if len(features) == 0:
         return np.zeros(features.shape[1], dtype=np.float32)
-    return np.asarray(features, dtype=np.float64).mean(axis=0).astype(np.float32)
+    # Row after row in float64, as numpy's mean over axis 0 adds them, but one block at a time: a
+    # float64 copy of a million 2048-d rows would take 16 GiB. The running sum leads each block so
+    # the additions happen in the same order, and the result is bit for bit that of .mean(axis=0).
+    total = np.zeros(features.shape[1], dtype=np.float64)
+    for start in range(0, len(features), _SCAN_CHUNK):
+        block = np.asarray(features[start : start + _SCAN_CHUNK], dtype=np.float64)
+        total = np.add.reduce(np.concatenate([total[None, :], block]), axis=0)
+    return (total / len(features)).astype(np.float32)
 
 
 def top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ from imagesearch.index import (
     centre_and_normalise,
     exact_batch,
     exact_search,
+    feature_mean,
     lsh_search,
     measure_recall,
     probe_template,
@@ -155,3 +156,12 @@ def test_as_float32_equals_numpy_cast_for_every_finite_float16() -> None:
     assert np.array_equal(into.view(np.int32), want) and np.array_equal(fresh.view(np.int32), want)
     v = np.ones((2, 3), np.float32)
     assert as_float32(v) is v
+
+
+def test_feature_mean_in_blocks_equals_numpy_mean_bit_for_bit() -> None:
+    # GIVEN float16 features spanning several blocks of the running sum
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((20_001, 8)) * rng.exponential(5, 8)).astype(np.float16)
+    # THEN the block-wise mean is numpy's float64 mean over axis 0, to the bit
+    want = np.asarray(x, dtype=np.float64).mean(axis=0).astype(np.float32)
+    assert np.array_equal(feature_mean(x).view(np.int32), want.view(np.int32))
