@@ -103,6 +103,16 @@ def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:
         say(f"  vectors  {synced.put} put, {synced.deleted} deleted, {synced.kept} kept"
             + (" (rewritten: new weights or build)" if synced.rewritten else ""))
 
+    # The instance runs only the bootstrap whose hash the stack pins, and the API's CORS allows only
+    # the page's origin: both are stack parameters publish sets (docs/deploy.md).
+    from publish.agent import BOOTSTRAP
+    from publish.pin import set_stack_parameters, wanted_parameters
+
+    set_stack_parameters(cloudformation, stack,
+                         wanted_parameters(outputs, None if args.no_agent else BOOTSTRAP), say)
+    if outputs.get("SiteURL"):
+        say(f"the page: {outputs['SiteURL']}")
+
     if args.no_refresh:
         say("refresh skipped (--no-refresh)")
         return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from publish.agent import publish_agent, publish_weights, weights_key
 from publish.collection import DEFAULT_PER_ALBUM, publish_albums, publish_gallery
-from publish.index import albums_index_summary, publish_index
+from publish.index import albums_index_summary, live_version, publish_index, remove_stale_results
 from publish.site import publish_site
 from publish.uploader import DEFAULT_CONCURRENCY, Counts
 
@@ -17,6 +17,7 @@ class Report:
     """Counts per step, in the order the steps ran."""
 
     steps: dict[str, Counts] = field(default_factory=dict)
+    removed_results: int = 0  # results/ copies deleted because their keys left the index
 
     @property
     def total(self) -> Counts:
@@ -25,7 +26,10 @@ class Report:
 
     def lines(self) -> list[str]:
         """One human line per step."""
-        return [f"{name:8} {counts}" for name, counts in self.steps.items()]
+        lines = [f"{name:8} {counts}" for name, counts in self.steps.items()]
+        if self.removed_results:
+            lines.append(f"{'results':8} {self.removed_results} stale copies deleted")
+        return lines
 
 
 def publish_all(
@@ -61,10 +65,13 @@ def publish_all(
     if agent:
         report.steps["agent"] = publish_agent(s3, gallery_bucket, **common)
     if index:
+        before = live_version(s3, gallery_bucket)
         report.steps["index"] = publish_index(
             s3, gallery_bucket, images_dir, weights=str(weights) if weights else None, progress=progress,
             **(index_options or {}),
         )
+        # Images that left the index leave the public bucket too (docs/contracts.md, results/).
+        report.removed_results = remove_stale_results(s3, gallery_bucket, site_bucket, before)
     report.steps["albums"] = publish_albums(
         s3, site_bucket, images_dir, per_album=per_album,
         index=albums_index_summary(s3, gallery_bucket), **common,

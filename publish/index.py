@@ -43,6 +43,38 @@ def albums_index_summary(s3, gallery_bucket: str) -> dict | None:
     return summary_from_manifest(manifest) if manifest is not None else None
 
 
+def live_version(s3, gallery_bucket: str) -> str | None:
+    """The live version id of s3://<gallery>/index; None when none is published or readable."""
+    from imagesearch.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+
+    try:
+        return S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX).read_current()
+    except SearchError:
+        return None
+
+
+def remove_stale_results(s3, gallery_bucket: str, site_bucket: str, before: str | None) -> int:
+    """Delete the public copies of keys the live version dropped since version `before`; return how many.
+
+    Publish never deletes gallery objects (the gallery is additive and versioned); an image leaves
+    the product when it leaves the index, so that is when its `results/` copy goes.
+    """
+    from imagesearch.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+    from site_albums import PublicCopiesNotDeleted, delete_public_copies, keys_that_left
+
+    store = S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX)
+    after = live_version(s3, gallery_bucket)
+    if before is None or after is None or after == before:
+        return 0
+    try:
+        old, new = (store.read_array(v, "keys").tolist() for v in (before, after))
+        return delete_public_copies(s3, site_bucket, keys_that_left(old, new))
+    except SearchError as e:
+        raise PublishError(f"cannot remove stale results/ copies: {e.message}") from e
+    except PublicCopiesNotDeleted as e:
+        raise PublishError(str(e)) from e
+
+
 def publish_index(
     s3,
     gallery_bucket: str,

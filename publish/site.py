@@ -9,8 +9,8 @@ from urllib.parse import urlparse
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, file_items, sync
 
 CONFIG_KEY = "config.js"
-# No CDN sits in front of the website endpoint; no-cache makes a browser revalidate, so a new
-# publish is seen at once while unchanged files still answer 304.
+# no-cache makes a browser (and CloudFront's managed CachingOptimized policy, past its 1 s minimum)
+# revalidate, so a new publish is seen at once while unchanged files still answer 304.
 SITE_CACHE_CONTROL = "no-cache"
 
 

@@ -19,11 +19,12 @@ from imagesearch.artifacts import load_version
 from imagesearch.build_config import BuildConfig
 from imagesearch.errors import SearchError
 from imagesearch.features import Featurizer, load_featurizer
+from imagesearch.gallery_match import refuse_unmatched
 from imagesearch.index import LshBuildParams, default_probes
 from imagesearch.manifest import assemble, build_report, source_digest
 from imagesearch.pipeline import featurize_sources
 from imagesearch.sources import Source, collect_sources
-from imagesearch.storage import IndexStore, open_store, publish_version
+from imagesearch.storage import IndexStore, S3IndexStore, open_store, publish_version
 
 
 def _config(config: BuildConfig | None) -> BuildConfig:
@@ -120,7 +121,7 @@ def build_index(
         mode_rule=config.mode_rule,
         extra={"build": {"kind": "build", "source": images, "skipped": len(skipped)}},
     )
-    version = publish_version(store, arrays, manifest)
+    version = publish_version(store, arrays, manifest, keep=config.keep_versions)
     return build_report(
         "build",
         version,
@@ -145,7 +146,11 @@ def add_images(
     key_prefix: str = "gallery/",
     progress: bool = False,
 ) -> dict:
-    """Add (or replace, if their content changed) the images under `images`; others are not re-featurized."""
+    """Add (or replace, if their content changed) the images under `images`; others are not re-featurized.
+
+    On an S3 index root every new or changed key must be in the root's bucket with the same bytes
+    (imagesearch.gallery_match), or nothing is added.
+    """
     config = _config(config)
     max_bytes = config.limits.max_bytes
     sources, skipped = collect_sources(images, max_bytes=max_bytes, s3=s3, key_prefix=key_prefix)
@@ -192,6 +197,15 @@ def update_images(
     have = dict(zip(old_keys, old_hashes, strict=True))
     fresh = {k for k, h in zip(probe.keys, probe.hashes, strict=True) if have.get(k) != h}
     unchanged = len(probe.keys) - len(fresh)
+    if fresh and isinstance(store, S3IndexStore):
+        # A live S3 index serves copies from its own (gallery) bucket: refuse what it does not hold.
+        where = {s.key: s.where for s in sources}
+        refuse_unmatched(
+            s3,
+            store.bucket,
+            [(k, h, where[k]) for k, h in zip(probe.keys, probe.hashes, strict=True) if k in fresh],
+            max_bytes=limits.max_bytes,
+        )
     added_keys = {s.key for s in sources}
     drop = {k for k in remove if k in have and k not in added_keys}
     missing = sorted(k for k in set(remove) - added_keys if k not in have)
@@ -219,7 +233,7 @@ def update_images(
     replaced = len(renewed & set(have))
     build = {"kind": kind, "parent": parent, "source": source}
     new_arrays, new_manifest = _reassemble(keys, hashes, features, manifest, config, build)
-    version = publish_version(store, new_arrays, new_manifest)
+    version = publish_version(store, new_arrays, new_manifest, keep=config.keep_versions)
     return build_report(
         kind,
         version,
@@ -288,7 +302,7 @@ def remove_images(
         config,
         {"kind": "remove", "parent": parent},
     )
-    version = publish_version(store, new_arrays, new_manifest)
+    version = publish_version(store, new_arrays, new_manifest, keep=config.keep_versions)
     return build_report(
         "remove",
         version,
@@ -330,5 +344,5 @@ def retable(
         lsh=lsh,
         probes=probes,
     )
-    version = publish_version(store, new_arrays, new_manifest)
+    version = publish_version(store, new_arrays, new_manifest, keep=config.keep_versions)
     return build_report("retable", version, store.root, new_manifest, [], started, parent=parent)

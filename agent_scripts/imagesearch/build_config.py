@@ -23,6 +23,7 @@ class BuildConfig:
     threads: int  # IMAGESEARCH_READ_THREADS
     batch_size: int  # IMAGESEARCH_BATCH_SIZE
     cache_dir: str  # IMAGESEARCH_CACHE_DIR: weights and S3 index versions
+    keep_versions: int | None = 3  # IMAGESEARCH_KEEP_VERSIONS; None keeps every version
 
     @classmethod
     def from_settings(cls, cfg: Settings) -> BuildConfig:
@@ -37,4 +38,5 @@ class BuildConfig:
             threads=cfg.read_threads,
             batch_size=cfg.batch_size,
             cache_dir=cfg.cache_dir,
+            keep_versions=cfg.keep_versions,
         )

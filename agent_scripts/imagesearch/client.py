@@ -114,6 +114,8 @@ def ask_warm(socket_path: str, request: Request, *, timeout: float) -> dict:
         delay = min(delay * 2, 0.5)
 
 
+SSM_INPUTS = ("SSM_bucket", "SSM_key", "SSM_k")
+
 _NO_FLAGS = SimpleNamespace(bucket=None, key=None, k=None, mode=None, socket=None, timeout=None, cold=False)
 _DOCUMENT_FLAGS = ("--bucket", "--k", "--key")
 
@@ -164,6 +166,13 @@ def run(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ,
         args = (_document_arguments(argv) or build_parser().parse_args(argv)) if argv else _NO_FLAGS
         if config is None:
             load_env_file(settings.get("IMAGESEARCH_ENV_FILE"))
+        missing = [name for name in SSM_INPUTS if not argv and name not in environ]
+        if missing:
+            # SSM always sets every document parameter (the patterns refuse empty ones): an absent
+            # one means the document and the agent disagree, a deployment fault and not the user's.
+            error = SearchError("misconfigured", "the search command received no " + ", ".join(missing))
+            print(f"imagesearch-query: {error.message}", file=sys.stderr)
+            return error.to_json(), 1
         request = search_request(
             args.bucket if args.bucket is not None else environ.get("SSM_bucket"),
             args.key if args.key is not None else environ.get("SSM_key"),

@@ -39,7 +39,7 @@ def stdout_to_stderr() -> Iterator[None]:
 def search_cold(request: Request, settings: Settings, *, s3: Any = None) -> dict:
     """Run the search in this process: open the live index, fetch the image, search. Slow but sure."""
     from imagesearch.querying import make_s3_client, search_s3_image
-    from imagesearch.s3vectors_backend import index_opener
+    from imagesearch.s3vectors_index import index_opener
 
     started = time.perf_counter()
     s3 = s3 if s3 is not None else make_s3_client(4)

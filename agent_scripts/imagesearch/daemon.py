@@ -39,6 +39,7 @@ class DaemonConfig:
     conn_timeout: float = 30.0
     max_connections: int = 64
     search_slots: int = 4
+    keep_versions: int | None = 3  # cached index versions kept besides the loaded one (None: all)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DaemonConfig:
@@ -53,6 +54,7 @@ class DaemonConfig:
             conn_timeout=settings.conn_timeout,
             max_connections=settings.max_connections,
             search_slots=settings.search_slots,
+            keep_versions=settings.keep_versions,
         )
 
 
@@ -82,7 +84,7 @@ class Daemon:
         self._model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imagesearch-model")
         self.live = LiveIndex(config.index_root, s3=s3, cache_dir=config.cache_dir,
                               open_index=open_index, read_pointer=read_pointer,
-                              run_on_model=self._on_model_thread)
+                              run_on_model=self._on_model_thread, keep_versions=config.keep_versions)
         # Each LSH re-ranking gathers megabytes of candidate rows; a burst of 50 connections all
         # computing at once peaked near 1 GB where a few at a time answer as fast on 2 cores.
         self._search_slots = threading.BoundedSemaphore(max(1, config.search_slots))

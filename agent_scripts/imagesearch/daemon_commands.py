@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from imagesearch.errors import SearchError
@@ -22,12 +23,12 @@ log = logging.getLogger("imagesearch.daemon")
 
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """`imagesearch serve`: load, listen, poll for new versions, stop cleanly on SIGTERM/SIGINT."""
+    """`imagesearch serve`: load, listen, poll for new versions, reload on SIGHUP, stop on SIGTERM/SIGINT."""
     from imagesearch.daemon import Daemon, DaemonConfig
     from imagesearch.daemon_server import DaemonServer
     from imagesearch.json_logging import configure_logging
     from imagesearch.querying import make_s3_client
-    from imagesearch.s3vectors_backend import index_opener
+    from imagesearch.s3vectors_index import index_opener
 
     configure_logging()
     config = DaemonConfig.from_settings(settings)
@@ -41,8 +42,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     daemon.reload("startup")
     server = DaemonServer(daemon, socket_path).start()
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    install_signal_handlers(stop, daemon.reload)
     daemon.start_poller(stop)
     current = daemon.loaded
     log.info("listening", extra={"fields": {"event": "listening", "socket": socket_path,
@@ -52,6 +52,22 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     log.info("stopping", extra={"fields": {"event": "stopping"}})
     server.close()
     return 0
+
+
+def install_signal_handlers(stop: threading.Event, reload: Callable[[str], dict]) -> None:
+    """SIGTERM/SIGINT stop the daemon; SIGHUP reloads the index (it used to kill the daemon).
+
+    The reload runs on its own thread: a handler runs on the main thread between bytecodes, and
+    opening a version may take seconds.
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def on_hangup(*_: Any) -> None:
+        log.info("reload requested by SIGHUP", extra={"fields": {"event": "sighup"}})
+        threading.Thread(target=reload, args=("sighup",), name="imagesearch-sighup", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, on_hangup)
 
 
 def run_control(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,6 +11,7 @@ import socket
 import socketserver
 import stat
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from imagesearch.errors import SearchError
@@ -20,8 +21,40 @@ if TYPE_CHECKING:
     from imagesearch.daemon import Daemon
 
 
+class LineReader:
+    """Request lines from a socket, each within a total deadline (a per-read timeout let a client
+    sending one byte every few seconds hold a connection slot for ever)."""
+
+    def __init__(self, sock: socket.socket, limit: int) -> None:
+        self.sock = sock
+        self.limit = limit
+        self._buf = bytearray()
+
+    def readline(self, seconds: float) -> bytes:
+        """The next line with its newline; what is left at EOF (b"" when nothing); more than
+        `limit` bytes when the line is too long. TimeoutError when `seconds` pass first."""
+        deadline = time.monotonic() + seconds
+        while True:
+            end = self._buf.find(b"\n")
+            if end >= 0 or len(self._buf) > self.limit:
+                cut = end + 1 if end >= 0 else len(self._buf)
+                line = bytes(self._buf[:cut])
+                del self._buf[:cut]
+                return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("request not complete within its deadline")
+            self.sock.settimeout(remaining)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                line = bytes(self._buf)
+                self._buf.clear()
+                return line
+            self._buf += chunk
+
+
 class _Handler(socketserver.StreamRequestHandler):
-    """One connection: read request lines until EOF, timeout or an oversized line."""
+    """One connection: read request lines until EOF, a request's deadline or an oversized line."""
 
     server: DaemonServer
 
@@ -33,11 +66,13 @@ class _Handler(socketserver.StreamRequestHandler):
             self._send(busy)
             return
         try:
-            self.connection.settimeout(daemon.config.conn_timeout)
+            self.connection.settimeout(daemon.config.conn_timeout)  # for writes
             limit = daemon.config.max_request_bytes
+            reader = LineReader(self.connection, limit)
             while True:
                 try:
-                    line = self.rfile.readline(limit + 1)
+                    # The whole request line (idle wait included) must arrive within conn_timeout.
+                    line = reader.readline(daemon.config.conn_timeout)
                 except (TimeoutError, ConnectionError):
                     return
                 if not line:

@@ -10,6 +10,7 @@ ERROR_CODES = (
     "too_large",  # the query image exceeds the download cap
     "index_unavailable",  # no index version could be loaded
     "weights_unavailable",  # model weights cannot be had (offline, missing file, wrong file)
+    "misconfigured",  # the deployment is wrong (an SSM parameter never reached the client)
     "internal",  # anything unexpected; the message says what
 )
 

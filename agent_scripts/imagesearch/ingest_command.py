@@ -42,6 +42,23 @@ def warm_result_cache(version: str) -> dict:
     return {"ok": True, "warmed": False, "reason": "no result cache in this build"}
 
 
+def sync_vector_backend(settings: Settings, index_root: str, version: str, *, s3: Any,
+                        cache_dir: str | None, client: Any = None) -> dict:
+    """With IMAGESEARCH_BACKEND=s3vectors, write the new version's vectors before the daemon reloads.
+
+    The daemon refuses a vector index whose recorded version is not its own, so the sync comes first
+    (docs/scale.md); with the in-memory backend there is nothing to do.
+    """
+    if settings.backend != "s3vectors":
+        return {"backend": settings.backend}
+    from imagesearch.s3vectors_backend import VectorIndexRef, make_client, sync_index_version
+
+    ref = VectorIndexRef(settings.vector_bucket, settings.vector_index)
+    report = sync_index_version(client if client is not None else make_client(), ref, index_root,
+                                s3=s3, version=version, cache_dir=cache_dir)
+    return {"backend": "s3vectors", **report._asdict()}
+
+
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the batch named by --key (or SSM_key) and print its report."""
     from imagesearch import settings as settings_table
@@ -62,10 +79,13 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.cache_dir:
         config = dataclasses.replace(config, cache_dir=args.cache_dir)
 
-    def after_publish(version: str) -> dict:
-        return {"reload": reload_daemon(args.socket or settings.socket), "cache": warm_result_cache(version)}
-
     s3: Any = s3_client()
+
+    def after_publish(version: str) -> dict:
+        vectors = sync_vector_backend(settings, index_root, version, s3=s3, cache_dir=config.cache_dir)
+        return {"vectors": vectors, "reload": reload_daemon(args.socket or settings.socket),
+                "cache": warm_result_cache(version)}
+
     report = apply_batch(key, bucket=bucket, index_root=index_root, s3=s3, config=config,
                          cache_dir=config.cache_dir, lock_timeout_s=LOCK_TIMEOUT_S,
                          after_publish=after_publish)

@@ -50,13 +50,15 @@ class LiveIndex:
     """The live version of one index root, and the reloads that replace it."""
 
     def __init__(self, index_root: str, *, s3: Any, open_index: IndexOpener, read_pointer: ReadPointer,
-                 cache_dir: str | None = None, run_on_model: RunOnModel = _run_here) -> None:
+                 cache_dir: str | None = None, run_on_model: RunOnModel = _run_here,
+                 keep_versions: int | None = None) -> None:
         self.index_root = index_root
         self.s3 = s3
         self.cache_dir = cache_dir
         self._open_index = open_index
         self._read_pointer = read_pointer
         self._run_on_model = run_on_model
+        self.keep_versions = keep_versions
         self._loaded: Loaded | None = None  # swapped by one assignment; read once per query
         self._refused: Refusal | None = None
         self._lock = threading.Lock()
@@ -103,7 +105,24 @@ class LiveIndex:
                 "event": "index_loaded", "version": version, "previous": previous,
                 "count": index.count, "reason": reason,
                 "ms": round((time.perf_counter() - t0) * 1000, 1)}})
+            self._prune_cache({version, previous} - {None})
             return {"ok": True, "changed": True, "version": version, "previous": previous}
+
+    def _prune_cache(self, protect: set[str]) -> None:
+        """Delete cached copies of older versions (each as big as the index); never fails a reload."""
+        if self.keep_versions is None or not self.cache_dir:
+            return
+        from imagesearch.storage import open_store
+
+        try:
+            gone = open_store(self.index_root, s3=self.s3).prune_cache(
+                self.cache_dir, self.keep_versions, protect)
+        except (OSError, SearchError) as e:
+            log.warning("cache prune failed", extra={"fields": {"event": "cache_prune_failed",
+                                                                "error": repr(e)}})
+            return
+        if gone:
+            log.info("cached versions deleted", extra={"fields": {"event": "cache_pruned", "versions": gone}})
 
     def _open_version(self, version: str, current: Loaded | None) -> Any:
         """Open a version completely, model included, and prove it answers before anyone can see it."""

@@ -29,6 +29,14 @@ def _backend(value: str) -> str:
     return value
 
 
+def _count(value: str) -> int:
+    """A whole number, zero or more."""
+    number = int(value)
+    if number < 0:
+        raise ValueError(value)
+    return number
+
+
 def _buckets(value: str) -> frozenset[str]:
     """A comma-separated bucket list as a set (empty: any bucket)."""
     return frozenset(name.strip() for name in value.split(",") if name.strip())
@@ -111,7 +119,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest request line the daemon accepts on its socket; longer ones get bad_request.",
             "max_request_bytes", int),
     Setting("IMAGESEARCH_CONN_TIMEOUT", "30",
-            "Seconds the daemon waits for a request line on an open connection before closing it.",
+            "Seconds a whole request line may take to arrive (idle wait included) before the daemon closes "
+            "the connection; a deadline per request, not per read.",
             "conn_timeout", float),
     Setting("IMAGESEARCH_MAX_CONNECTIONS", "64",
             "Connections the daemon serves at once; more get an immediate 'busy' error.",
@@ -139,6 +148,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IMAGESEARCH_VECTOR_INDEX", "images",
             "With IMAGESEARCH_BACKEND=s3vectors: the vector index (dimension 2048, cosine) in that bucket.",
             "vector_index"),
+    Setting("IMAGESEARCH_KEEP_VERSIONS", "3",
+            "Index versions kept besides the live one: publishing a version deletes older ones from the "
+            "index root, and the daemon deletes older cached copies from its cache folder after a reload.",
+            "keep_versions", _count),
     Setting("GALLERY_BUCKET", "",
             "bootstrap.sh: the private gallery bucket holding agent/, index/ and models/."),
     Setting("SITE_BUCKET", "",
@@ -180,6 +193,7 @@ class Settings(NamedTuple):
     backend: str = "instance"
     vector_bucket: str = ""
     vector_index: str = "images"
+    keep_versions: int = 3
 
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -201,6 +215,6 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
         try:
             values.append(s.parse(raw))
         except ValueError as e:
-            kind = {int: "an integer", float: "a number"}.get(s.parse, "valid")
+            kind = {int: "an integer", float: "a number", _count: "a whole number >= 0"}.get(s.parse, "valid")
             raise SearchError("internal", f"setting {s.name}={raw!r} is not {kind}") from e
     return Settings(*values)

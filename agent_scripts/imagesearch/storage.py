@@ -31,7 +31,15 @@ from imagesearch.artifacts import (
 )
 from imagesearch.errors import SearchError
 from imagesearch.images import file_sha256
-from imagesearch.s3io import download_file, get_bytes, is_s3_uri, join_key, parse_s3_uri, put_bytes
+from imagesearch.s3io import (
+    download_file,
+    get_bytes,
+    is_s3_uri,
+    join_key,
+    list_objects,
+    parse_s3_uri,
+    put_bytes,
+)
 
 # The deployed index root is s3://<gallery bucket>/index (docs/contracts.md).
 GALLERY_INDEX_PREFIX = "index"
@@ -74,6 +82,14 @@ class IndexStore(Protocol):
         """A context manager giving a local folder to fill; on exit the version is stored whole."""
         ...
 
+    def delete_version(self, version: str) -> None:
+        """Remove one version folder (its manifest first, so a reader sees it incomplete, never half)."""
+        ...
+
+    def prune_cache(self, cache_dir: str, keep: int, protect: set[str]) -> list[str]:
+        """Delete local cached copies beyond the newest `keep` and `protect`; return the ids deleted."""
+        ...
+
 
 def open_store(index_root: str | IndexStore, *, s3: Any = None) -> IndexStore:
     """The store of an index root: `s3://bucket/prefix` (needs the S3 client) or a local folder."""
@@ -87,15 +103,66 @@ def open_store(index_root: str | IndexStore, *, s3: Any = None) -> IndexStore:
 
 
 def publish_version(
-    store: IndexStore, arrays: dict[str, np.ndarray], manifest: dict, *, move_current: bool = True
+    store: IndexStore,
+    arrays: dict[str, np.ndarray],
+    manifest: dict,
+    *,
+    move_current: bool = True,
+    keep: int | None = None,
 ) -> str:
-    """Store a complete new version, then (by default) point current.json at it; return its id."""
+    """Store a complete new version, then (by default) point current.json at it; return its id.
+
+    With `keep` (IMAGESEARCH_KEEP_VERSIONS) and the pointer moved, older versions are then pruned
+    (`prune_versions`).
+    """
     version = check_version(manifest.get("version") or new_version_id())
     with store.stage_version(version) as stage:
         write_version_files(stage, arrays, {**manifest, "version": version})
     if move_current:
         store.set_current(version)
+        if keep is not None:
+            prune_versions(store, keep)
     return version
+
+
+def versions_to_prune(versions: list[str], keep: int, protect: set[str]) -> list[str]:
+    """The versions beyond the newest `keep` (ids sort by time) that are not protected, oldest first."""
+    ordered = sorted(versions)
+    newest = set(ordered[-keep:]) if keep > 0 else set()
+    return [v for v in ordered if v not in newest and v not in protect]
+
+
+def prune_versions(store: IndexStore, keep: int) -> list[str]:
+    """Delete the root's versions beyond the newest `keep` and the live one; return the ids deleted.
+
+    A version a build is still staging is newer than the live one, so it is among the newest kept;
+    at 30,000 images each version is about 365 MiB, which is why they do not pile up.
+    """
+    live = store.read_current()
+    gone = versions_to_prune(store.list_versions(), keep, {live} if live else set())
+    for version in gone:
+        store.delete_version(version)
+    return gone
+
+
+def _prune_folder(folder: str, keep: int, protect: set[str]) -> list[str]:
+    """Delete version folders under `folder` beyond the newest `keep` and `protect` (renamed away first)."""
+    if not os.path.isdir(folder):
+        return []
+    present = [v for v in os.listdir(folder) if VERSION_RE.match(v)]
+    gone = versions_to_prune(present, keep, protect)
+    for version in gone:
+        _prune_folder_one(folder, version)
+    return gone
+
+
+def _prune_folder_one(folder: str, version: str) -> None:
+    # Renamed to a hidden name first: a reader never sees a half-deleted version folder.
+    doomed = tempfile.mkdtemp(prefix=f".del-{version}-", dir=folder)
+    try:
+        os.rename(os.path.join(folder, version), os.path.join(doomed, version))
+    finally:
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _read_manifest_file(directory: str) -> dict:
@@ -177,6 +244,14 @@ class LocalIndexStore:
             shutil.rmtree(stage, ignore_errors=True)
             raise
 
+    def delete_version(self, version: str) -> None:
+        """Remove the version folder (renamed away first, then deleted)."""
+        _prune_folder_one(self.root, check_version(version))
+
+    def prune_cache(self, cache_dir: str, keep: int, protect: set[str]) -> list[str]:
+        """Nothing to do: a local root is opened in place, never copied into a cache."""
+        return []
+
 
 class S3IndexStore:
     """An index root under an S3 prefix; the manifest is uploaded after the arrays, the pointer last."""
@@ -254,13 +329,33 @@ class S3IndexStore:
         with open(os.path.join(dest, MANIFEST), "wb") as f:
             f.write(raw)
 
+    def cache_folder(self, cache_dir: str) -> str:
+        """Where this root's versions are cached locally: cache_dir/index/<bucket>/<prefix>/."""
+        return os.path.join(cache_dir, "index", self.bucket, *[p for p in self.prefix.split("/") if p])
+
+    def prune_cache(self, cache_dir: str, keep: int, protect: set[str]) -> list[str]:
+        """Delete cached copies beyond the newest `keep` and the `protect`ed ids; return the ids deleted."""
+        return _prune_folder(self.cache_folder(cache_dir), keep, protect)
+
+    def delete_version(self, version: str) -> None:
+        """Delete every object of the version, its manifest first (then it reads as incomplete)."""
+        check_version(version)
+        self.s3.delete_object(Bucket=self.bucket, Key=self._key(version, MANIFEST))
+        keys = [key for key, _ in list_objects(self.s3, self.bucket, self._key(version) + "/")]
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys a call
+            answer = self.s3.delete_objects(Bucket=self.bucket, Delete={
+                "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise SearchError("internal", f"cannot delete s3://{self.bucket}/{first.get('Key')}: "
+                                  f"{first.get('Code')}")
+
     def local_dir(self, version: str, *, cache_dir: str | None = None) -> str:
         """The version's copy under cache_dir/index/<bucket>/<prefix>/, fetched on first use."""
         check_version(version)
         if not cache_dir:
             raise SearchError("bad_request", "an S3 index needs a local cache_dir to hold its arrays")
-        parts = [p for p in self.prefix.split("/") if p]
-        dest = os.path.join(cache_dir, "index", self.bucket, *parts, version)
+        dest = os.path.join(self.cache_folder(cache_dir), version)
         if os.path.isfile(os.path.join(dest, MANIFEST)):
             return dest
         os.makedirs(os.path.dirname(dest), exist_ok=True)

@@ -19,8 +19,8 @@ import ssm_command
 from botocore.exceptions import BotoCoreError, ClientError
 from ingest_keys import GALLERY_KEY, album_of, batch_key
 from ingest_settings import IngestConfig
-from s3_events import NotAnS3Event, ObjectEvent, net_changes, parse_message
-from site_albums import index_summary, update_albums
+from s3_events import DELETE, NotAnS3Event, ObjectEvent, net_changes, parse_message
+from site_albums import PublicCopiesNotDeleted, delete_public_copies, index_summary, update_albums
 from ssm_command import CommandTimedOut, Ending
 
 log = logging.getLogger("ingest")
@@ -145,7 +145,9 @@ def handle_batch(records: list[dict], clients: IngestClients, config: IngestConf
                               ContentType="application/json")
         report = run_document(clients, config, key, remaining, sleep)
         albums = update_listing(clients, config, changes, report)
-    except (IngestFailed, ClientError, BotoCoreError, CommandTimedOut) as e:
+        # Images that left the gallery leave the site too: their copies as search results.
+        delete_public_copies(clients.s3, config.site_bucket, [c.key for c in changes if c.op == DELETE])
+    except (IngestFailed, ClientError, BotoCoreError, CommandTimedOut, PublicCopiesNotDeleted) as e:
         reason = f"{type(e).__name__}: {e}"
         log.error("ingest batch %s failed; its %d messages return to the queue: %s", key, len(ids), reason)
         return BatchOutcome(failures=ids, batch=key, reason=reason)

@@ -15,9 +15,10 @@ from keys import GALLERY_KEY
 AGENT_ERROR_STATUS = {
     "bad_request": 400,  # the agent rejected the input the function passed on
     "not_found": 404,  # the query image vanished between our check and the search
-    # The query image's fault, not ours: 4xx, so alarms on 5xx mean our faults only.
+    # The caller's image is at fault, not the gateway: 422, so alarms on 5xx mean our faults only.
     "bad_image": 422,
     "too_large": 422,
+    "misconfigured": 500,  # the instance lacks a setting or an SSM parameter: a deployment fault
     "index_unavailable": 503,  # the instance runs but has no index loaded yet: try later
     "weights_unavailable": 503,  # nor model weights: an operator must publish them
     "internal": 502,

@@ -21,7 +21,7 @@ from deadline import Deadline
 from errors import Misconfigured, SearchAPIError
 from search import SearchClients, SearchService
 from uploads import presign_upload
-from validation import parse_request
+from validation import decode_body, parse_request
 
 logger = Logger()
 tracer = Tracer()
@@ -82,7 +82,8 @@ def _request_id() -> str:
 def search_route() -> dict:
     """Validate the body, run the search, publish stage latencies, answer 200."""
     started = _service.clock()
-    request = parse_request(app.current_event.decoded_body)
+    event = app.current_event
+    request = parse_request(decode_body(event.body, event.is_base64_encoded))
     cfg = settings.load()
     remaining = app.lambda_context.get_remaining_time_in_millis() if app.lambda_context else None
     deadline = Deadline.for_request(cfg.deadline_seconds, remaining, clock=_service.clock)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass
 
@@ -24,6 +26,18 @@ class SearchRequest:
     def in_site_bucket(self) -> bool:
         """Whether the query image lives in the site bucket (album images) or the gallery bucket."""
         return self.key.startswith("albums/")
+
+
+def decode_body(body: str | None, is_base64: bool) -> str | None:
+    """The body as text; bytes that are not base64 or not UTF-8 are the caller's fault (400)."""
+    if body is None:
+        return None
+    try:
+        # Decoded here, strictly: the resolver's own decoding raised on bad bytes and answered 500.
+        raw = base64.b64decode(body, validate=True) if is_base64 else body.encode("utf-8")
+        return raw.decode("utf-8")
+    except (binascii.Error, UnicodeError) as e:
+        raise BadRequest("the body is not UTF-8 text", code="malformed_body") from e
 
 
 def parse_request(body: str | None) -> SearchRequest:

@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from imagesearch.client import DaemonUnavailable, ask_daemon
@@ -36,18 +38,29 @@ def _imagesearch_command() -> list[str]:
 class DaemonProcess:
     """`imagesearch serve` with the given environment, its output in log_path."""
 
-    def __init__(self, env: dict[str, str], socket_path: str, log_path: Path) -> None:
+    # What the instance's systemd unit does (Restart=always, RestartSec, StartLimit*): bring the
+    # daemon back whatever ended it, but give up on a crash loop.
+    restart_seconds = 3.0
+    start_limit_burst = 10
+    start_limit_interval_s = 300.0
+
+    def __init__(self, env: dict[str, str], socket_path: str, log_path: Path,
+                 command: list[str] | None = None) -> None:
         self.env = env
         self.socket_path = socket_path
         self.log_path = Path(log_path)
+        self.command = command or [*_imagesearch_command(), "serve"]
         self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     def start(self) -> None:
         """Launch the daemon (it loads the model and index before it listens)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [*_imagesearch_command(), "serve"], env=self.env, stdin=subprocess.DEVNULL,
+                self.command, env=self.env, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
             )
@@ -79,8 +92,45 @@ class DaemonProcess:
         except OSError as e:
             return f"(no log: {e})"
 
+    def supervise(self, say: Callable[[str], None], poll_s: float = 0.2) -> threading.Thread:
+        """Reap the daemon when it exits and start it again (as systemd does); says so in say()."""
+        self._supervisor = threading.Thread(target=self._watch, args=(say, poll_s),
+                                            name="devstack-daemon-supervisor", daemon=True)
+        self._supervisor.start()
+        return self._supervisor
+
+    def _watch(self, say: Callable[[str], None], poll_s: float) -> None:
+        starts: list[float] = []
+        while not self._stopping.wait(poll_s):
+            proc = self.proc
+            if proc is None or proc.poll() is None:
+                continue
+            code = proc.returncode  # poll() reaped it: no zombie is left behind
+            now = time.monotonic()
+            starts = [t for t in starts if now - t < self.start_limit_interval_s]
+            if len(starts) >= self.start_limit_burst:
+                self._note(say, f"daemon (pid {proc.pid}) exited with code {code}; restarted "
+                                f"{len(starts)} times in {self.start_limit_interval_s:.0f} s, giving up")
+                return
+            self._note(say, f"daemon (pid {proc.pid}) exited with code {code}; restarting in "
+                            f"{self.restart_seconds:g} s")
+            if self._stopping.wait(self.restart_seconds):
+                return
+            starts.append(time.monotonic())
+            self.start()
+            self.restarts += 1
+            self._note(say, f"daemon restarted (pid {self.proc.pid})")
+
+    def _note(self, say: Callable[[str], None], message: str) -> None:
+        say(message)
+        with open(self.log_path, "a") as log:
+            log.write(f"[devstack] {message}\n")
+
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, wait, then SIGKILL if it does not go."""
+        """Stop supervising, then SIGTERM, wait, then SIGKILL if it does not go."""
+        self._stopping.set()
+        if self._supervisor is not None and self._supervisor is not threading.current_thread():
+            self._supervisor.join(timeout)
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.terminate()

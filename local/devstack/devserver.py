@@ -1,6 +1,7 @@
-"""The dev server: the site bucket served like S3 website hosting, and /api/* served like the HTTP API.
+"""The dev server: the site bucket served like the CloudFront distribution, /api/* like the HTTP API.
 
-GET and HEAD read objects from the site bucket in moto (index.html for a folder), so the page,
+GET and HEAD read objects from the site bucket in moto (index.html for a folder), with the
+distribution's security headers (devstack.site_headers, CSP included), so the page,
 config.js, albums.json, album images and copied results all come from the bucket as in AWS. Under
 /api/ it does what API Gateway does (devstack.http_api, read from template.yaml): a preflight is
 answered here, a request matching one of the function's routes becomes an HTTP API payload 2.0
@@ -38,6 +39,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: DevServer
     protocol_version = "HTTP/1.1"
     server_version = "devstack"
+    # Every read on a connection gives up after this long (a short body otherwise waited for ever).
+    timeout = 10.0
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         log.debug("%s %s", self.address_string(), format % args)
@@ -78,14 +81,16 @@ class _Handler(BaseHTTPRequestHandler):
             code = e.response.get("Error", {}).get("Code", "")
             if status == 304 or code == "304":
                 self.send_response(HTTPStatus.NOT_MODIFIED)
+                self._security_headers()
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
             if status == 404 or code in ("NoSuchKey", "404"):
-                return self._plain(HTTPStatus.NOT_FOUND, f"404 Not Found: {key}", head=head)
+                return self._plain(HTTPStatus.NOT_FOUND, f"404 Not Found: {key}", head=head, page=True)
             log.warning("reading s3://%s/%s failed: %s", bucket, key, e)
-            return self._plain(HTTPStatus.BAD_GATEWAY, f"cannot read {key}: {code}", head=head)
+            return self._plain(HTTPStatus.BAD_GATEWAY, f"cannot read {key}: {code}", head=head, page=True)
         self.send_response(HTTPStatus.OK)
+        self._security_headers()
         self.send_header("Content-Type", obj.get("ContentType") or "application/octet-stream")
         self.send_header("Content-Length", str(obj["ContentLength"]))
         for header, field in (("Cache-Control", "CacheControl"), ("ETag", "ETag")):
@@ -98,9 +103,15 @@ class _Handler(BaseHTTPRequestHandler):
             with obj["Body"] as body:
                 shutil.copyfileobj(body, self.wfile)
 
-    def _plain(self, status: HTTPStatus, text: str, head: bool = False) -> None:
+    def _security_headers(self) -> None:
+        for name, value in self.server.security_headers.items():
+            self.send_header(name, value)
+
+    def _plain(self, status: HTTPStatus, text: str, head: bool = False, page: bool = False) -> None:
         data = (text + "\n").encode()
         self.send_response(status)
+        if page:
+            self._security_headers()
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -110,15 +121,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the API --------------------------------------------------------------------------------------
 
     def _api(self) -> None:
-        length = self.headers.get("Content-Length")
-        try:
-            size = int(length) if length else 0
-        except ValueError:
-            return self._json(HTTPStatus.BAD_REQUEST, {"message": "Bad Content-Length"})
-        if size < 0 or size > MAX_BODY_BYTES:
-            self.close_connection = True
-            return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "Request Entity Too Large"})
-        body = self.rfile.read(size) if size else b""
+        body = self._read_body()
+        if body is None:
+            return
         parts = urlsplit(self.path)
         raw_path = parts.path[len(API_PREFIX):] or "/"
         headers = {name: value for name, value in self.headers.items()}
@@ -138,6 +143,36 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
                               {"message": "Internal Server Error", "cause": f"{type(e).__name__}: {e}"}, cors)
         self._lambda_response(response, cors)
+
+    def _read_body(self) -> bytes | None:
+        """The request body by its Content-Length; None once a refusal is sent (and the connection
+        closes: unread or missing bytes would be taken for the next request)."""
+        if self.headers.get("Transfer-Encoding"):
+            # A chunked body read as "no Content-Length, empty" left its chunks to be misparsed.
+            self.close_connection = True
+            self._json(HTTPStatus.LENGTH_REQUIRED, {"message": "Length Required"})
+            return None
+        length = self.headers.get("Content-Length")
+        try:
+            size = int(length) if length else 0
+        except ValueError:
+            self.close_connection = True
+            self._json(HTTPStatus.BAD_REQUEST, {"message": "Bad Content-Length"})
+            return None
+        if size < 0 or size > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "Request Entity Too Large"})
+            return None
+        try:
+            body = self.rfile.read(size) if size else b""
+        except TimeoutError:
+            body = b""
+        if len(body) < size:
+            # The client sent fewer bytes than it announced (and stopped or hung up).
+            self.close_connection = True
+            self._json(HTTPStatus.BAD_REQUEST, {"message": "Bad Request: body shorter than Content-Length"})
+            return None
+        return body
 
     def _preflight(self, cors: dict[str, str]) -> None:
         self.send_response(HTTPStatus.NO_CONTENT)
@@ -198,6 +233,8 @@ class DevServer(ThreadingHTTPServer):
         self.api = HttpApi(routes=frozenset())
         self._invoke: Invoke | None = None
         self._thread: threading.Thread | None = None
+        # The distribution's response headers policy (devstack.site_headers): on every page answer.
+        self.security_headers: dict[str, str] = {}
 
     @property
     def url(self) -> str:

@@ -8,8 +8,11 @@ silently missing locally.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+_NAME = re.compile(r"\$\{([A-Za-z0-9_:.]+)\}")
 
 
 class UnresolvedValue(ValueError):
@@ -22,6 +25,9 @@ class LocalResources:
 
     refs: Mapping[str, str]
     attributes: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # Local values of whole `!Sub` texts whose kind differs here (an AWS endpoint that is the dev
+    # server's /api or moto's S3 locally); other `!Sub` texts are substituted name by name.
+    subs: Mapping[str, str] = field(default_factory=dict)
 
     def resolve(self, value: object) -> str:
         """A scalar as text, or a Ref / GetAtt as its local value; anything else is refused."""
@@ -35,7 +41,26 @@ class LocalResources:
             target = tuple(value["Fn::GetAtt"])
             if target in self.attributes:
                 return self.attributes[target]
+        if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+            return self._sub(value["Fn::Sub"])
         raise UnresolvedValue(f"no local value for {value!r}; add it to the local stack's resources")
+
+    def _sub(self, spec: object) -> str:
+        """Fn::Sub in its text or [text, variables] form, every name resolved locally."""
+        if isinstance(spec, str) and spec in self.subs:
+            return self.subs[spec]
+        text, variables = (spec, {}) if isinstance(spec, str) else spec
+        local = {name: self.resolve(v) for name, v in variables.items()}
+
+        def one(match: re.Match) -> str:
+            name = match.group(1)
+            if name in local:
+                return local[name]
+            if "." in name and not name.startswith("AWS::"):
+                return self.resolve({"Fn::GetAtt": name.split(".", 1)})
+            return self.resolve({"Ref": name})
+
+        return _NAME.sub(one, text)
 
     def resolve_all(self, values: Mapping[str, object]) -> dict[str, str]:
         """Every value of a mapping resolved (a function's environment variables)."""

@@ -119,3 +119,9 @@ def create_search_instance(ec2, tag_key: str, tag_value: str) -> str:
                                      {"Key": "Name", "Value": "imagesearch-local"}]}],
     )
     return reservation["Instances"][0]["InstanceId"]
+
+
+def instance_state(ec2, instance_id: str) -> str:
+    """The instance's EC2 state name (running, stopped, ...) in the local EC2."""
+    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return reservations[0]["Instances"][0]["State"]["Name"]

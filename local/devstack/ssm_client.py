@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,9 +53,13 @@ class LocalSSM:
     """SSM Run Command for one document, executed on this machine in a background thread each."""
 
     def __init__(self, document: Document, instance_ids: list[str], *, env: dict[str, str] | None = None,
-                 visible_after_s: float = 0.0, workdir: Path | None = None) -> None:
+                 visible_after_s: float = 0.0, workdir: Path | None = None,
+                 instance_state: Callable[[str], str] | None = None) -> None:
         self.document = document
         self.instance_ids = set(instance_ids)
+        # The instance's EC2 state (e.g. read from the local EC2): SSM delivers only to a running
+        # instance, a stopped one's invocation ends Undeliverable. None: always running.
+        self._instance_state = instance_state
         # The script's whole environment, as the SSM agent's own environment is on the instance;
         # None inherits this process's environment.
         self._env = None if env is None else dict(env)
@@ -158,6 +163,13 @@ class LocalSSM:
         self.wait_idle(10.0)
 
     def _run(self, inv: _Invocation) -> None:
+        state = self._instance_state(inv.instance_id) if self._instance_state else "running"
+        if state != "running":
+            # As on AWS: the agent of a stopped instance never picks the command up; nothing runs.
+            self._finish(inv, StepResult(status="Undeliverable", details="Undeliverable", response_code=-1,
+                                         stdout="", stderr=""))
+            return
+
         def started() -> None:
             with self._lock:
                 inv.status = inv.details = _IN_PROGRESS

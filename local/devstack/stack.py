@@ -22,7 +22,15 @@ from devstack.http_api import HttpApi
 from devstack.ingest_queue import IngestPoller, QueueSettings, configure_notifications, create_queues
 from devstack.intrinsics import LocalResources
 from devstack.lambda_host import FunctionCode, LambdaHost
-from devstack.s3server import DUMMY_CREDENTIALS, MotoServer, client, create_buckets, create_search_instance
+from devstack.s3server import (
+    DUMMY_CREDENTIALS,
+    MotoServer,
+    client,
+    create_buckets,
+    create_search_instance,
+    instance_state,
+)
+from devstack.site_headers import site_security_headers
 from devstack.ssm_client import LocalSSM, from_template
 from devstack.ssm_document import Document
 from publish.template import (
@@ -41,7 +49,7 @@ INGEST_DOCUMENT_NAME = "imagesearch-local-IngestDocument"
 INGEST_QUEUE = "imagesearch-local-ingest"
 # What `!Ref <logical id>` names here, for the template values the local stack reads.
 LOCAL_NAMES = {"SiteBucket": SITE_BUCKET, "GalleryBucket": GALLERY_BUCKET, "SearchDocument": DOCUMENT_NAME,
-               "IngestDocument": INGEST_DOCUMENT_NAME}
+               "IngestDocument": INGEST_DOCUMENT_NAME, "AWS::StackName": "imagesearch-local"}
 API_URL = "/api"
 DEMO_WEIGHTS = "seed:0"
 
@@ -139,7 +147,7 @@ class LocalStack:
         s3, ec2 = client("s3", endpoint), client("ec2", endpoint)
         # Bound now (it serves at the end): its origin is the site's URL in the function's settings.
         self.server = DevServer(cfg.host, cfg.port, s3, SITE_BUCKET)
-        local = self._local_resources()
+        local = self._local_resources(endpoint)
         function_env = local.resolve_all(function_environment(template, SEARCH_FUNCTION))
         create_buckets(s3, SITE_BUCKET, GALLERY_BUCKET)
         # The page uploads query images straight to the gallery bucket: the template's CORS rule.
@@ -161,6 +169,7 @@ class LocalStack:
         self.say(f"daemon starting (log: {self.daemon.log_path})")
         health = self._step("daemon", lambda: self.daemon.wait_healthy(cfg.daemon_timeout_s))
         self.say(f"daemon healthy: {json.dumps(_short_health(health))}")
+        self.daemon.supervise(self.say)
 
         env_file = Path(self._tmp) / "imagesearch.env"  # per stack: two stacks may share a work dir
         # On the instance the thin client's settings come from this file (SSM passes only SSM_*).
@@ -169,13 +178,16 @@ class LocalStack:
                           or k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "GALLERY_BUCKET")}
         env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(agent_settings.items())))
         self.ssm = from_template(template, DOCUMENT_NAME, [self.instance_id],
-                                 env=self._runner_env(env_file), workdir=Path(self._tmp))
+                                 env=self._runner_env(env_file), workdir=Path(self._tmp),
+                                 instance_state=lambda instance_id: instance_state(ec2, instance_id))
 
         # The function as the template defines it (code, layers, handler, timeout, environment).
         host = LambdaHost(FunctionCode.from_template(template, SEARCH_FUNCTION, cfg.repo),
                           {**function_env, **self._local_env(endpoint)}, self._prepare_function)
         self._step("function", host.warm)
         self.server.set_api(HttpApi.from_template(template, SEARCH_FUNCTION, local.resolve), host.invoke)
+        # The distribution's security headers (CSP included) on every page answer, as in AWS.
+        self.server.security_headers = site_security_headers(template, local.resolve)
         self._step("ingest", lambda: self._start_ingest(template, s3, endpoint, env_file))
         self.server.start()
         self.timings_s["total"] = time.monotonic() - self._started
@@ -251,10 +263,9 @@ class LocalStack:
         env.update({k: v for k, v in DUMMY_CREDENTIALS.items() if "REGION" not in k})
         return env
 
-    def _local_resources(self) -> LocalResources:
-        """The template's resources under their local names; the site's website URL is the dev server's."""
-        origin = self.server.url if self.server else ""
-        return LocalResources(refs=LOCAL_NAMES, attributes={("SiteBucket", "WebsiteURL"): origin})
+    def _local_resources(self, endpoint: str) -> LocalResources:
+        """The template's resources under their local names: the page's origin is the dev server's."""
+        return local_resources(self.server.url if self.server else "", endpoint)
 
     def _local_env(self, endpoint: str) -> dict[str, str]:
         """What differs here from Lambda: moto's endpoint, dummy credentials, no X-Ray daemon to trace to."""
@@ -294,6 +305,17 @@ class LocalStack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def local_resources(origin: str, endpoint: str) -> LocalResources:
+    """The template's names here: the page's origin (SiteOrigin) is the dev server's, where the API
+    is /api; the gallery bucket's S3 endpoints (the CSP's upload hosts) are moto's."""
+    subs = {
+        "https://${SearchApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}": origin,
+        "https://${GalleryBucket}.s3.${AWS::Region}.amazonaws.com": endpoint,
+        "https://${GalleryBucket}.s3.amazonaws.com": endpoint,
+    }
+    return LocalResources(refs={**LOCAL_NAMES, "SiteOrigin": origin}, subs=subs)
 
 
 def _short_health(health: dict) -> dict:

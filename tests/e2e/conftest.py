@@ -57,6 +57,10 @@ def page(browser):
     pg = context.new_page()
     pg.errors = []
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    # What the Content-Security-Policy blocked (chromium reports each refusal on the console).
+    pg.csp_violations = []
+    pg.on("console", lambda m: pg.csp_violations.append(m.text)
+          if "Content Security Policy" in m.text else None)
     yield pg
     context.close()
 

@@ -67,6 +67,25 @@ def test_search_flow_shows_k_matches_scores_and_timings(page, stack, output_dir)
     assert page.eval_on_selector(".query-img", "i => getComputedStyle(i).imageRendering") == "pixelated"
     page.screenshot(path=str(output_dir / "e2e-results.png"), full_page=True)
     assert not page.errors
+    assert not page.csp_violations  # the whole flow ran under the distribution's CSP
+
+
+def test_the_page_is_served_with_the_distributions_security_headers(page, stack):
+    # GIVEN the dev server, which sends the template's response headers policy
+    response = page.goto(stack["url"])
+    headers = response.headers
+    # THEN the page carries the CSP, nosniff and the referrer policy
+    csp = headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "default-src 'none';" in csp
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    # AND an inline script is refused by it, the page's own modules run
+    page.wait_for_selector(".album-card", timeout=TIMEOUT_MS)
+    from playwright.sync_api import Error as PlaywrightError
+
+    with pytest.raises(PlaywrightError, match="Content Security Policy"):
+        page.add_script_tag(content="window.__inline = true;")
+    assert page.evaluate("() => window.__inline === undefined")
 
 
 def test_back_returns_to_the_album_and_home(page, stack):
@@ -123,9 +142,10 @@ def test_phone_width_has_no_horizontal_scroll(browser, stack, output_dir):
         context.close()
 
 
-def test_unreachable_api_shows_its_error(page, stack, dead_port, output_dir):
-    # GIVEN a page whose API is down (nothing listens on its port)
-    config_route(page, f"http://127.0.0.1:{dead_port}/api")
+def test_unreachable_api_shows_its_error(page, stack, output_dir):
+    # GIVEN a page whose API is down (the connection fails). The CSP's connect-src allows only the
+    # page's own API, so the failure is made on that origin rather than by pointing elsewhere.
+    page.route("**/api/search", lambda route: route.abort("connectionrefused"))
     open_first_album(page, stack)
     page.locator(".image-grid .thumb").first.click()
     error = page.wait_for_selector('.error[data-kind="unreachable"]', timeout=TIMEOUT_MS)
@@ -134,8 +154,10 @@ def test_unreachable_api_shows_its_error(page, stack, dead_port, output_dir):
     page.screenshot(path=str(output_dir / "e2e-unreachable.png"))
 
 
-def test_a_hung_api_shows_the_timeout_error(page, stack, silent_port):
-    config_route(page, f"http://127.0.0.1:{silent_port}/api", searchTimeoutMs=1500)
+def test_a_hung_api_shows_the_timeout_error(page, stack):
+    # The page's own API never answers: the request is held and never fulfilled.
+    config_route(page, "/api", searchTimeoutMs=1500)
+    page.route("**/api/search", lambda route: None)
     open_first_album(page, stack)
     page.locator(".image-grid .thumb").first.click()
     # While it waits, the loading state is visible.

@@ -53,6 +53,7 @@ def test_choose_a_file_shows_the_preview_and_results(page, stack, album_png, out
     assert page.locator(".results .more-like").count() == 4
     page.screenshot(path=str(output_dir / "e2e-upload.png"))
     assert not page.errors
+    assert not page.csp_violations  # preview (blob:) and the presigned POST to S3 are allowed
 
 
 def test_drop_a_file(page, stack, album_png):

@@ -8,14 +8,15 @@ function. The local stack's function environment comes from the template too (la
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.request
 
 import pytest
 from devstack.devserver import DevServer
 from devstack.http_api import HttpApi
-from devstack.intrinsics import LocalResources, UnresolvedValue
-from devstack.stack import LOCAL_NAMES
+from devstack.intrinsics import UnresolvedValue
+from devstack.stack import LOCAL_NAMES, local_resources
 
 from publish.template import SEARCH_FUNCTION, function_environment, load_template
 
@@ -38,7 +39,7 @@ class RecordingFunction:
 def server():
     """A dev server on a free loopback port, its API read from template.yaml; yields (url, function)."""
     dev = DevServer("127.0.0.1", 0, s3=None, site_bucket="unused")
-    local = LocalResources(refs=LOCAL_NAMES, attributes={("SiteBucket", "WebsiteURL"): dev.url})
+    local = local_resources(dev.url, "http://127.0.0.1:1")
     function = RecordingFunction()
     dev.set_api(HttpApi.from_template(load_template(), SEARCH_FUNCTION, local.resolve), function)
     dev.start()
@@ -66,11 +67,10 @@ def _cors(headers: dict[str, str]) -> dict[str, str]:
 def test_the_routes_and_cors_are_the_templates(server):
     url, _ = server
     template = load_template()
-    api = HttpApi.from_template(template, SEARCH_FUNCTION, LocalResources(
-        refs=LOCAL_NAMES, attributes={("SiteBucket", "WebsiteURL"): url}).resolve)
+    api = HttpApi.from_template(template, SEARCH_FUNCTION, local_resources(url, "http://127.0.0.1:1").resolve)
     assert api.routes == {("POST", "/search"), ("POST", "/uploads")}
     cors = template["Resources"]["SearchApi"]["Properties"]["CorsConfiguration"]
-    assert api.cors.allow_origins == (url,)  # !GetAtt SiteBucket.WebsiteURL: the dev server's origin
+    assert api.cors.allow_origins == (url,)  # !Ref SiteOrigin: the dev server's origin
     assert (list(api.cors.allow_methods), list(api.cors.allow_headers), api.cors.max_age) == (
         cors["AllowMethods"], cors["AllowHeaders"], cors["MaxAge"])
 
@@ -132,7 +132,7 @@ def test_any_other_route_is_the_apis_404_and_never_reaches_the_function(server, 
 def test_the_function_environment_is_the_templates_resolved_locally():
     # GIVEN the template's Globals and the function's own variables, with the local names
     template = load_template()
-    local = LocalResources(refs=LOCAL_NAMES, attributes={("SiteBucket", "WebsiteURL"): "http://127.0.0.1:8000"})
+    local = local_resources("http://127.0.0.1:8000", "http://127.0.0.1:1")
     # WHEN resolved THEN each !Ref and !GetAtt is the local resource, and every plain value is kept
     env = local.resolve_all(function_environment(template, SEARCH_FUNCTION))
     assert env == {
@@ -140,9 +140,75 @@ def test_the_function_environment_is_the_templates_resolved_locally():
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "SITE_BUCKET": LOCAL_NAMES["SiteBucket"], "GALLERY_BUCKET": LOCAL_NAMES["GalleryBucket"],
         "SEARCH_DOCUMENT_NAME": LOCAL_NAMES["SearchDocument"], "INSTANCE_TAG_KEY": "ImageSearchRole",
-        "INSTANCE_TAG_VALUE": "search", "PUBLIC_BASE_URL": "http://127.0.0.1:8000", "COPY_WORKERS": "10",
-        "DEADLINE_SECONDS": "25", "MAX_UPLOAD_BYTES": str(10 * 1024 * 1024),
+        "INSTANCE_TAG_VALUE": LOCAL_NAMES["AWS::StackName"], "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+        "COPY_WORKERS": "10", "DEADLINE_SECONDS": "25", "MAX_UPLOAD_BYTES": "10485760",
     }
     # A reference the local stack does not know stops it at start-up, naming the value.
     with pytest.raises(UnresolvedValue, match="SearchInstance"):
         local.resolve({"Ref": "SearchInstance"})
+
+
+def _raw(url: str, data: bytes, *, shut_write: bool = False) -> bytes:
+    """Send raw bytes on one connection and read what comes back until the server closes it."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as conn:
+        conn.sendall(data)
+        if shut_write:
+            conn.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(("case", "head", "body", "shut_write", "status"), [
+    # A chunked body was read as "no Content-Length, empty", its chunks then parsed as a request.
+    ("chunked", "Transfer-Encoding: chunked\r\n", b'8\r\n{"k": 1}\r\n0\r\n\r\n', False, b"411"),
+    # Fewer bytes than announced: the server waited for ever, or handed a cut body on.
+    ("short", "Content-Length: 100\r\n", b'{"k": 1}', True, b"400"),
+])
+def test_a_chunked_or_short_body_is_refused_never_misparsed(server, case, head, body, shut_write, status):
+    url, function = server
+    request_bytes = (f"POST /api/search HTTP/1.1\r\nHost: x\r\nOrigin: {url}\r\n"
+                     f"Content-Type: application/json\r\n{head}\r\n").encode() + body
+    answer = _raw(url, request_bytes, shut_write=shut_write)
+    # THEN one refusal, the connection closed, and the function never called
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+    assert answer.count(b"HTTP/1.1 ") == 1
+    assert function.events == []
+
+
+def test_page_answers_carry_the_distributions_security_headers():
+    # GIVEN the dev server with the template's response headers policy, resolved locally
+    from devstack.site_headers import site_security_headers
+
+    template = load_template()
+    dev = DevServer("127.0.0.1", 0, s3=None, site_bucket="unused")
+    headers = site_security_headers(template, local_resources(dev.url, "http://127.0.0.1:4566").resolve)
+    # THEN the CSP names the page's own origin for the API and moto for the presigned upload
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "${" not in csp
+    assert f"connect-src 'self' {dev.url} http://127.0.0.1:4566 http://127.0.0.1:4566;" in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    # AND a page answer (here a 404 from the site bucket's stand-in) carries them; an API answer does not
+    dev.security_headers = headers
+    dev.set_api(HttpApi.from_template(template, SEARCH_FUNCTION, local_resources(dev.url, "").resolve),
+                RecordingFunction())
+
+    class NoSuchKey:
+        def get_object(self, **_):
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}},
+                              "GetObject")
+
+    dev.s3 = NoSuchKey()
+    dev.start()
+    try:
+        status, page, _ = request(dev.url + "/missing.html", "GET")
+        assert status == 404 and page["content-security-policy"] == csp
+        _, api, _ = request(dev.url + "/api/search", "POST", {"Content-Type": "application/json"}, b"{}")
+        assert "content-security-policy" not in api
+    finally:
+        dev.stop()

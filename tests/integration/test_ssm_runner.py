@@ -17,7 +17,7 @@ from publish.template import load_template, search_document
 
 INSTANCE = "i-0123456789abcdef0"
 DOC = "test-doc"
-TERMINAL = {"Success", "Failed", "TimedOut", "Cancelled"}
+TERMINAL = {"Success", "Failed", "TimedOut", "Cancelled", "Undeliverable"}
 _SSM_MODEL = botocore.session.get_session().get_service_model("ssm")
 
 
@@ -277,3 +277,24 @@ def test_the_template_document_runs_the_thin_client(tmp_path: Path):
     answer = json.loads(inv["StandardOutputContent"])
     assert answer["ok"] is False
     assert answer["error"]["code"] in {"index_unavailable", "not_found", "internal"}
+
+
+def test_a_stopped_instance_is_undeliverable_and_nothing_runs(tmp_path):
+    # GIVEN a runner whose instance is stopped in EC2 (the state is read at each delivery)
+    marker = tmp_path / "ran"
+    state = {"name": "stopped"}
+    document = Document.from_content(DOC, content([f"touch {marker}"]))
+    ssm = LocalSSM(document, [INSTANCE], instance_state=lambda instance_id: state["name"])
+    # WHEN a command is sent to it
+    command_id = ssm.send_command(DocumentName=DOC, InstanceIds=[INSTANCE],
+                                  Parameters={"key": ["x"]})["Command"]["CommandId"]
+    inv = wait_done(ssm, command_id)
+    # THEN it ends Undeliverable, as on AWS, and the script never ran
+    assert (inv["Status"], inv["StatusDetails"]) == ("Undeliverable", "Undeliverable")
+    assert inv["ResponseCode"] == -1
+    assert not marker.exists()
+    # ... and once the instance runs again, commands are delivered
+    state["name"] = "running"
+    command_id = ssm.send_command(DocumentName=DOC, InstanceIds=[INSTANCE],
+                                  Parameters={"key": ["x"]})["Command"]["CommandId"]
+    assert wait_done(ssm, command_id)["Status"] == "Success" and marker.exists()

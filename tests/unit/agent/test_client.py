@@ -111,9 +111,21 @@ def test_hostile_values_in_process_touch_no_process_api(monkeypatch):
         assert code == 2 and answer["error"]["code"] == "bad_request", (name, value)
 
 
-def test_missing_inputs_are_a_clear_error(monkeypatch):
+@pytest.mark.parametrize("absent", ["SSM_bucket", "SSM_key", "SSM_k"])
+def test_an_ssm_parameter_that_never_arrived_is_a_deployment_fault(monkeypatch, capsys, absent):
+    # GIVEN the SSM run passes no value for one document parameter (document and agent disagree)
     monkeypatch.setenv("IMAGESEARCH_ENV_FILE", "/nonexistent")
-    answer, code = run([], {})
+    env = {name: value for name, value in GOOD.items() if name != absent}
+    # WHEN the client runs as SSM runs it
+    answer, code = run([], env)
+    # THEN it is misconfigured (500 at the API), not the user's bad request, and stderr says which
+    assert code == 1 and answer["error"]["code"] == "misconfigured"
+    assert absent in capsys.readouterr().err
+
+
+def test_missing_flags_are_a_clear_error(monkeypatch):
+    monkeypatch.setenv("IMAGESEARCH_ENV_FILE", "/nonexistent")
+    answer, code = run(["--k", "3"], {})
     assert code == 2 and answer["error"]["message"].startswith("bucket must")
 
 

@@ -277,6 +277,31 @@ def test_idle_connection_is_closed_after_the_timeout(start_daemon, fake_index, h
     assert search(helpers, path, 4)["ok"]
 
 
+def test_a_client_trickling_bytes_is_cut_off_at_the_request_deadline(start_daemon, fake_index, helpers):
+    # GIVEN a daemon whose requests must arrive within 1 s, and a client sending one byte every 0.1 s
+    # (each read well within the timeout: a per-read timeout never fired)
+    _, _, path = start_daemon(fake_index.open, fake_index.read_pointer, conn_timeout=1.0)
+    started = time.monotonic()
+    closed_after = None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(path)
+        s.settimeout(0.1)
+        for byte in b'{"op": "health"' * 20:
+            try:
+                s.sendall(bytes([byte]))
+                if s.recv(100) == b"":
+                    closed_after = time.monotonic() - started
+                    break
+            except TimeoutError:
+                continue  # nothing to read yet: the daemon still holds the connection
+            except (BrokenPipeError, ConnectionResetError):
+                closed_after = time.monotonic() - started
+                break
+    # THEN the daemon hung up at the request's deadline, not after the 30 s of trickling
+    assert closed_after is not None and closed_after < 5.0
+    assert search(helpers, path, 4)["ok"]
+
+
 def test_connections_over_the_limit_are_told_to_retry(start_daemon, fake_index, helpers):
     _, _, path = start_daemon(fake_index.open, fake_index.read_pointer, max_connections=1, conn_timeout=5)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as held:

@@ -41,3 +41,61 @@ def test_the_imagesearch_cli_registers_the_daemon_commands():
     assert parser.parse_args(["serve", "--socket", "/tmp/x.sock"]).func is daemon_commands.run_serve
     args = parser.parse_args(["health"])
     assert args.func is daemon_commands.run_control and args.daemon_op == "health"
+
+
+def _serve(tmp_path, sock_dir):
+    """`imagesearch serve` as its own process over an empty index root (it serves no_index)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGESEARCH_", "AWS_"))}
+    env.update(IMAGESEARCH_INDEX=str(tmp_path / "index"), IMAGESEARCH_SOCKET=f"{sock_dir}/serve.sock",
+               IMAGESEARCH_CACHE_DIR=str(tmp_path / "cache"), IMAGESEARCH_RELOAD_SECONDS="3600",
+               IMAGESEARCH_ENV_FILE="/nonexistent", AWS_DEFAULT_REGION="us-east-1")
+    (tmp_path / "index").mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "imagesearch.cli", "serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return proc, env["IMAGESEARCH_SOCKET"]
+
+
+def _health(path: str, timeout: float = 180.0) -> dict:
+    import time
+
+    from imagesearch.client import DaemonUnavailable, ask_daemon
+    from imagesearch.protocol import Request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return ask_daemon(path, Request("health"), timeout=2.0)
+        except DaemonUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_sighup_reloads_the_index_and_the_daemon_keeps_serving(tmp_path, sock_dir):
+    import signal
+    import time
+
+    # GIVEN `imagesearch serve` answering health
+    proc, path = _serve(tmp_path, sock_dir)
+    try:
+        assert proc.poll() is None
+        before = _health(path)
+        assert before["ok"] and before["pid"] == proc.pid
+        # WHEN it receives SIGHUP (a closed terminal, a `systemctl reload`, a stray kill -HUP)
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        # (no index is published, so each reload is a refusal with its own time)
+        while _health(path)["refused"]["at"] == before["refused"]["at"]:
+            assert proc.poll() is None, "the daemon died on SIGHUP"
+            assert time.monotonic() < deadline, "no reload after SIGHUP"
+            time.sleep(0.1)
+        # THEN it is still the same process, still answering, and it has re-read the pointer
+        assert proc.poll() is None and _health(path)["pid"] == proc.pid
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0].decode(errors="replace")
+    assert proc.returncode == 0 and '"event": "sighup"' in output, output[-2000:]

@@ -353,7 +353,11 @@ def test_unit_runs_unprivileged_hardened_and_restarts():
     text = UNIT.read_text()
     settings = dict(line.split("=", 1) for line in text.splitlines()
                     if "=" in line and not line.startswith("#"))
-    assert settings["User"] == "imagesearch" and settings["Restart"] == "on-failure"
+    assert settings["User"] == "imagesearch"
+    # A SIGHUP or SIGTERM exit is clean to systemd: only Restart=always brings the daemon back.
+    assert settings["Restart"] == "always" and 1 <= int(settings["RestartSec"]) <= 10
+    assert int(settings["StartLimitBurst"]) >= 3 and int(settings["StartLimitIntervalSec"]) > 0
+    assert settings["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert settings["ExecStart"] == "/usr/local/bin/imagesearch serve"
     assert settings["EnvironmentFile"] == "/etc/imagesearch.env"
     assert settings["RuntimeDirectory"] == "imagesearch" and settings["StateDirectory"] == "imagesearch"

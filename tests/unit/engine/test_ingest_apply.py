@@ -174,3 +174,36 @@ def test_a_crash_before_the_pointer_moves_leaves_the_old_version_and_the_retry_a
     assert LocalIndexStore(index_root).read_current() == live
     report = _apply(s3, index_root, featurizer, tmp_path)
     assert report["changed"] and report["parent"] == live and report["added"] == 1
+
+
+def test_with_the_s3vectors_backend_the_new_version_is_written_to_the_vector_index(
+        s3, index_root, featurizer, tmp_path):
+    from imagesearch.ingest_command import sync_vector_backend
+    from imagesearch.s3vectors_backend import VectorIndexRef, read_state
+
+    # GIVEN a vector index backend and a batch adding one image
+    vectors = boto3.client("s3vectors", region_name="us-east-1")
+    cfg = settings.load({"IMAGESEARCH_BACKEND": "s3vectors", "IMAGESEARCH_VECTOR_BUCKET": "vectors-bucket",
+                         "IMAGESEARCH_VECTOR_INDEX": "images"})
+    vectors.create_vector_bucket(vectorBucketName="vectors-bucket")
+    s3.put_object(Bucket="gallery", Key="gallery/new/a.png", Body=noise_png(1))
+    _batch(s3, [("gallery/new/a.png", "put")])
+    # WHEN the batch is applied and its after-publish step syncs the vectors
+    synced = {}
+    report = apply_batch(BATCH, bucket="gallery", index_root=index_root, s3=s3, config=_config(),
+                         cache_dir=str(tmp_path / "cache"), featurizer=featurizer,
+                         after_publish=lambda version: synced.update(sync_vector_backend(
+                             cfg, index_root, version, s3=s3, cache_dir=str(tmp_path / "cache"),
+                             client=vectors)) or {})
+    # THEN every indexed key is in the vector index, and its state names the new version
+    assert synced["backend"] == "s3vectors" and synced["put"] == len(_keys(index_root))
+    listed = vectors.list_vectors(vectorBucketName="vectors-bucket", indexName="images")["vectors"]
+    assert {v["key"] for v in listed} == _keys(index_root)
+    assert read_state(vectors, VectorIndexRef("vectors-bucket", "images")).version == report["version"]
+
+
+def test_with_the_instance_backend_nothing_is_synced(s3, index_root, tmp_path):
+    from imagesearch.ingest_command import sync_vector_backend
+
+    assert sync_vector_backend(settings.load({}), index_root, "v", s3=s3, cache_dir=None) == {
+        "backend": "instance"}

@@ -158,3 +158,40 @@ def test_weights_from_s3(s3, featurizer, tmp_path):
             "s3://gallery/models/none.params", size=SIZE, s3=s3, cache_dir=str(tmp_path / "cache")
         )
     assert e.value.code == "weights_unavailable"
+
+
+def test_add_to_live_s3_index_refuses_images_the_gallery_does_not_hold(s3, albums, featurizer, tmp_path):
+    # GIVEN a live S3 index built from the gallery bucket
+    _upload_albums(s3, albums)
+    root = "s3://gallery/index"
+    built = build_index(
+        "s3://gallery/gallery/", root, s3=s3, featurizer=featurizer, config=_small_lsh(),
+        cache_dir=str(tmp_path / "c1"),
+    )
+    store = open_store(root, s3=s3)
+    extra = tmp_path / "extra"
+    # WHEN adding a local image whose key the gallery lacks
+    os.makedirs(extra / "new")
+    (extra / "new" / "red.png").write_bytes(png_bytes())
+    with pytest.raises(SearchError) as e:
+        add_images(str(extra), root, s3=s3, featurizer=featurizer, cache_dir=str(tmp_path / "c2"))
+    # THEN the whole add is refused, naming the key, and the live version is unchanged
+    assert e.value.code == "bad_request"
+    assert "gallery/new/red.png (not_in_gallery)" in e.value.message
+    assert store.read_current() == built["version"]
+    # WHEN re-adding an indexed key with other bytes than the gallery holds
+    album = sorted(os.listdir(albums))[0]
+    name = sorted(os.listdir(os.path.join(albums, album)))[0]
+    os.makedirs(extra / album)
+    (extra / album / name).write_bytes(png_bytes((10, 200, 10)))
+    with pytest.raises(SearchError) as e:
+        add_images(str(extra), root, s3=s3, featurizer=featurizer, cache_dir=str(tmp_path / "c3"))
+    # THEN it is refused too: the vector is not replaced while the gallery keeps the old bytes
+    assert f"gallery/{album}/{name} (differs_from_gallery)" in e.value.message
+    assert store.read_current() == built["version"]
+    # WHEN the gallery is given the new bytes first
+    s3.put_object(Bucket="gallery", Key="gallery/new/red.png", Body=png_bytes())
+    s3.put_object(Bucket="gallery", Key=f"gallery/{album}/{name}", Body=png_bytes((10, 200, 10)))
+    added = add_images(str(extra), root, s3=s3, featurizer=featurizer, cache_dir=str(tmp_path / "c4"))
+    # THEN the add goes through
+    assert (added["added"], added["replaced"], added["count"]) == (1, 1, 41)

@@ -27,13 +27,12 @@ from imagesearch.s3vectors_backend import (
     REWRITING,
     TAG_FINGERPRINT,
     TAG_VERSION,
-    S3VectorsIndex,
     VectorIndexRef,
     album_of,
     call,
     fingerprint,
-    index_opener,
 )
+from imagesearch.s3vectors_index import S3VectorsIndex, index_opener
 from imagesearch.storage import LocalIndexStore
 
 from .conftest import noise_png

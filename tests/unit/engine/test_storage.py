@@ -140,3 +140,51 @@ def test_s3_manifest_is_uploaded_after_the_arrays(s3):
     uploads = [k for k in keys if k.startswith(f"index/{version}/")]
     assert uploads[-1] == f"index/{version}/manifest.json" and len(uploads) == 9
     assert keys[-1] == "index/current.json"
+
+
+def _ids(n):
+    return [f"2024010{i + 1}T000000Z-00000{i}" for i in range(n)]
+
+
+def test_publishing_keeps_the_newest_versions_and_the_live_one(store):
+    # GIVEN five versions published with IMAGESEARCH_KEEP_VERSIONS=2
+    ids = _ids(5)
+    for i, version in enumerate(ids):
+        arrays, manifest = _version(n=4, seed=i)
+        publish_version(store, arrays, {**manifest, "version": version}, keep=2)
+    # THEN only the newest two are left, the live one among them
+    assert store.list_versions() == ids[-2:] and store.read_current() == ids[-1]
+    # WHEN the operator rolls back to the older one and a new version is published without moving it
+    store.set_current(ids[3])
+    publish_version(store, *_version(n=4, seed=9), move_current=False)
+    # THEN nothing was pruned (only a version that goes live prunes)
+    assert len(store.list_versions()) == 3
+    # WHEN pruning to one with an old version live
+    from imagesearch.storage import prune_versions
+
+    assert prune_versions(store, 1) == [ids[4]]
+    # THEN the newest and the live one stay, and the live one still opens whole
+    assert store.read_current() == ids[3] and ids[3] in store.list_versions()
+    assert store.read_manifest(ids[3])["version"] == ids[3]
+
+
+def test_s3_prune_deletes_every_object_of_a_version(s3):
+    store = S3IndexStore(s3, "gallery", "index")
+    ids = _ids(3)
+    for i, version in enumerate(ids):
+        arrays, manifest = _version(n=4, seed=i)
+        publish_version(store, arrays, {**manifest, "version": version}, keep=1)
+    left = {o["Key"].split("/")[1] for o in s3.list_objects_v2(Bucket="gallery", Prefix="index/")["Contents"]}
+    assert left == {ids[-1], "current.json"}
+
+
+def test_cache_prune_keeps_the_newest_and_the_protected(s3, tmp_path):
+    store = S3IndexStore(s3, "gallery", "index")
+    folder = store.cache_folder(str(tmp_path))
+    ids = _ids(6)
+    for version in ids:
+        os.makedirs(os.path.join(folder, version))
+    os.makedirs(os.path.join(folder, ".tmp-x"))  # a fetch in progress is not touched
+    assert store.prune_cache(str(tmp_path), 2, {ids[0]}) == ids[1:4]
+    assert sorted(os.listdir(folder)) == [".tmp-x", ids[0], *ids[4:]]
+    assert open_store(str(tmp_path / "local")).prune_cache(str(tmp_path), 0, set()) == []

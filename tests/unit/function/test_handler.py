@@ -22,6 +22,10 @@ EXPECTED = {
     "missing_key.json": (400, "missing_field"),
     "hostile_key.json": (400, "bad_key"),
     "malformed_body.json": (400, "malformed_body"),
+    # Bytes that are not UTF-8 (plain or base64) or not base64 are the caller's fault, not a 500.
+    "bad_utf8_body.json": (400, "malformed_body"),
+    "bad_utf8_base64.json": (400, "malformed_body"),
+    "bad_base64.json": (400, "malformed_body"),
     "unknown_field.json": (400, "unknown_field"),
     "no_such_image.json": (404, "not_found"),
     "uploads_ok.json": (200, None),
@@ -181,8 +185,31 @@ def test_the_agents_own_error_code_is_answered(wired, ssm_answers, load_event, l
     failed = json.dumps({"ok": False, "error": {"code": "bad_image", "message": "not an image"}})
     wired.stub.add_response("get_command_invocation", ssm_answers.invocation("Failed", stdout=failed, code=2))
     response = wired.app.lambda_handler(load_event("search_ok"), lambda_context)
-    assert response["statusCode"] == 422  # the image's fault, not ours: never a 5xx
-    assert json.loads(response["body"])["error"] == {"code": "bad_image", "message": "not an image"}
+    # A bad query image is the input's fault: 422, so 5xx alarms mean our faults only.
+    assert response["statusCode"] == 422
+    assert json.loads(response["body"])["error"] == {
+        "code": "bad_image", "message": "the query image could not be read as an image"}
+
+
+@pytest.mark.parametrize(("code", "status"), [("bad_image", 422), ("too_large", 422), ("misconfigured", 500),
+                                              ("index_unavailable", 503), ("internal", 502)])
+def test_agent_errors_map_to_their_status_and_never_leak_the_agents_words(
+        wired, ssm_answers, load_event, lambda_context, code, status, caplog):
+    # GIVEN the agent fails with a message naming the private bucket and an internal path
+    secret = "s3://acme-prod-gallery/index/v7 has no manifest (/var/lib/imagesearch/cache/v7)"
+    wired.stub.add_response("send_command", ssm_answers.send())
+    failed = json.dumps({"ok": False, "error": {"code": code, "message": secret}})
+    wired.stub.add_response("get_command_invocation", ssm_answers.invocation("Failed", stdout=failed, code=1))
+    # WHEN the handler answers
+    response = wired.app.lambda_handler(load_event("search_ok"), lambda_context)
+    # THEN the status is the code's, the answer has a generic message and the request id, and the
+    # detail of a fault of ours went to the log (refusals log at info, below this test's level)
+    assert response["statusCode"] == status
+    body = json.loads(response["body"])
+    assert body["error"]["code"] == code and body["request_id"]
+    assert "gallery" not in response["body"] and "/var/lib" not in response["body"]
+    logged = [r for r in caplog.records if getattr(r, "error", None) == secret]
+    assert bool(logged) is (status >= 500)
 
 
 def test_undeliverable_forgets_the_cached_instance(wired, ssm_answers, load_event, lambda_context,
@@ -214,7 +241,8 @@ def test_missing_settings_are_a_clear_500(search_app, load_event, lambda_context
     response = search_app.lambda_handler(load_event("search_ok"), lambda_context)
     assert response["statusCode"] == 500
     error = json.loads(response["body"])["error"]
-    assert error["code"] == "misconfigured" and "SEARCH_DOCUMENT_NAME" in error["message"]
+    # The caller is told it is a misconfiguration; which setting is missing goes to the log only.
+    assert error["code"] == "misconfigured" and "SEARCH_DOCUMENT_NAME" not in error["message"]
 
 
 def _emf_blobs(capsys) -> list[dict]:

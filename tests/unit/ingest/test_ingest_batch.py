@@ -130,6 +130,9 @@ def test_a_deleted_image_leaves_the_album_and_its_copy_goes(aws):
         _put(s3, f"gallery/new/{name}")
     _run(aws, FakeSSM(stdout=_report()), [sqs_message("m1", s3_record("gallery/new/a.png"),
                                                       s3_record("gallery/new/b.png"))])
+    # (both were shown as search results, so the site holds their results/ copies)
+    for name in ("a.png", "b.png"):
+        s3.put_object(Bucket=SITE, Key=f"results/gallery/new/{name}", Body=b"copied match")
     s3.delete_object(Bucket=GALLERY, Key="gallery/new/a.png")
     _run(aws, FakeSSM(stdout=_report()), [sqs_message("m2", s3_record("gallery/new/a.png",
                                                                       "ObjectRemoved:Delete", "0099"))])
@@ -137,3 +140,6 @@ def test_a_deleted_image_leaves_the_album_and_its_copy_goes(aws):
     assert listing["albums"][0]["images"] == ["albums/new/b.png"]
     copies = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE, Prefix="albums/")["Contents"]}
     assert copies == {"albums/new/b.png"}
+    # AND its copy as a search result is gone too (docs/contracts.md, results/); the other stays
+    results = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE, Prefix="results/")["Contents"]}
+    assert results == {"results/gallery/new/b.png"}

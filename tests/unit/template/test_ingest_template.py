@@ -143,6 +143,8 @@ def test_ingest_function_is_least_privilege(resources):
         ("s3:GetObject", json.dumps({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
         ("s3:PutObject", json.dumps({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
         ("s3:DeleteObject", json.dumps({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
+        # the copies as search results of images that left the gallery (docs/contracts.md)
+        ("s3:DeleteObject", json.dumps({"Fn::Sub": "${SiteBucket.Arn}/results/*"})),
     }
     listing = next(s for s in statements if s["Action"] == "s3:ListBucket")
     assert listing["Condition"] == {"StringLike": {"s3:prefix": "gallery/*"}}
@@ -152,7 +154,9 @@ def test_ingest_function_is_least_privilege(resources):
                                 "${IngestDocument}"}),
         json.dumps({"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*"})}
     tagged = next(s for s in send if "instance" in json.dumps(s["Resource"]))
-    assert tagged["Condition"] == {"StringEquals": {"ssm:resourceTag/ImageSearchRole": "search"}}
+    # The instance's tag value is the stack's name: a second stack's function never reaches it.
+    stack_name = {"Ref": "AWS::StackName"}
+    assert tagged["Condition"] == {"StringEquals": {"ssm:resourceTag/ImageSearchRole": stack_name}}
     unscoped = {a for s in statements if s["Resource"] == "*" for a in _list(s["Action"])}
     assert unscoped == {"ssm:GetCommandInvocation", "ssm:CancelCommand", "ec2:DescribeInstances"}
     sqs = {g for g in grants if g[0].startswith("sqs:")}

@@ -15,6 +15,8 @@ import pytest
 from publish.template import TEMPLATE, http_api_routes, load_template, refresh_document, search_document
 
 ROOT = TEMPLATE.parent
+# The instance tag's value is the stack's name, so two stacks never share a search instance.
+STACK_NAME = {"Ref": "AWS::StackName"}
 BIN = Path(sys.executable).parent
 
 
@@ -83,26 +85,65 @@ def test_gallery_bucket_denies_requests_without_tls(resources):
     assert not [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
 
 
-def test_site_bucket_policy_grants_only_get_object(resources):
+def test_site_bucket_is_read_only_by_the_distribution(resources):
+    # GIVEN the site bucket's policy WHEN its Allow statements are read THEN the only one lets the
+    # CloudFront service read objects, and only on behalf of this stack's distribution.
     policy = resources["SiteBucketPolicy"]["Properties"]
     assert policy["Bucket"] == {"Ref": "SiteBucket"}
     statements = policy["PolicyDocument"]["Statement"]
-    assert statements, "the website needs its public read"
-    for statement in statements:
-        assert statement["Effect"] == "Allow"
-        assert _listify(statement["Action"]) == ["s3:GetObject"]
-        assert statement["Resource"] == {"Fn::Sub": "${SiteBucket.Arn}/*"}
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert _listify(allow["Action"]) == ["s3:GetObject"]
+    assert allow["Resource"] == {"Fn::Sub": "${SiteBucket.Arn}/*"}
+    assert allow["Condition"] == {"StringEquals": {"AWS:SourceArn": {"Fn::Sub": (
+        "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${SiteDistribution}")}}}
+    assert "*" not in _text([s["Principal"] for s in statements if s["Effect"] == "Allow"])
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    assert any(s["Condition"]["Bool"]["aws:SecureTransport"] in ("false", False) for s in denies)
 
 
-def test_site_bucket_relaxes_public_access_only_for_its_policy(resources):
+def test_site_bucket_is_not_public_at_all(resources):
     props = resources["SiteBucket"]["Properties"]
     assert props["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "IgnorePublicAcls": True,
-        "BlockPublicPolicy": False, "RestrictPublicBuckets": False,
+        "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
     }
     assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
-    assert props["WebsiteConfiguration"]["IndexDocument"] == "index.html"
-    assert "AccessControl" not in props
+    assert "WebsiteConfiguration" not in props and "AccessControl" not in props
+
+
+def test_the_page_is_served_over_https_through_origin_access_control(resources, template):
+    config = resources["SiteDistribution"]["Properties"]["DistributionConfig"]
+    (origin,) = config["Origins"]
+    assert origin["DomainName"] == {"Fn::GetAtt": ["SiteBucket", "RegionalDomainName"]}
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["SiteOriginAccessControl", "Id"]}
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+    oac = resources["SiteOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
+    assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"]) == ("s3", "always")
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behavior["ResponseHeadersPolicyId"] == {"Ref": "SiteResponseHeaders"}
+    assert "CacheBehaviors" not in config  # results/ are read through the same behaviour
+    assert template["Outputs"]["SiteURL"]["Value"] == {"Fn::Sub": "https://${SiteDistribution.DomainName}"}
+
+
+def test_response_headers_policy_sets_csp_nosniff_and_referrer_policy(resources):
+    headers = resources["SiteResponseHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]
+    security = headers["SecurityHeadersConfig"]
+    text, variables = security["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
+    directives = dict(d.strip().split(" ", 1) for d in text.split(";"))
+    assert directives["default-src"] == "'none'"
+    assert directives["script-src"] == "'self'"  # the page's own modules only: no inline, no eval
+    assert directives["img-src"] == "'self' blob: data:"  # blob: for the upload preview
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["connect-src"].split() == [
+        "'self'", "${ApiOrigin}", "${UploadOrigin}", "${UploadGlobalOrigin}"]
+    assert variables["ApiOrigin"] == {
+        "Fn::Sub": "https://${SearchApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    assert variables["UploadOrigin"] == {"Fn::Sub": "https://${GalleryBucket}.s3.${AWS::Region}.amazonaws.com"}
+    assert security["ContentTypeOptions"] == {"Override": True}
+    assert security["ReferrerPolicy"]["ReferrerPolicy"] == "strict-origin-when-cross-origin"
+    assert all(value["Override"] is True for value in security.values())
 
 
 def test_uploads_expire_after_a_day(resources):
@@ -115,7 +156,7 @@ def test_uploads_expire_after_a_day(resources):
 
 def test_gallery_cors_allows_only_the_upload_post_from_the_site(resources):
     (rule,) = resources["GalleryBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
-    assert rule["AllowedOrigins"] == [{"Fn::GetAtt": ["SiteBucket", "WebsiteURL"]}]
+    assert rule["AllowedOrigins"] == [{"Ref": "SiteOrigin"}]
     assert rule["AllowedMethods"] == ["POST"]
     assert "ExposedHeaders" not in rule
 
@@ -150,7 +191,7 @@ def test_send_command_is_limited_to_the_document_and_tagged_instances(resources)
             assert "Condition" not in statement
         else:
             assert resource.endswith(":instance/*")
-            assert statement["Condition"] == {"StringEquals": {"ssm:resourceTag/ImageSearchRole": "search"}}
+            assert statement["Condition"] == {"StringEquals": {"ssm:resourceTag/ImageSearchRole": STACK_NAME}}
 
 
 def test_no_statement_allows_wildcard_actions_or_run_shell_script(resources):
@@ -219,7 +260,7 @@ def test_instance_has_no_key_pair_and_carries_the_search_tag(resources):
     props = resources["SearchInstance"]["Properties"]
     assert "KeyName" not in props
     assert "KeyName" not in resources["SearchLaunchTemplate"]["Properties"]["LaunchTemplateData"]
-    assert {"Key": "ImageSearchRole", "Value": "search"} in props["Tags"]
+    assert {"Key": "ImageSearchRole", "Value": STACK_NAME} in props["Tags"]
     assert props["ImageId"] == {"Ref": "LatestAmiId"}
 
 
@@ -370,7 +411,7 @@ def test_function_settings_match_the_lambda_settings_table(template, resources):
                         "INSTANCE_TAG_VALUE", "PUBLIC_BASE_URL", "COPY_WORKERS", "DEADLINE_SECONDS",
                         "MAX_UPLOAD_BYTES"}
     assert env["MAX_UPLOAD_BYTES"] == str(10 * 1024 * 1024)  # the settings table's default, 10 MiB
-    assert (env["INSTANCE_TAG_KEY"], env["INSTANCE_TAG_VALUE"]) == ("ImageSearchRole", "search")
+    assert (env["INSTANCE_TAG_KEY"], env["INSTANCE_TAG_VALUE"]) == ("ImageSearchRole", STACK_NAME)
     assert int(env["DEADLINE_SECONDS"]) < glob["Timeout"]
     event = props["Events"]["Search"]
     assert event["Type"] == "HttpApi"
@@ -397,7 +438,8 @@ def test_the_function_gets_the_shared_ssm_code_from_its_layer(template, resource
 
 def test_http_api_allows_the_site_origin_and_throttles(resources):
     api = resources["SearchApi"]["Properties"]
-    assert api["CorsConfiguration"]["AllowOrigins"] == [{"Fn::GetAtt": ["SiteBucket", "WebsiteURL"]}]
+    # The page's origin (the distribution's https URL), which publish sets as SiteOrigin.
+    assert api["CorsConfiguration"]["AllowOrigins"] == [{"Ref": "SiteOrigin"}]
     assert set(api["DefaultRouteSettings"]) == {"ThrottlingBurstLimit", "ThrottlingRateLimit"}
 
 
@@ -435,7 +477,9 @@ def test_gallery_bucket_is_versioned_and_noncurrent_versions_expire(template, re
 
 # What checkov may skip, and only where it does not apply; each skip says why in one line.
 ALLOWED_SKIPS = {
-    "SiteBucket": {"CKV_AWS_54", "CKV_AWS_56", "CKV_AWS_21", "CKV_AWS_18"},
+    # The site bucket is private now: no public-read skips (CKV_AWS_54, CKV_AWS_56) any more.
+    "SiteBucket": {"CKV_AWS_21", "CKV_AWS_18"},
+    "SiteDistribution": {"CKV_AWS_68", "CKV_AWS_86", "CKV_AWS_174"},
     "GalleryBucket": {"CKV_AWS_18"},
     "SearchFunction": {"CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
     "SearchFunctionLogs": {"CKV_AWS_158"},
@@ -474,7 +518,7 @@ def test_every_event_file_is_for_a_route_of_the_function(template):
 
 
 def test_outputs(template):
-    assert {"WebsiteURL", "ApiUrl", "SiteBucketName", "GalleryBucketName", "InstanceId",
+    assert {"SiteURL", "ApiUrl", "SiteBucketName", "GalleryBucketName", "InstanceId",
             "SearchDocumentName", "RefreshDocumentName"} <= set(template["Outputs"])
 
 
