@@ -126,3 +126,9 @@ bundle: $(STAMP) wheelhouse
 .PHONY: settings-doc
 settings-doc: $(STAMP)
 	$(BIN)/python docs/settings_doc.py
+
+# The growth curve (docs/benchmarks.md, last section): synthetic features at 30,000 to 1,000,000
+# vectors; see docs/benchmarks.md for its wall time here; up to ~9 GiB of memory. SIZES=30000,100000 for less.
+.PHONY: bench-scale
+bench-scale: $(STAMP)
+	cd bench && nice -n 19 ../$(BIN)/python scale.py --out ../docs/benchmarks.md $(if $(SIZES),--sizes $(SIZES)) $(ARGS)

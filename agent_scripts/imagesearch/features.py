@@ -62,9 +62,13 @@ def seeded_network(seed: int) -> Any:
     mx, vision = _mx()
     net = vision.resnet50_v1(pretrained=False)
     net.initialize(mx.init.Zero(), ctx=mx.cpu())  # placeholders; every random weight is set below
-    net(mx.nd.zeros((1, 3, 32, 32)))  # materialise deferred shapes so every parameter exists
+    # Shapes by inference, not by a forward pass: a forward at any size leaves ~140 MiB of oneDNN
+    # buffers for that size in the process (docs/benchmarks.md, growth section).
+    net.infer_shape(mx.nd.zeros((1, 3, 32, 32)))
     rng = np.random.default_rng(seed)
     params = net._collect_params_with_prefix()
+    for param in params.values():
+        param._finish_deferred_init()  # allocate now that every shape is known
     for name in sorted(params):
         param = params[name]
         shape = param.shape
