@@ -91,7 +91,13 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 demo: $(STAMP)
-	$(BIN)/python -m devstack $(if $(IMAGES),--images $(IMAGES)) $(ARGS)
+	$(BIN)/python -m devstack $(if $(IMAGES),--images $(IMAGES)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
+
+# N searches (default 20) with p50/p95 per stage and the access checks (docs/deploy.md): against the
+# deployed stack (its outputs), or the local one: make smoke URL=<page URL> S3=<moto URL> (make demo prints both).
+.PHONY: smoke
+smoke: $(STAMP)
+	$(BIN)/python -m publish.smoke $(if $(URL),--url $(URL) --s3-endpoint $(S3)) $(if $(N),--searches $(N)) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --out docs/benchmarks.md --made-by "make bench" $(ARGS)
@@ -124,3 +130,9 @@ bundle: $(STAMP) wheelhouse
 .PHONY: settings-doc
 settings-doc: $(STAMP)
 	$(BIN)/python docs/settings_doc.py
+
+# The growth curve (docs/benchmarks.md, last section): synthetic features at 30,000 to 1,000,000
+# vectors; see docs/benchmarks.md for its wall time here; up to ~9 GiB of memory. SIZES=30000,100000 for less.
+.PHONY: bench-scale
+bench-scale: $(STAMP)
+	cd bench && nice -n 19 ../$(BIN)/python scale.py --out ../docs/benchmarks.md $(if $(SIZES),--sizes $(SIZES)) $(ARGS)

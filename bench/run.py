@@ -27,6 +27,7 @@ from agent_proc import agent_env, running_daemon
 from devstack.launcher import StackProcess
 from devstack.s3server import MotoServer, client, create_buckets
 from imagesearch import sample_data, settings
+from imagesearch.weights import default_input_size
 from index_data import open_live
 from report import Section, render, table, with_kept_tail
 
@@ -158,7 +159,8 @@ def run(args: argparse.Namespace) -> Path:
 
     log(f"sample collection of {count} images")
     images = sample_images(work, count)
-    default_size = int(settings.get("IMAGESEARCH_INPUT_SIZE"))
+    # An empty setting follows the weights (224 pretrained, 32 seeded): the bench names its size.
+    default_size = settings.load().input_size or default_input_size(args.weights == "pretrained")
     log(f"1. build at {default_size} px")
     index_root = fresh(work / "index")
     weights = args.weights

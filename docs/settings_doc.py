@@ -75,8 +75,8 @@ defaults (`make publish ARGS=--help`):
 | `--images` | a generated sample collection | Album folders to publish, one subfolder per album (`make publish IMAGES=...`). |
 | `--sample-count` | `600` | Images in the generated sample collection when `--images` is not given. |
 | `--site-dir` | `site` | The static page's files; a `config.js` there is replaced by the generated one. |
-| `--weights` | the engine's `IMAGESEARCH_WEIGHTS` | FILE.params (uploaded to models/ and used from there), s3://..., pretrained or seed:N. |
-| `--size` | the engine's `IMAGESEARCH_INPUT_SIZE` | Featurizer input size of the index build. |
+| `--weights` | the engine's `IMAGESEARCH_WEIGHTS` | FILE.params (verified, uploaded to models/ under its hash and used from there), s3://..., pretrained (fetched and verified once, then the same) or seed:N. |
+| `--size` | the engine's `IMAGESEARCH_INPUT_SIZE`, else 224 for pretrained weights and 32 for seed:N | Featurizer input size of the index build. |
 | `--per-album` | `48` | Browsable images per album copied to albums/ and listed in albums.json. |
 | `--concurrency` | `16` | Uploads in flight at once (s3transfer max_concurrency; the connection pool matches). |
 | `--cache-dir` | `build/publish-cache` | Where the sample collection, downloaded weights and index versions are kept. |

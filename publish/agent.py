@@ -1,11 +1,9 @@
-"""The agent's code bundle, its bootstrap script and the model weights, to the gallery bucket."""
+"""The agent's code bundle and its bootstrap script, to the gallery bucket."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-
-from imagesearch.keys import safe_name
 
 # The bundle's format and its keys in the gallery bucket are publish/bundle.py's.
 from publish.bundle import AGENT_DIR, BOOTSTRAP_KEY, POINTER_KEY, PREFIX, build_bundle
@@ -13,7 +11,6 @@ from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, sy
 from publish.wheelhouse import WHEELHOUSE, WheelhouseError
 
 BOOTSTRAP = AGENT_DIR / "bootstrap.sh"
-MODELS_PREFIX = "models/"
 
 
 def agent_items(out_dir: Path, bundle: Path, bootstrap: Path = BOOTSTRAP) -> tuple[list[Item], Item]:
@@ -49,18 +46,3 @@ def publish_agent(s3, gallery_bucket: str, *, bootstrap: Path = BOOTSTRAP, progr
         # The pointer goes last: an instance refreshing meanwhile never follows it to a missing archive.
         counts = sync(s3, gallery_bucket, files, **options)
         return counts + sync(s3, gallery_bucket, [pointer], **options)
-
-
-def weights_key(weights: Path) -> str:
-    """The gallery key of a weights file: models/<safe file name>."""
-    return MODELS_PREFIX + safe_name(Path(weights).name)
-
-
-def publish_weights(s3, gallery_bucket: str, weights: Path, *, progress: bool = True,
-                    concurrency: int = DEFAULT_CONCURRENCY) -> Counts:
-    """Upload a weights file to models/<file name> in the gallery bucket."""
-    weights = Path(weights)
-    if not weights.is_file():
-        raise PublishError(f"weights file {weights} does not exist")
-    return sync(s3, gallery_bucket, [Item(key=weights_key(weights), path=weights)],
-                label="weights", progress=progress, concurrency=concurrency)

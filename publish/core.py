@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publish.agent import publish_agent, publish_weights, weights_key
+from publish.agent import publish_agent
 from publish.cache_warm import WarmReport, warm_cache, warm_counts
 from publish.collection import DEFAULT_PER_ALBUM, album_hashes, publish_albums, publish_gallery
 from publish.index import albums_index_summary, live_version, publish_index, remove_stale_results
 from publish.site import publish_site
 from publish.uploader import DEFAULT_CONCURRENCY, Counts
+from publish.weights import publish_weights, resolve_weights
 
 
 @dataclass
@@ -62,11 +63,18 @@ def publish_all(
     report = Report()
     common = {"progress": progress, "concurrency": concurrency}
     report.steps["gallery"] = publish_gallery(s3, gallery_bucket, images_dir, **common)
+    if weights is None:
+        # The engine's default (IMAGESEARCH_WEIGHTS, "pretrained") goes through the same path as
+        # --weights: never an index whose weights the instance would have to find elsewhere.
+        from imagesearch import settings
+
+        weights = settings.load().weights
+    weights = resolve_weights(weights)
     if weights is not None and Path(weights).is_file():
-        # The instance loads the weights the manifest names, so a local file is built from its
-        # uploaded copy: s3://<gallery>/models/<file>.
-        report.steps["weights"] = publish_weights(s3, gallery_bucket, Path(weights), **common)
-        weights = f"s3://{gallery_bucket}/{weights_key(Path(weights))}"
+        # The instance loads only the weights the manifest names, from this bucket: a local file is
+        # verified, uploaded to models/ under its hash, and the index is built from that copy.
+        report.steps["weights"], key = publish_weights(s3, gallery_bucket, Path(weights), **common)
+        weights = f"s3://{gallery_bucket}/{key}"
     if agent:
         report.steps["agent"] = publish_agent(s3, gallery_bucket, **common)
     if index:

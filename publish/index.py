@@ -31,7 +31,7 @@ def live_manifest(s3, gallery_bucket: str) -> dict | None:
 
 
 def summary_from_manifest(manifest: dict) -> dict:
-    """albums.json's `index` object {version, count, mode, pretrained, weights_label} (contracts)."""
+    """albums.json's `index` object {version, count, mode, pretrained, demo, weights_label} (contracts)."""
     from site_albums import index_summary  # one home, shared with the ingest function
 
     return index_summary(manifest)

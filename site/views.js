@@ -178,16 +178,18 @@ export function createViews({ doc = document, main, indexInfo }) {
   });
 
   return {
-    /** Show the index description; label demo weights plainly. */
+    /** Show the index description; label demo (seeded) weights plainly, other weights by their label. */
     setIndexInfo(index) {
       indexInfo.replaceChildren();
       if (!index) return;
-      if (index.pretrained === false) {
+      // An albums.json from before `demo` existed: not pretrained meant seeded.
+      const demo = index.demo ?? index.pretrained === false;
+      if (demo) {
         indexInfo.append(h("span", { className: "badge warn", text: "demo weights, not pretrained" }));
       }
       // With demo weights the badge already says it; the label would repeat it.
       const bits = [`${index.count ?? "?"} images indexed`, index.mode ? `${index.mode} index` : null,
-        index.pretrained === false ? null : index.weights_label || null].filter(Boolean);
+        demo ? null : index.weights_label || null].filter(Boolean);
       indexInfo.append(h("span", { className: "index-text", text: bits.join(" · ") }));
     },
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from imagesearch.index import shortlist_top_k
+from imagesearch.index import scores_of, shortlist_top_k
 
 DEFAULT_BATCH = 256  # queries per matrix product: 256 x 30,000 float32 scores = 30 MB
 
@@ -60,7 +60,7 @@ def top_matches(
     for start in range(0, total, max(1, batch)):
         block = wanted[start : start + batch]
         queries = np.stack([_query_vector(index.vector(row)) for _, row in block])
-        scores = np.asarray(queries @ np.asarray(vectors).T, dtype=np.float32)  # (block, n)
+        scores = np.asarray(scores_of(vectors, queries).T, dtype=np.float32)  # (block, n), any stored dtype
         for i, (digest, _) in enumerate(block):
             q = queries[i]
             exclude = np.array(rows_by_hash.get(digest, []), dtype=np.int64)

@@ -25,6 +25,7 @@ from imagesearch.manifest import assemble, build_report, source_digest
 from imagesearch.pipeline import featurize_sources
 from imagesearch.sources import Source, collect_sources
 from imagesearch.storage import IndexStore, S3IndexStore, open_store, publish_version
+from imagesearch.weights import default_input_size
 
 
 def _config(config: BuildConfig | None) -> BuildConfig:
@@ -83,7 +84,9 @@ def build_index(
     if featurizer is not None:
         size = size or featurizer.size
         weights = weights or featurizer.weights["source"]
+    # No size named anywhere: the weights decide (224 pretrained, 32 seeded; weights.default_input_size).
     size = size or config.input_size
+    size_from = "operator" if size else "weights"
     weights = weights or config.weights
     cache_dir = cache_dir or config.cache_dir
     limits, threads = config.limits, config.threads
@@ -93,16 +96,18 @@ def build_index(
         # Only the live manifest is read (an S3 version's arrays are not fetched), and the images
         # are hashed only when the weights and input size already match.
         live, manifest = live
-        if manifest["weights"]["source"] == weights and manifest["model"]["input_size"] == size:
+        wanted = size or default_input_size(bool(manifest["weights"].get("pretrained")))
+        if manifest["weights"]["source"] == weights and manifest["model"]["input_size"] == wanted:
             probe = featurize_sources(sources, None, limits, threads=threads, progress=progress)
             if manifest["source_digest"] == source_digest(zip(probe.keys, probe.hashes, strict=True)):
                 return build_report(
                     "build", live, store.root, manifest, skipped + probe.skipped, started, unchanged=True
                 )
-    if featurizer is None or featurizer.size != size or featurizer.weights["source"] != weights:
+    if featurizer is None or (size and featurizer.size != size) or featurizer.weights["source"] != weights:
         featurizer = Featurizer.load(
             weights, size=size, s3=s3, cache_dir=cache_dir, batch_size=config.batch_size
         )
+    size = featurizer.size
     t0 = time.perf_counter()
     done = featurize_sources(sources, featurizer, limits, threads=threads, progress=progress)
     featurize_s = time.perf_counter() - t0
@@ -120,6 +125,10 @@ def build_index(
         probes=config.probes,
         mode_rule=config.mode_rule,
         extra={"build": {"kind": "build", "source": images, "skipped": len(skipped)}},
+        size_from=(
+            "operator (--size or IMAGESEARCH_INPUT_SIZE)" if size_from == "operator"
+            else "weights default (224 pretrained, 32 not pretrained)"
+        ),
     )
     version = publish_version(store, arrays, manifest, keep=config.keep_versions)
     return build_report(
@@ -269,6 +278,7 @@ def _reassemble(
         probes=default_probes(manifest) if probes is None else probes,
         mode_rule=config.mode_rule,
         extra={"build": build},
+        size_from=manifest["model"].get("input_size_from"),
     )
 
 

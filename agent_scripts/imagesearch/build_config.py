@@ -15,7 +15,7 @@ class BuildConfig:
     """What build, add, remove and retable take from the settings table (docs/settings.md)."""
 
     weights: str  # IMAGESEARCH_WEIGHTS, the featurizer a new index is built with
-    input_size: int  # IMAGESEARCH_INPUT_SIZE
+    input_size: int | None  # IMAGESEARCH_INPUT_SIZE; None: the weights decide (weights.default_input_size)
     limits: Limits  # IMAGESEARCH_BUILD_MAX_BYTES, IMAGESEARCH_MAX_PIXELS
     lsh: LshBuildParams  # IMAGESEARCH_LSH_TABLES, _BITS, _SEED
     probes: int  # IMAGESEARCH_LSH_PROBES: the default probe count a new index records

@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_index_commands(sub)
     add_query_command(sub)
+    # Operator tooling: obtain and verify pretrained weights (imagesearch/weights_fetch.py).
+    from imagesearch.weights_fetch import add_weights_commands
+
+    add_weights_commands(sub)
     # >>> agent commands (serve, health, reload) live in imagesearch/daemon_commands.py; its module
     # is imported here but its heavy dependencies load only when one of them runs.
     from imagesearch.daemon_commands import add_daemon_commands

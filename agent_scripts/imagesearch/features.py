@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,9 +12,17 @@ from PIL import Image
 
 from imagesearch.errors import SearchError
 from imagesearch.images import file_sha256
-from imagesearch.s3io import download_file, is_s3_uri, parse_s3_uri
+from imagesearch.s3io import download_file, get_bytes, is_s3_uri, parse_s3_uri
+from imagesearch.weights import (
+    MODEL_NAME,
+    PROVENANCE_SUFFIX,
+    check_zoo_name,
+    default_input_size,
+    is_pretrained_file,
+    pretrained_file,
+    provenance_path,
+)
 
-MODEL_NAME = "resnet50_v1"
 FEATURE_DIM = 2048
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -46,34 +52,6 @@ def params_digest(net: Any) -> str:
     return h.hexdigest()
 
 
-def pretrained_path() -> str:
-    """Where the model zoo keeps (or would keep) the pretrained resnet50_v1 .params file."""
-    mx, _ = _mx()
-    from mxnet.gluon.model_zoo import model_store
-
-    root = os.path.join(mx.base.data_dir(), "models")
-    return os.path.join(os.path.expanduser(root), f"{MODEL_NAME}-{model_store.short_hash(MODEL_NAME)}.params")
-
-
-def _fetch_pretrained() -> str:
-    from mxnet.gluon.model_zoo import model_store
-
-    path = pretrained_path()
-    root = os.path.dirname(path)
-    try:
-        # The zoo prints its progress on stdout, which is where our JSON goes.
-        with contextlib.redirect_stdout(sys.stderr):
-            return model_store.get_model_file(MODEL_NAME, root=root)
-    except Exception as e:  # noqa: BLE001 - any download failure means the same thing to the user
-        raise SearchError(
-            "weights_unavailable",
-            f"pretrained {MODEL_NAME} weights are not cached at {path} and could not be downloaded "
-            f"({type(e).__name__}: {e}). Either pass --weights FILE.params (local or s3://), "
-            f"put the model zoo file at {path} (or set MXNET_HOME), "
-            "or pass --weights seed:N for an offline index whose features are NOT pretrained.",
-        ) from e
-
-
 def seeded_network(seed: int) -> Any:
     """A resnet50_v1 with Xavier-style random weights drawn by numpy from `seed`.
 
@@ -84,9 +62,13 @@ def seeded_network(seed: int) -> Any:
     mx, vision = _mx()
     net = vision.resnet50_v1(pretrained=False)
     net.initialize(mx.init.Zero(), ctx=mx.cpu())  # placeholders; every random weight is set below
-    net(mx.nd.zeros((1, 3, 32, 32)))  # materialise deferred shapes so every parameter exists
+    # Shapes by inference, not by a forward pass: a forward at any size leaves ~140 MiB of oneDNN
+    # buffers for that size in the process (docs/benchmarks.md, growth section).
+    net.infer_shape(mx.nd.zeros((1, 3, 32, 32)))
     rng = np.random.default_rng(seed)
     params = net._collect_params_with_prefix()
+    for param in params.values():
+        param._finish_deferred_init()  # allocate now that every shape is known
     for name in sorted(params):
         param = params[name]
         shape = param.shape
@@ -131,12 +113,15 @@ class Featurizer:
         cls,
         source: str,
         *,
-        size: int,
+        size: int | None = None,
         s3: Any = None,
         cache_dir: str | None = None,
         batch_size: int = 64,
     ) -> Featurizer:
-        """A featurizer from `source`: a .params path, an s3:// URI, "pretrained" or "seed:N"."""
+        """A featurizer from `source`: a .params path, an s3:// URI, "pretrained" or "seed:N".
+
+        `size` None: the weights' default (weights.default_input_size: 224 pretrained, else 32).
+        """
         mx, vision = _mx()
         file_hash = None
         if source.startswith("seed:"):
@@ -150,28 +135,19 @@ class Featurizer:
             pretrained = False
         else:
             if source == "pretrained":
-                path = _fetch_pretrained()
-                pretrained = True
+                # Only a verified file: `imagesearch weights fetch` downloads, the engine never does.
+                path = pretrained_file()
             elif is_s3_uri(source):
-                if s3 is None:
-                    raise SearchError("bad_request", f"weights {source} are on S3 but no S3 client was given")
-                bucket, key = parse_s3_uri(source)
-                path = os.path.join(cache_dir or ".", "weights", bucket, key)
-                if not os.path.exists(path):
-                    try:
-                        download_file(s3, bucket, key, path)
-                    except SearchError as e:
-                        raise SearchError("weights_unavailable", f"weights {source}: {e.message}") from e
-                pretrained = None
+                path = _download_weights(source, s3, cache_dir)
             else:
                 path = source
-                pretrained = None
             if not os.path.isfile(path):
                 raise SearchError(
                     "weights_unavailable",
                     f"weights file {path} does not exist; pass "
                     "--weights FILE.params, s3://bucket/key.params, pretrained or seed:N",
                 )
+            check_zoo_name(path)
             net = vision.resnet50_v1(pretrained=False)
             try:
                 net.load_parameters(path, ctx=mx.cpu())
@@ -182,13 +158,12 @@ class Featurizer:
                     f"writes for the whole network): {e}",
                 ) from e
             file_hash = file_sha256(path)
-            if pretrained is None:
-                # Only the model zoo's published file is known to be ImageNet-pretrained; any other
-                # file is labelled not pretrained rather than guessed.
-                pretrained = _is_zoo_file(path)
+            pretrained = is_pretrained_file(path)
         weights = {"source": source, "sha256": params_digest(net), "pretrained": bool(pretrained)}
         if file_hash is not None:
             weights["file_sha256"] = file_hash
+        if size is None:
+            size = default_input_size(bool(pretrained))
         return cls(net, size=size, weights=weights, batch_size=batch_size)
 
     def save_params(self, path: str) -> None:
@@ -257,10 +232,19 @@ def matches_manifest(featurizer: Any, manifest: dict) -> bool:
     )
 
 
-def _is_zoo_file(path: str) -> bool:
-    from mxnet.gluon.model_zoo import model_store
-
-    with open(path, "rb") as f:
-        # The zoo publishes sha1 checksums; this is a label, not security.
-        sha1 = hashlib.file_digest(f, "sha1").hexdigest()
-    return sha1 == model_store._model_sha1.get(MODEL_NAME)
+def _download_weights(source: str, s3: Any, cache_dir: str | None) -> str:
+    """An s3:// weights file (and its fetch record, when published) in the local cache."""
+    if s3 is None:
+        raise SearchError("bad_request", f"weights {source} are on S3 but no S3 client was given")
+    bucket, key = parse_s3_uri(source)
+    path = os.path.join(cache_dir or ".", "weights", bucket, key)
+    if not os.path.exists(path):
+        try:
+            download_file(s3, bucket, key, path)
+        except SearchError as e:
+            raise SearchError("weights_unavailable", f"weights {source}: {e.message}") from e
+        record = get_bytes(s3, bucket, key + PROVENANCE_SUFFIX)
+        if record is not None:
+            with open(provenance_path(path), "wb") as f:
+                f.write(record)
+    return path

@@ -127,7 +127,10 @@ def run_index_info(args: argparse.Namespace, settings: Settings) -> int:
     if version is None:
         raise SearchError("index_unavailable", f"no index at {args.index} (no current.json)")
     manifest = store.read_manifest(version)  # the manifest alone: no arrays fetched
-    print_json({"ok": True, "current": current, "versions": store.list_versions(), "manifest": manifest})
+    model = manifest.get("model", {})
+    print_json({"ok": True, "current": current, "versions": store.list_versions(),
+                "input_size": model.get("input_size"), "input_size_from": model.get("input_size_from"),
+                "weights": manifest.get("weights"), "manifest": manifest})
     return 0
 
 
@@ -165,7 +168,9 @@ def add_index_commands(sub: Any) -> None:
         "default: IMAGESEARCH_WEIGHTS",
     )
     p.add_argument(
-        "--size", type=int, default=None, help="featurizer input size in px (default: IMAGESEARCH_INPUT_SIZE)"
+        "--size", type=int, default=None,
+        help="featurizer input size in px (default: IMAGESEARCH_INPUT_SIZE; unset: 224 for pretrained "
+        "weights, 32 for seed:N)"
     )
     p.add_argument("--key-prefix", default="gallery/", help="key prefix for local folders (default gallery/)")
     _lsh_options(p)

@@ -14,7 +14,14 @@ import numpy as np
 
 from imagesearch.errors import SearchError
 from imagesearch.features import FEATURE_DIM, MODEL_NAME
-from imagesearch.index import LshBuildParams, LshTables, centre_and_normalise, feature_mean, measure_recall
+from imagesearch.index import (
+    VECTOR_DTYPE,
+    LshBuildParams,
+    LshTables,
+    centre_and_normalise,
+    feature_mean,
+    measure_recall,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ def assemble(
     probes: int,
     mode_rule: ModeRule,
     extra: dict | None = None,
+    size_from: str | None = None,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and manifest of a version: a pure function of the (key, hash, feature) set and parameters.
 
@@ -71,14 +79,17 @@ def assemble(
     order = sorted(range(len(keys)), key=keys.__getitem__)
     keys = [keys[i] for i in order]
     hashes = [hashes[i] for i in order]
-    features = np.ascontiguousarray(np.asarray(features, dtype=np.float16)[order])
+    features = np.asarray(features, dtype=np.float16)
+    if order != list(range(len(order))):  # no second copy of the features when already in key order
+        features = features[order]
+    features = np.ascontiguousarray(features)
     n = len(keys)
     if not np.isfinite(features).all():
         raise SearchError("internal", "features overflow float16; the weights produce values above 65504")
     mean = feature_mean(features)
-    vectors = centre_and_normalise(features, mean)
+    vectors = centre_and_normalise(features, mean, VECTOR_DTYPE)
     tables = LshTables.build(vectors, lsh)
-    recall = measure_recall(vectors, lsh, probes=probes, k=10, queries=200, seed=lsh.seed)
+    recall = measure_recall(vectors, lsh, probes=probes, k=10, queries=200, seed=lsh.seed, tables=tables)
     arrays = {
         "features": features,
         "vectors": vectors,
@@ -97,6 +108,8 @@ def assemble(
             "name": MODEL_NAME,
             "layer": "features (global average pool, 2048-d)",
             "input_size": size,
+            # Who chose the size: the operator, or the weights' default (docs/engine.md).
+            **({"input_size_from": size_from} if size_from else {}),
             "preprocess": "content-sniffed decode, RGB, bilinear resize to input_size, ImageNet mean/std",
         },
         "weights": weights,
@@ -104,7 +117,7 @@ def assemble(
         "recall": recall,
         "default_mode": mode_rule.choose(recall),
         "default_mode_rule": mode_rule.describe(),
-        "vectors": {"features": "float16 raw", "vectors": "float32 centred, L2-normalised"},
+        "vectors": {"features": "float16 raw", "vectors": "float16 centred, L2-normalised"},
         "source_digest": source_digest(zip(keys, hashes, strict=True)),
         **(extra or {}),
     }

@@ -42,6 +42,11 @@ def _buckets(value: str) -> frozenset[str]:
     return frozenset(name.strip() for name in value.split(",") if name.strip())
 
 
+def _int_or_none(raw: str) -> int | None:
+    """An integer, or None for an empty value (the setting then follows something else)."""
+    return int(raw) if raw.strip() else None
+
+
 class Setting(NamedTuple):
     """One environment variable: its default, a line of help, and where `load` puts it."""
 
@@ -66,9 +71,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IMAGESEARCH_WEIGHTS", "pretrained",
             "Build weights: FILE.params, s3://bucket/key.params, pretrained, or seed:N (not pretrained).",
             "weights"),
-    Setting("IMAGESEARCH_INPUT_SIZE", "32",
-            "Default square featurizer input size in pixels (chosen by measurement, see docs/engine.md).",
-            "input_size", int),
+    Setting("IMAGESEARCH_INPUT_SIZE", "",
+            "Square featurizer input size in pixels; empty: it follows the weights, 224 for pretrained "
+            "(the trained resolution), 32 for seeded demo weights (docs/engine.md).",
+            "input_size", _int_or_none),
     Setting("IMAGESEARCH_BATCH_SIZE", "64",
             "Images per featurizer batch.",
             "batch_size", int),
@@ -104,7 +110,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Search mode at query time (lsh or exact); empty uses the index manifest's default_mode.",
             "mode", _optional),
     Setting("MXNET_HOME", "~/.mxnet",
-            "MXNet's data folder: the pretrained model zoo file is looked for (and fetched) in its models/."),
+            "MXNet's data folder: `weights fetch` keeps the verified pretrained file in its models/."),
+    Setting("MXNET_GLUON_REPO", "",
+            "A mirror of the MXNet model zoo for `imagesearch weights fetch` (operator machine); empty: "
+            "the zoo's own repository. The instance never downloads weights."),
     # The agent on the instance (daemon, thin client, bootstrap).
     Setting("IMAGESEARCH_ALLOWED_BUCKETS", "",
             "Comma-separated buckets the daemon may read query images from; empty allows any.",
@@ -168,7 +177,7 @@ class Settings(NamedTuple):
     cache_dir: str
     socket: str
     weights: str
-    input_size: int
+    input_size: int | None
     batch_size: int
     read_threads: int
     build_max_bytes: int
@@ -215,6 +224,8 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
         try:
             values.append(s.parse(raw))
         except ValueError as e:
-            kind = {int: "an integer", float: "a number", _count: "a whole number >= 0"}.get(s.parse, "valid")
+            kinds = {int: "an integer", _int_or_none: "an integer", float: "a number",
+                     _count: "a whole number >= 0"}
+            kind = kinds.get(s.parse, "valid")
             raise SearchError("internal", f"setting {s.name}={raw!r} is not {kind}") from e
     return Settings(*values)

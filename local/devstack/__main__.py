@@ -14,6 +14,7 @@ from pathlib import Path
 
 from devstack.images import DEFAULT_COUNT
 from devstack.stack import LocalStack, StackConfig
+from publish.uploader import PublishError
 
 SMOKE_K = 5
 
@@ -30,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", type=Path, default=Path(".demo"),
                    help="where samples, the index cache and logs are kept (default .demo)")
     p.add_argument("--per-album", type=int, help="images per album offered on the page (default: publish's)")
+    p.add_argument("--weights", help="pretrained (fetched and verified once, then cached) or FILE.params; "
+                   "default: the seeded demo weights, offline")
     p.add_argument("--smoke", action="store_true", help="start, run one search over HTTP, print it, exit")
     p.add_argument("--ready-file", type=Path, help="write the stack's addresses here as JSON once it is up")
     return p
@@ -68,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     config = StackConfig(images=args.images, count=args.count, port=args.port, host=args.host,
-                         work_dir=args.work_dir, per_album=args.per_album, progress=sys.stderr.isatty())
+                         work_dir=args.work_dir, per_album=args.per_album, progress=sys.stderr.isatty(),
+                         weights=args.weights)
     stack = LocalStack(config, say=lambda line: print(line, flush=True))
     try:
         stack.start()
@@ -83,9 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             print("smoke: ok" if ok else "smoke: FAILED", flush=True)
             return 0 if ok else 1
         print(f"\nOpen {stack.url}  (Ctrl-C to stop)", flush=True)
+        print(f"Smoke test: make smoke URL={stack.url} S3={stack.endpoint_url}", flush=True)
         stopping.wait()
     except KeyboardInterrupt:
         print("\nstopping…", flush=True)
+    except PublishError as e:  # e.g. weights that could not be fetched or verified
+        print(f"devstack: {e}", file=sys.stderr, flush=True)
+        return 1
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             print(f"devstack: port {args.port} is in use; choose another with ARGS=\"--port 0\" "

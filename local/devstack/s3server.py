@@ -121,6 +121,30 @@ def create_search_instance(ec2, tag_key: str, tag_value: str) -> str:
     return reservation["Instances"][0]["InstanceId"]
 
 
+def lifecycle_from_template(template: dict, logical_id: str) -> dict:
+    """A bucket's LifecycleConfiguration in template.yaml as the S3 API takes it (parameters: defaults)."""
+    from publish.template import resource_properties
+
+    params = template.get("Parameters") or {}
+
+    def value(v: object) -> object:
+        if isinstance(v, dict) and set(v) == {"Ref"} and v["Ref"] in params:
+            return params[v["Ref"]]["Default"]
+        return v
+
+    rules = []
+    props = resource_properties(template, logical_id, "AWS::S3::Bucket")
+    for rule in props["LifecycleConfiguration"]["Rules"]:
+        out = {"ID": rule["Id"], "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+        if "ExpirationInDays" in rule:
+            out["Expiration"] = {"Days": int(value(rule["ExpirationInDays"]))}
+        if "AbortIncompleteMultipartUpload" in rule:
+            days = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+            out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(value(days))}
+        rules.append(out)
+    return {"Rules": rules}
+
+
 def instance_state(ec2, instance_id: str) -> str:
     """The instance's EC2 state name (running, stopped, ...) in the local EC2."""
     reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]

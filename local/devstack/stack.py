@@ -29,6 +29,7 @@ from devstack.s3server import (
     create_buckets,
     create_search_instance,
     instance_state,
+    lifecycle_from_template,
 )
 from devstack.site_headers import site_security_headers
 from devstack.ssm_client import LocalSSM, from_template
@@ -69,6 +70,9 @@ class StackConfig:
     repo: Path = REPO
     daemon_timeout_s: float = 600.0
     progress: bool = False
+    # None: the seeded demo weights (offline); "pretrained" or FILE.params go through publish's
+    # fetch-and-verify path (the fetched file is cached in $MXNET_HOME/models after the first run).
+    weights: str | None = None
     # Shorter than the template's 20 s window and 30 min visibility: nobody waits that long locally.
     ingest_window_s: float = 3.0
     ingest_visibility_s: int = 30
@@ -150,6 +154,9 @@ class LocalStack:
         local = self._local_resources(endpoint)
         function_env = local.resolve_all(function_environment(template, SEARCH_FUNCTION))
         create_buckets(s3, SITE_BUCKET, GALLERY_BUCKET)
+        # The site bucket's rules as deployed (results/ expire): `make smoke` checks they exist.
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=SITE_BUCKET, LifecycleConfiguration=lifecycle_from_template(template, "SiteBucket"))
         # The page uploads query images straight to the gallery bucket: the template's CORS rule.
         apply_cors(s3, GALLERY_BUCKET, template, "GalleryBucket", local.resolve)
         self.instance_id = create_search_instance(ec2, function_env["INSTANCE_TAG_KEY"],
@@ -230,10 +237,11 @@ class LocalStack:
         if index_cache.restore(s3, GALLERY_BUCKET, saved):
             self.say("  index    restored the last run's index; the publisher checks it against the images")
         options = {"per_album": self.config.per_album} if self.config.per_album else {}
-        # Offline there are no pretrained weights to download: a seeded initialisation, labelled as such.
+        # Without --weights the demo stays offline: a seeded initialisation, labelled as such.
         report = publish_all(s3, site_bucket=SITE_BUCKET, gallery_bucket=GALLERY_BUCKET, api_url=API_URL,
                              site_dir=self.config.repo / "site", images_dir=self.images_dir,
-                             weights=DEMO_WEIGHTS, agent=False, progress=self.config.progress,
+                             weights=self.config.weights or DEMO_WEIGHTS, agent=False,
+                             progress=self.config.progress,
                              index_options={"work_dir": work / "cache" / "publish"}, **options)
         for line in report.lines():
             self.say("  " + line)

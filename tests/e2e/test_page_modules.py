@@ -294,3 +294,29 @@ def test_index_loads_main_as_a_module_and_fits_a_phone(browser, make_stub_site):
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
     finally:
         context.close()
+
+
+def test_the_index_label_follows_the_weights(page, stub_site):
+    # Seeded weights get the demo badge; any other file shows its label (its hash), never the badge.
+    page.goto(stub_site.url)
+    page.wait_for_selector(".album-card", timeout=TIMEOUT_MS)
+    result = page.evaluate("""async () => {
+      const { createViews } = await import("./views.js");
+      const doc = document.implementation.createHTMLDocument("views");
+      const main = doc.createElement("main");
+      const indexInfo = doc.createElement("p");
+      doc.body.append(indexInfo, main);
+      const views = createViews({ doc, main, indexInfo });
+      const shown = (index) => { views.setIndexInfo(index); return indexInfo.textContent; };
+      return [
+        shown({ count: 2, mode: "lsh", pretrained: false, demo: true,
+                weights_label: "demo weights, not pretrained (seed:0)" }),
+        shown({ count: 2, mode: "lsh", pretrained: false, demo: false,
+                weights_label: "weights file sha256 abcdef012345, not known to be pretrained" }),
+        shown({ count: 2, mode: "lsh", pretrained: true, demo: false,
+                weights_label: "pretrained ImageNet weights (sha256 0123456789ab)" }),
+      ];
+    }""")
+    assert result[0] == "demo weights, not pretrained2 images indexed · lsh index"
+    assert "demo weights" not in result[1] and "abcdef012345" in result[1]
+    assert result[2].endswith("pretrained ImageNet weights (sha256 0123456789ab)")

@@ -52,13 +52,22 @@ def album_entry(name: str, shown: list[str], count: int,
 
 
 def index_summary(manifest: dict) -> dict:
-    """albums.json's `index` object {version, count, mode, pretrained, weights_label} from a manifest."""
+    """albums.json's `index` object {version, count, mode, pretrained, demo, weights_label}: the label
+    names the weights actually used (seeded: demo; a file: its sha256 prefix)."""
     weights = manifest.get("weights") or {}
     pretrained = bool(weights.get("pretrained"))
     source = str(weights.get("source", "?"))
-    label = "pretrained ImageNet weights" if pretrained else f"demo weights, not pretrained ({source})"
+    demo = source.startswith("seed:")
+    file_hash = str(weights.get("file_sha256", ""))[:12]
+    if demo:
+        label = f"demo weights, not pretrained ({source})"
+    elif pretrained:
+        label = "pretrained ImageNet weights" + (f" (sha256 {file_hash})" if file_hash else "")
+    else:
+        label = f"weights file sha256 {file_hash or '?'}, not known to be pretrained"
     return {"version": manifest.get("version"), "count": manifest.get("count"),
-            "mode": manifest.get("default_mode"), "pretrained": pretrained, "weights_label": label}
+            "mode": manifest.get("default_mode"), "pretrained": pretrained, "demo": demo,
+            "weights_label": label}
 
 
 @dataclass

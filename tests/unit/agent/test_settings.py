@@ -84,4 +84,4 @@ def test_every_loaded_field_has_one_row_and_the_rest_are_read_by_others():
     rows = {s.field: s for s in settings.SETTINGS if s.field is not None}
     assert tuple(rows) == settings.Settings._fields
     others = {s.name for s in settings.SETTINGS if s.field is None}
-    assert others == {"MXNET_HOME", "GALLERY_BUCKET", "SITE_BUCKET", "AWS_REGION"}
+    assert others == {"MXNET_HOME", "MXNET_GLUON_REPO", "GALLERY_BUCKET", "SITE_BUCKET", "AWS_REGION"}

@@ -16,6 +16,8 @@ COMMANDS = [
     ["index", "info"],
     ["index", "retable"],
     ["query"],
+    ["weights"],
+    ["weights", "fetch"],
 ]
 
 

@@ -7,8 +7,9 @@ import sys
 import numpy as np
 import pytest
 from imagesearch.errors import SearchError
-from imagesearch.features import Featurizer, pretrained_path
+from imagesearch.features import Featurizer
 from imagesearch.sample_data import render
+from imagesearch.weights import fetched_path
 from PIL import Image
 
 from .conftest import SIZE
@@ -79,8 +80,8 @@ def test_pretrained_without_network_or_cache_says_what_to_do(tmp_path, monkeypat
         Featurizer.load("pretrained", size=SIZE)
     assert e.value.code == "weights_unavailable"
     msg = e.value.message
-    assert "--weights FILE.params" in msg and "seed:N" in msg and pretrained_path() in msg
-    assert str(tmp_path / "mxnet-home") in pretrained_path()
+    assert "--weights FILE.params" in msg and "seed:N" in msg and "imagesearch weights fetch" in msg
+    assert fetched_path() in msg and str(tmp_path / "mxnet-home") in fetched_path()
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,11 @@ import pytest
 from imagesearch.index import (
     LshBuildParams,
     LshTables,
+    as_float32,
     centre_and_normalise,
+    exact_batch,
     exact_search,
+    feature_mean,
     lsh_search,
     measure_recall,
     probe_template,
@@ -122,3 +125,43 @@ def test_probes_are_chosen_per_query_without_a_rebuild():
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
     with pytest.raises(ValueError, match="probes"):
         t.candidates(v[7], len(v), 0)
+
+
+def test_float16_vectors_search_like_float32_and_batch_matches_single() -> None:
+    # GIVEN the same unit vectors stored as float32 and as float16
+    rng = np.random.default_rng(3)
+    raw = rng.normal(size=(300, 16))
+    v32 = centre_and_normalise(raw, np.zeros(16, np.float32))
+    v16 = centre_and_normalise(raw, np.zeros(16, np.float32), np.float16)
+    assert v16.dtype == np.float16
+    q, skip = v32[:4], np.arange(4)
+
+    def one(v: np.ndarray, i: int) -> list[int]:
+        return exact_search(v, q[i], 5, np.array([i]))[0].tolist()
+
+    # THEN the exact answers agree, and one batched scan equals one search per query (self excluded)
+    assert [one(v16, i) for i in range(4)] == [one(v32, i) for i in range(4)]
+    assert [b.tolist() for b in exact_batch(v16, q, 5, skip)] == [one(v16, i) for i in range(4)]
+
+
+def test_as_float32_equals_numpy_cast_for_every_finite_float16() -> None:
+    # GIVEN every finite float16 (normal, subnormal, both zeros), as rows of a 2-d block
+    halves = np.arange(65536, dtype=np.uint16).view(np.float16)
+    halves = halves[np.isfinite(halves)].reshape(-1, 2)
+    # WHEN converted by bit operations, into a buffer larger than the block and without one
+    buf = np.empty((len(halves) + 3, 2), dtype=np.float32)
+    into, fresh = as_float32(halves, buf), as_float32(halves)
+    # THEN the bits equal numpy's own (slow) cast, and float32 input passes through unchanged
+    want = halves.astype(np.float32).view(np.int32)
+    assert np.array_equal(into.view(np.int32), want) and np.array_equal(fresh.view(np.int32), want)
+    v = np.ones((2, 3), np.float32)
+    assert as_float32(v) is v
+
+
+def test_feature_mean_in_blocks_equals_numpy_mean_bit_for_bit() -> None:
+    # GIVEN float16 features spanning several blocks of the running sum
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((20_001, 8)) * rng.exponential(5, 8)).astype(np.float16)
+    # THEN the block-wise mean is numpy's float64 mean over axis 0, to the bit
+    want = np.asarray(x, dtype=np.float64).mean(axis=0).astype(np.float32)
+    assert np.array_equal(feature_mean(x).view(np.int32), want.view(np.int32))

@@ -82,10 +82,19 @@ def test_index_summary_labels_demo_weights():
     manifest = {"version": "v1", "count": 3, "default_mode": "exact",
                 "weights": {"source": "seed:0", "pretrained": False}}
     assert summary_from_manifest(manifest) == {
-        "version": "v1", "count": 3, "mode": "exact", "pretrained": False,
+        "version": "v1", "count": 3, "mode": "exact", "pretrained": False, "demo": True,
         "weights_label": "demo weights, not pretrained (seed:0)"}
-    manifest["weights"] = {"source": "pretrained", "pretrained": True}
-    assert summary_from_manifest(manifest)["pretrained"] is True
+    manifest["weights"] = {"source": "s3://g/models/x.params", "pretrained": True, "file_sha256": "ab" * 32}
+    summary = summary_from_manifest(manifest)
+    assert summary["pretrained"] is True and summary["demo"] is False
+    assert summary["weights_label"] == "pretrained ImageNet weights (sha256 abababababab)"
+
+
+def test_index_summary_names_a_weights_file_by_its_hash():
+    manifest = {"weights": {"source": "/x/my.params", "pretrained": False, "file_sha256": "cd" * 32}}
+    summary = summary_from_manifest(manifest)
+    assert summary["demo"] is False and "demo weights" not in summary["weights_label"]
+    assert summary["weights_label"] == "weights file sha256 cdcdcdcdcdcd, not known to be pretrained"
 
 
 def test_agent_items_need_the_bootstrap_and_the_pointer(tmp_path):
@@ -107,7 +116,8 @@ def test_agent_items_need_the_bootstrap_and_the_pointer(tmp_path):
 def test_weights_keep_a_safe_name_under_models():
     from pathlib import Path
 
-    from publish.agent import weights_key
+    from publish.weights import weights_key
 
-    assert weights_key(Path("dir/resnet50_v1-cc729d95.params")) == "models/resnet50_v1-cc729d95.params"
-    assert weights_key(Path("my weights;x.params")).startswith("models/my_weights_x-")
+    sha = "0123456789abcdef" + "0" * 48
+    assert weights_key(Path("dir/resnet50_v1.params"), sha) == "models/resnet50_v1-0123456789abcdef.params"
+    assert weights_key(Path("my weights;x.params"), sha).startswith("models/my_weights_x-")

@@ -288,7 +288,7 @@ def test_ami_comes_from_the_public_al2023_parameter(template):
     ami = template["Parameters"]["LatestAmiId"]
     assert ami["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
     assert ami["Default"].startswith("/aws/service/ami-amazon-linux-latest/al2023-ami-")
-    assert template["Parameters"]["InstanceType"]["Default"] == "t3.medium"
+    assert template["Parameters"]["InstanceType"]["Default"] == "t3.micro"
 
 
 def test_instance_requires_imdsv2_and_an_encrypted_root_volume(resources):

@@ -1,0 +1,247 @@
+"""`make smoke`: N real searches against a deployed stack (its CloudFormation outputs) or the local
+stack (its URL), the p50/p95 of every stage, and the three access checks a first deploy must pass.
+
+Checks: every result URL is publicly readable; a gallery object is NOT readable anonymously; the
+site bucket has the rule that expires results/. Exit 0 only when all searches and checks pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from publish.stack import samconfig_value, stack_outputs
+from publish.uploader import PublishError
+
+STAGES = ("ssm_send", "ssm_wait", "search", "copy", "total")
+RESULTS_PREFIX = "results/"
+DEFAULT_SEARCHES = 20
+DEFAULT_STACK = "visual-image-search"
+SAMCONFIG = Path("samconfig.toml")
+# The local stack's bucket names (local/devstack/stack.py).
+LOCAL_SITE_BUCKET = "imagesearch-local-site"
+LOCAL_GALLERY_BUCKET = "imagesearch-local-gallery"
+
+
+@dataclass
+class Target:
+    """Where the product answers: its page origin, its API, its buckets and the anonymous gallery URL."""
+
+    site_url: str  # ends with "/": albums.json and results/ are under it
+    api_url: str  # POST {api_url}/search
+    site_bucket: str
+    gallery_public_url: Callable[[str], str]  # the URL anyone would use for a gallery key
+    s3: object
+
+
+@dataclass
+class Report:
+    """What one smoke run measured and found."""
+
+    timings: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    failures: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every search and every check passed."""
+        return not self.failures
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation between the sorted values."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    pos = (len(ordered) - 1) * q / 100.0
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def _get(url: str, timeout: float) -> int:
+    """The status of an anonymous GET (no credentials of any kind)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - the stack's own URLs
+            resp.read()
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def _search(api_url: str, key: str, k: int, timeout: float) -> dict:
+    request = urllib.request.Request(  # noqa: S310 - the stack's own API
+        api_url.rstrip("/") + "/search", data=json.dumps({"key": key, "k": k}).encode(), method="POST",
+        headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+            return json.load(resp)
+    except urllib.error.HTTPError as e:
+        body = e.read() or b"{}"
+        raise PublishError(f"search {key}: HTTP {e.code} {body[:300].decode(errors='replace')}") from e
+
+
+def album_keys(site_url: str, timeout: float) -> list[str]:
+    """Every browsable image key of the site's albums.json."""
+    with urllib.request.urlopen(site_url + "albums.json", timeout=timeout) as resp:  # noqa: S310
+        albums = json.load(resp)["albums"]
+    return [key for album in albums for key in album["images"]]
+
+
+def expiry_rule(s3, bucket: str) -> dict | None:
+    """The enabled lifecycle rule expiring results/ in the site bucket, or None."""
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "NoSuchLifecycleConfiguration":
+            return None
+        raise
+    for rule in rules:
+        prefix = (rule.get("Filter") or {}).get("Prefix", rule.get("Prefix"))
+        expires = (rule.get("Expiration") or {}).get("Days")
+        if rule.get("Status") == "Enabled" and prefix == RESULTS_PREFIX and expires:
+            return rule
+    return None
+
+
+def run_smoke(target: Target, *, searches: int = DEFAULT_SEARCHES, k: int = 5, seed: int | None = None,
+              timeout: float = 60.0) -> Report:
+    """N searches over random album images, then the access checks; the report."""
+    report = Report()
+    keys = album_keys(target.site_url, timeout)
+    if not keys:
+        report.failures.append("albums.json lists no images")
+        return report
+    rng = random.Random(seed)
+    result_urls: list[str] = []
+    gallery_key = None
+    for _ in range(searches):
+        key = rng.choice(keys)
+        try:
+            answer = _search(target.api_url, key, k, timeout)
+        except PublishError as e:
+            report.failures.append(str(e))
+            continue
+        for stage in STAGES:
+            report.timings[stage].append(float(answer["timings_ms"][stage]))
+        for result in answer.get("results", []):
+            if result.get("url"):
+                result_urls.append(result["url"])
+                gallery_key = gallery_key or result["key"].removeprefix(RESULTS_PREFIX)
+            else:
+                report.failures.append(f"search {key}: result {result.get('key')} has no URL")
+    done = len(report.timings["total"])
+    report.lines.append(f"{done} of {searches} searches answered (k={k})")
+    if done:
+        report.lines.append(f"{'stage':10} {'p50 ms':>9} {'p95 ms':>9}")
+        for stage in STAGES:
+            values = report.timings[stage]
+            report.lines.append(f"{stage:10} {percentile(values, 50):9.1f} {percentile(values, 95):9.1f}")
+
+    unreadable = [url for url in result_urls if _get(url, timeout) != 200]
+    readable = len(result_urls) - len(unreadable)
+    report.lines.append(f"result URLs publicly readable: {readable} of {len(result_urls)}")
+    report.failures += [f"result URL not publicly readable: {url}" for url in unreadable[:5]]
+    if not result_urls:
+        report.failures.append("no result URL to check")
+
+    if gallery_key:
+        url = target.gallery_public_url(gallery_key)
+        status = _get(url, timeout)
+        report.lines.append(f"gallery object read anonymously: HTTP {status} ({url})")
+        if status == 200:
+            report.failures.append(f"gallery object {gallery_key} is readable anonymously at {url}")
+
+    rule = expiry_rule(target.s3, target.site_bucket)
+    if rule is None:
+        report.failures.append(
+            f"site bucket {target.site_bucket} has no enabled rule expiring {RESULTS_PREFIX}")
+    else:
+        report.lines.append(f"results expiry rule: {rule.get('ID')} expires {RESULTS_PREFIX} after "
+                            f"{rule['Expiration']['Days']} day(s)")
+    return report
+
+
+def deployed_target(session: boto3.Session, stack: str, endpoint: str | None = None) -> Target:
+    """The deployed stack's target, from its CloudFormation outputs (as publish reads them)."""
+    outputs = stack_outputs(session.client("cloudformation", endpoint_url=endpoint), stack)
+    region = session.region_name
+    gallery = outputs["GalleryBucketName"]
+    site_url = outputs["WebsiteURL"].rstrip("/") + "/"
+    return Target(
+        site_url=site_url, api_url=outputs["ApiUrl"], site_bucket=outputs["SiteBucketName"],
+        gallery_public_url=lambda key: f"https://{gallery}.s3.{region}.amazonaws.com/"
+                                       + urllib.parse.quote(key),
+        s3=session.client("s3", endpoint_url=endpoint))
+
+
+def local_target(url: str, s3_endpoint: str) -> Target:
+    """The local stack's target: the dev server's URL and moto's endpoint (both printed by `make demo`).
+
+    moto does not enforce bucket policies, so the anonymous gallery read is tried where the public
+    reads the product locally: the dev server, which serves the site bucket alone.
+    """
+    from devstack.s3server import client
+
+    site_url = url.rstrip("/") + "/"
+    return Target(site_url=site_url, api_url=site_url + "api", site_bucket=LOCAL_SITE_BUCKET,
+                  gallery_public_url=lambda key: site_url + urllib.parse.quote(key),
+                  s3=client("s3", s3_endpoint))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    p = argparse.ArgumentParser(prog="python -m publish.smoke", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url",
+                   help="the local stack's page URL (with --s3-endpoint); default: the deployed stack")
+    p.add_argument("--s3-endpoint", help="the local stack's moto endpoint (printed by `make demo`)")
+    p.add_argument("--stack-name", help=f"deployed stack (default: samconfig.toml's, else {DEFAULT_STACK})")
+    p.add_argument("--region", help="AWS region (default: samconfig.toml's, else the AWS config)")
+    p.add_argument("--endpoint-url", help="CloudFormation/S3 endpoint for the deployed stack (tests)")
+    p.add_argument("--searches", type=int, default=DEFAULT_SEARCHES, help="number of searches (default 20)")
+    p.add_argument("--k", type=int, default=5, help="matches per search (default 5)")
+    p.add_argument("--seed", type=int, default=None, help="seed for the random choice of images")
+    args = p.parse_args(argv)
+    if args.url and not args.s3_endpoint:
+        p.error("--url needs --s3-endpoint (the local stack's moto URL, printed at start)")
+    if args.searches < 1:
+        p.error("--searches must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the smoke test and print its report; exit 1 when anything failed."""
+    args = parse_args(argv)
+    try:
+        if args.url:
+            target = local_target(args.url, args.s3_endpoint)
+        else:
+            region = args.region or samconfig_value(SAMCONFIG, "region")
+            stack = args.stack_name or samconfig_value(SAMCONFIG, "stack_name") or DEFAULT_STACK
+            target = deployed_target(boto3.Session(region_name=region), stack, args.endpoint_url)
+        report = run_smoke(target, searches=args.searches, k=args.k, seed=args.seed)
+    except (PublishError, ClientError, BotoCoreError, urllib.error.URLError, OSError) as e:
+        print(f"smoke: {e}", file=sys.stderr)
+        return 1
+    for line in report.lines:
+        print(line)
+    for failure in report.failures:
+        print(f"FAILED: {failure}")
+    print("smoke: ok" if report.ok else f"smoke: {len(report.failures)} failure(s)")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
