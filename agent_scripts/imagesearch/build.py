@@ -3,6 +3,8 @@
 Sources are listed by imagesearch.sources, featurized by imagesearch.pipeline, assembled into a
 version by imagesearch.manifest and stored by imagesearch.storage. Parameters come in typed
 (`BuildConfig`); when a caller passes none, the settings table is read once, here at the top.
+Over 300 lines on purpose: the operations share the steps that open the live version, check the
+gallery and publish the result; apart, those steps would be repeated.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Vectors are centred (the index mean is stored) and L2-normalised, so a dot produ
 a random hyperplane through the origin splits the data instead of leaving it all on one side.
 They are stored as float16 (half the memory and disk of float32; scores change by about 1e-3) and
 converted to float32 in cache-sized blocks where they are scored, since numpy has no float16 BLAS.
+Over 300 lines on purpose: the LSH build and probe, the exact scan and the float16 block conversion
+all depend on one vector layout, which keeps its one home here.
 """
 
 from __future__ import annotations

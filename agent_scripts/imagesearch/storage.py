@@ -3,6 +3,8 @@
 Both implementations keep the layout of docs/contracts.md (imagesearch.artifacts) and its one
 guarantee: a version folder is complete before current.json names it. Everything that reads or
 writes an index root goes through `open_store`, so no other code branches on `s3://`.
+Over 300 lines on purpose: two short implementations of one interface (local folder, S3 prefix),
+with version pruning, side by side so they keep behaving alike.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The whole product on one machine: moto S3/EC2, published buckets, daemon, SSM runner, handler, page."""
+"""The whole product on one machine: moto S3/EC2, published buckets, daemon, SSM runner, handler, page.
+
+Over 300 lines on purpose: it is the one place that starts every local part in order, wires them
+together and stops them in reverse; each step is a short method, and splitting them across modules
+would scatter that order."""
 
 from __future__ import annotations
 
