@@ -1,6 +1,6 @@
 // The views: build the DOM for each screen with createElement and textContent, never from HTML strings.
 // Over 300 lines on purpose: one short view per screen (albums, album, results, upload) sharing the
-// tile and timing builders; the controller (app.js) only calls their intent hooks.
+// tile and timing builders that would otherwise be repeated.
 import { MAX_K, MIN_K } from "./k.js";
 
 const TIMING_ROWS = [
