@@ -11,9 +11,10 @@ import numpy as np
 from imagesearch import settings
 from imagesearch.artifacts import load_version
 from imagesearch.errors import SearchError
-from imagesearch.features import load_featurizer, matches_manifest
+from imagesearch.features import matches_manifest
 from imagesearch.images import decode_image
 from imagesearch.index import LshTables, centre_and_normalise, default_probes, exact_search, lsh_search
+from imagesearch.lazy_model import LazyFeaturizer
 from imagesearch.protocol import MODES
 from imagesearch.storage import IndexStore, open_store
 
@@ -31,7 +32,7 @@ class QueryConfig:
         return cls(forced_mode=cfg.mode, max_pixels=cfg.max_pixels)
 
 
-class OpenIndex:
+class OpenIndex(LazyFeaturizer):
     """A memory-mapped index version plus the featurizer that made it (loaded on first need)."""
 
     def __init__(
@@ -107,20 +108,6 @@ class OpenIndex:
             cache_dir=cache_dir,
             query=query,
         )
-
-    @property
-    def featurizer(self) -> Any:
-        """The featurizer this index was built with, loaded on first use (MXNet is slow to start)."""
-        if self._featurizer is None:
-            with self._load_lock:
-                if self._featurizer is None:
-                    self._featurizer = load_featurizer(self.manifest, s3=self._s3, cache_dir=self._cache_dir)
-        return self._featurizer
-
-    def warm_up(self) -> None:
-        """Load the model and run it once, so the first new image does not pay for either."""
-        f = self.featurizer
-        f.featurize_arrays(np.zeros((1, 3, f.size, f.size), dtype=np.float32))
 
     def lookup(self, content_hash: str, gallery_key: str | None = None) -> int | None:
         """The row of an image already in the index (by content hash), else None.

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from imagesearch.errors import SearchError
+from imagesearch.lazy_model import LazyFeaturizer
 from imagesearch.s3vectors_backend import (
     MAX_TOP_K,
     META_HASH,
@@ -33,7 +34,7 @@ class StoredVector(NamedTuple):
     vector: np.ndarray
 
 
-class S3VectorsIndex:
+class S3VectorsIndex(LazyFeaturizer):
     """An index version whose vectors are queried in S3 Vectors; the instance keeps only the model and mean.
 
     Duck-types imagesearch.open_index.OpenIndex for imagesearch.querying: lookup, vector,
@@ -104,22 +105,6 @@ class S3VectorsIndex:
             raise SearchError("index_unavailable", f"{where} holds version {state.version}, "
                               f"older than {self.version}: publish has not finished writing it")
         self._checked_at = now
-
-    @property
-    def featurizer(self) -> Any:
-        """The featurizer this version was built with, loaded on first use."""
-        if self._featurizer is None:
-            from imagesearch.features import load_featurizer
-
-            with self._load_lock:
-                if self._featurizer is None:
-                    self._featurizer = load_featurizer(self.manifest, s3=self._s3, cache_dir=self._cache_dir)
-        return self._featurizer
-
-    def warm_up(self) -> None:
-        """Load the model and run it once."""
-        f = self.featurizer
-        f.featurize_arrays(np.zeros((1, 3, f.size, f.size), dtype=np.float32))
 
     def lookup(self, content_hash: str, gallery_key: str | None = None) -> StoredVector | None:
         """The stored vector of the image at gallery_key when its content hash matches, else None."""
