@@ -132,7 +132,7 @@ settings-doc: $(STAMP)
 	$(BIN)/python docs/settings_doc.py
 
 # The growth curve (docs/benchmarks.md, last section): synthetic features at 30,000 to 1,000,000
-# vectors; see docs/benchmarks.md for its wall time here; up to ~9 GiB of memory. SIZES=30000,100000 for less.
+# vectors; see docs/benchmarks.md for its wall time here; up to ~13 GiB of memory. SIZES=30000,100000 for less.
 .PHONY: bench-scale
-bench-scale: $(STAMP)
+bench-scale: $(STAMP) wheelhouse
 	cd bench && nice -n 19 ../$(BIN)/python scale.py --out ../docs/benchmarks.md $(if $(SIZES),--sizes $(SIZES)) $(ARGS)

@@ -37,9 +37,13 @@ def agent_env(endpoint: str, index_root: Path, cache_dir: Path, socket_path: Pat
 
 
 @contextmanager
-def running_daemon(env: dict[str, str], log_path: Path, timeout_s: float = 600.0) -> Iterator[DaemonProcess]:
-    """The daemon serving env's IMAGESEARCH_INDEX for the duration of the block, stopped after."""
-    daemon = DaemonProcess(env, env["IMAGESEARCH_SOCKET"], log_path)
+def running_daemon(env: dict[str, str], log_path: Path, timeout_s: float = 600.0,
+                   command: list[str] | None = None) -> Iterator[DaemonProcess]:
+    """The daemon serving env's IMAGESEARCH_INDEX for the duration of the block, stopped after.
+
+    `command` runs it another way (e.g. under the instance's interpreter); default `imagesearch serve`.
+    """
+    daemon = DaemonProcess(env, env["IMAGESEARCH_SOCKET"], log_path, command=command)
     daemon.start()
     try:
         health = daemon.wait_healthy(timeout_s)

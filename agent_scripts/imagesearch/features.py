@@ -52,6 +52,19 @@ def params_digest(net: Any) -> str:
     return h.hexdigest()
 
 
+def inference_network() -> Any:
+    """An uninitialised resnet50_v1 whose parameters keep no gradient buffers.
+
+    Gluon gives every trainable parameter a gradient array as large as its data when it is
+    initialised or loaded (grad_req "write"); the engine only runs forward passes, and those
+    arrays were 98 MiB of the daemon's anonymous memory (docs/benchmarks.md, growth section).
+    """
+    _, vision = _mx()
+    net = vision.resnet50_v1(pretrained=False)
+    net.collect_params().setattr("grad_req", "null")
+    return net
+
+
 def seeded_network(seed: int) -> Any:
     """A resnet50_v1 with Xavier-style random weights drawn by numpy from `seed`.
 
@@ -59,8 +72,8 @@ def seeded_network(seed: int) -> Any:
     same seed can give different weights in different processes; numpy's generator, fed one
     parameter at a time in structural-name order, gives the same network everywhere.
     """
-    mx, vision = _mx()
-    net = vision.resnet50_v1(pretrained=False)
+    mx, _ = _mx()
+    net = inference_network()
     net.initialize(mx.init.Zero(), ctx=mx.cpu())  # placeholders; every random weight is set below
     # Shapes by inference, not by a forward pass: a forward at any size leaves ~140 MiB of oneDNN
     # buffers for that size in the process (docs/benchmarks.md, growth section).
@@ -122,7 +135,7 @@ class Featurizer:
 
         `size` None: the weights' default (weights.default_input_size: 224 pretrained, else 32).
         """
-        mx, vision = _mx()
+        mx, _ = _mx()
         file_hash = None
         if source.startswith("seed:"):
             try:
@@ -148,7 +161,7 @@ class Featurizer:
                     "--weights FILE.params, s3://bucket/key.params, pretrained or seed:N",
                 )
             check_zoo_name(path)
-            net = vision.resnet50_v1(pretrained=False)
+            net = inference_network()
             try:
                 net.load_parameters(path, ctx=mx.cpu())
             except (AssertionError, ValueError, OSError, mx.base.MXNetError) as e:

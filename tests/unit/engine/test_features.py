@@ -71,6 +71,18 @@ def test_params_file_round_trip(featurizer, tmp_path):
     assert np.array_equal(loaded.featurize_images(_images()), featurizer.featurize_images(_images()))
     assert loaded.weights["source"] == path and loaded.weights["pretrained"] is False
     assert len(loaded.weights["file_sha256"]) == 64
+    _assert_no_gradient_buffers(loaded)
+
+
+def _assert_no_gradient_buffers(featurizer):
+    params = featurizer.net.collect_params().values()
+    assert {p.grad_req for p in params} == {"null"}
+    assert all(p._grad is None for p in params)  # a buffer as large as the weights otherwise
+
+
+def test_seeded_weights_keep_no_gradient_buffers(featurizer):
+    # Inference only: Gluon's default grad_req "write" would double the parameters' memory.
+    _assert_no_gradient_buffers(featurizer)
 
 
 def test_pretrained_without_network_or_cache_says_what_to_do(tmp_path, monkeypatch):
