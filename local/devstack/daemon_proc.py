@@ -23,11 +23,17 @@ class DaemonError(RuntimeError):
     """The daemon did not start or did not become healthy; the message carries its log tail."""
 
 
+# Looked up once here, in the parent: between fork and exec the child may only call what is ready
+# (loading a library there can wait forever on a loader lock another thread of the parent held at
+# fork time, and the supervisor thread then never sees its Popen return).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
 def _die_with_parent() -> None:
     # Linux: the kernel sends SIGTERM to the daemon if this process dies, even by SIGKILL, so a
     # killed demo never leaves a daemon behind. Runs in the child between fork and exec.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _imagesearch_command() -> list[str]:

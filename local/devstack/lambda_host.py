@@ -2,10 +2,12 @@
 
 The function's code folder, layers, handler and timeout come from template.yaml (`FunctionCode`).
 Each "container" is a separate import of the handler's module (its own resolver, clients and
-state) that serves one invocation at a time, as a Lambda execution environment does; concurrent
-requests get separate containers, created on demand up to a cap. The function's sibling modules,
-its layers and the stdlib logger behind Powertools' Logger are shared by all containers, so the log
-lines of concurrent requests can carry each other's appended keys (request id, query key).
+state) and of Powertools' event handler package (which keeps the current event on a class), and
+serves one invocation at a time, as a Lambda execution environment does; concurrent requests get
+separate containers, all made before the first request, up to a cap. The function's sibling
+modules, its layers and the stdlib logger behind Powertools' Logger are shared by all containers,
+so the log lines of concurrent requests can carry each other's appended keys (request id, query
+key).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,11 +121,41 @@ def http_api_event(method: str, raw_path: str, raw_query: str, headers: dict[str
     return event
 
 
+# Powertools keeps the current event and context on a class (`BaseRouter.current_event`), shared by
+# every resolver of a process; on Lambda a process serves one invocation at a time, here several
+# containers share one process, so each imports its own copy of the event handler package.
+ISOLATED_PACKAGE = "aws_lambda_powertools.event_handler"
+
+
+@contextmanager
+def _own_copy(package: str) -> Iterator[None]:
+    """Imports inside the block load `package` afresh; the process's own copy is back after it."""
+    def loaded() -> dict[str, ModuleType]:
+        return {n: m for n, m in sys.modules.items() if n == package or n.startswith(package + ".")}
+
+    parent_name, _, attr = package.rpartition(".")
+    parent = sys.modules.get(parent_name)
+    before_attr = getattr(parent, attr, None) if parent is not None else None
+    saved = loaded()
+    for n in saved:
+        del sys.modules[n]
+    try:
+        yield
+    finally:
+        for n in loaded():  # this container's copies stay referenced by its module only
+            del sys.modules[n]
+        sys.modules.update(saved)
+        parent = sys.modules.get(parent_name)
+        if parent is not None and before_attr is not None:
+            setattr(parent, attr, before_attr)
+
+
 class LambdaHost:
-    """Loads the function with its environment and invokes its handler, one container per call."""
+    """Loads the function with its environment into `max_containers` containers and invokes its
+    handler in a free one, one call per container at a time."""
 
     def __init__(self, code: FunctionCode, environment: dict[str, str],
-                 prepare: Callable[[ModuleType], None], *, max_containers: int = 8) -> None:
+                 prepare: Callable[[ModuleType], None], *, max_containers: int = 4) -> None:
         self._code = code
         self._env = dict(environment)
         self._prepare = prepare
@@ -147,30 +180,25 @@ class LambdaHost:
             raise RuntimeError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        with _own_copy(ISOLATED_PACKAGE):
+            spec.loader.exec_module(module)
         self._prepare(module)
         return module
 
     def warm(self) -> None:
-        """Create the first container now, so import errors show at start-up, not on the first search."""
-        self._idle.put(self._take())
+        """Create every container now, before any request (and show import errors at start-up).
+
+        A container's import swaps modules of the whole process (`_own_copy`), which must never
+        happen while another thread runs a handler, so none is made once requests are served.
+        """
+        with self._lock:
+            while self._made < self._max:
+                self._idle.put(self._load())
+                self._made += 1
 
     def _take(self) -> ModuleType:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            grow = self._made < self._max
-            if grow:
-                self._made += 1
-        if grow:
-            try:
-                return self._load()
-            except BaseException:
-                with self._lock:
-                    self._made -= 1
-                raise
+        if not self._made:
+            self.warm()
         return self._idle.get()  # all containers busy: wait for one, as Lambda's concurrency cap would
 
     def invoke(self, event: dict) -> dict:
