@@ -23,17 +23,19 @@ class DaemonError(RuntimeError):
     """The daemon did not start or did not become healthy; the message carries its log tail."""
 
 
-# Looked up once here, in the parent: between fork and exec the child may only call what is ready
-# (loading a library there can wait forever on a loader lock another thread of the parent held at
-# fork time, and the supervisor thread then never sees its Popen return).
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+# Loaded once here, in the parent: between fork and exec the child should only call what is ready
+# (loading a library there can wait on a loader lock another thread held at fork time).
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def _die_with_parent() -> None:
-    # Linux: the kernel sends SIGTERM to the daemon if this process dies, even by SIGKILL, so a
-    # killed demo never leaves a daemon behind. Runs in the child between fork and exec.
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _child_setup() -> None:
+    # Runs in the child between fork and exec (Linux). SIGHUP back to its default action, as systemd
+    # starts a service: under nohup it is ignored, exec keeps that, and the stack would then differ
+    # from the instance. And the kernel sends SIGTERM to the daemon if this process dies, even by
+    # SIGKILL, so a killed demo never leaves a daemon behind.
+    if _libc is not None:
+        _libc.signal(int(signal.SIGHUP), int(signal.SIG_DFL))
+        _libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def _imagesearch_command() -> list[str]:
@@ -68,7 +70,7 @@ class DaemonProcess:
             self.proc = subprocess.Popen(
                 self.command, env=self.env, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+                preexec_fn=_child_setup if sys.platform.startswith("linux") else None,  # noqa: PLW1509
             )
 
     def wait_healthy(self, timeout: float = 300.0) -> dict:

@@ -23,7 +23,12 @@ def test_a_daemon_ended_by_a_signal_is_reaped_restarted_and_logged(tmp_path):
     said: list[str] = []
     daemon = DaemonProcess({}, str(tmp_path / "d.sock"), tmp_path / "daemon.log", command=SLEEPER)
     daemon.restart_seconds = 0.05
-    daemon.start()
+    # started from a shell that ignores SIGHUP (nohup): exec keeps an ignored signal, systemd does not
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        daemon.start()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
     first = daemon.proc
     daemon.supervise(said.append, poll_s=0.02)
     try:
