@@ -48,7 +48,11 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     log.info("listening", extra={"fields": {"event": "listening", "socket": socket_path,
                                             "version": current.version if current else None,
                                             "index_root": config.index_root}})
-    stop.wait()
+    # Woken twice a second: Python runs signal handlers only on the main thread, and a signal the
+    # kernel hands to another thread does not interrupt an untimed wait, so a SIGHUP could wait
+    # for the next signal that happens to reach this thread.
+    while not stop.wait(0.5):
+        pass
     log.info("stopping", extra={"fields": {"event": "stopping"}})
     server.close()
     return 0
