@@ -23,9 +23,10 @@ EXPORT_PREFIX = "resnetv17_"  # the prefix the ONNX model zoo's file carries
 def reference_network() -> Any:
     """A resnet50_v1 with every parameter materialised (values meaningless): the names and shapes."""
     import mxnet as mx
-    from mxnet.gluon.model_zoo import vision
 
-    net = vision.resnet50_v1(pretrained=False)
+    from imagesearch.features import inference_network
+
+    net = inference_network()  # the engine's one way to make the network
     net.initialize(mx.init.Zero(), ctx=mx.cpu())
     net(mx.nd.zeros((1, 3, 32, 32)))
     return net
