@@ -216,7 +216,7 @@ activate_release() {
     # -I: a root-run command ignores PYTHONPATH and friends from whoever calls it.
     local name module
     for name in imagesearch imagesearch-query; do
-        if [[ $name == imagesearch ]]; then module=imagesearch.cli; else module=imagesearch.client; fi
+        if [[ $name == imagesearch ]]; then module=imagesearch.cli; else module=imagesearch.agent.client; fi
         printf '#!%s -I\nimport sys\nfrom %s import main\nsys.exit(main())\n' "$VENV/bin/python" "$module" \
             >"$WORK/$name"
         install_if_changed "$WORK/$name" "$BIN_DIR/$name" 0755 || true

@@ -72,8 +72,8 @@ def measure_latency(work: Path, requests: int, k: int = 5) -> dict:
 
 
 def build_index(work: Path, count: int) -> Path:
-    from imagesearch import sample_data
-    from imagesearch.build import build_index as engine_build
+    from imagesearch.model import sample_data
+    from imagesearch.ops.build import build_index as engine_build
 
     images = work / f"images-{count}"
     if not (images / ".complete").exists():

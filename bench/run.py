@@ -26,8 +26,9 @@ import query_latency
 from agent_proc import agent_env, running_daemon
 from devstack.launcher import StackProcess
 from devstack.s3server import MotoServer, client, create_buckets
-from imagesearch import sample_data, settings
-from imagesearch.weights import default_input_size
+from imagesearch import settings
+from imagesearch.model import sample_data
+from imagesearch.model.weights import default_input_size
 from index_data import open_live
 from report import Section, render, table, with_kept_tail
 
@@ -138,7 +139,7 @@ def preamble(args: argparse.Namespace, count: int, seconds: float, weights: str)
     return "\n\n".join([
         f"Made by `{made_by}` on {dt.date.today().isoformat()} in {seconds / 60:.1f} minutes; every figure "
         f"below comes from that one run ({'quick' if args.quick else 'full'} plan: {count:,} generated "
-        "sample images in labelled albums, `imagesearch.sample_data.generate(seed=0)`). "
+        "sample images in labelled albums, `imagesearch.model.sample_data.generate(seed=0)`). "
         f"Weights: {weights}. Figures are medians with their spread (IQR and p95) and n; ratios carry a "
         "bootstrap 95% interval.",
         table(["machine", ""], rows),

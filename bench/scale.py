@@ -26,20 +26,15 @@ import numpy as np
 import plots
 from agent_proc import agent_env, running_daemon, search
 from devstack.s3server import MotoServer, client, create_buckets
-from imagesearch import sample_data, settings
-from imagesearch.build_config import BuildConfig
-from imagesearch.features import Featurizer
-from imagesearch.index import (
-    as_float32,
-    centre_and_normalise,
-    exact_batch,
-    exact_search,
-    lsh_search,
-    top_k,
-)
-from imagesearch.manifest import assemble
-from imagesearch.open_index import OpenIndex
-from imagesearch.storage import open_store, publish_version
+from imagesearch import settings
+from imagesearch.index.build_params import BuildConfig
+from imagesearch.index.lsh import lsh_search
+from imagesearch.index.manifest import assemble
+from imagesearch.index.opened import OpenIndex
+from imagesearch.index.storage import open_store, publish_version
+from imagesearch.index.vectors import as_float32, centre_and_normalise, exact_batch, exact_search, top_k
+from imagesearch.model import sample_data
+from imagesearch.model.features import Featurizer
 from instance_venv import instance_python
 from memory import peak_rss_mib
 from report import table

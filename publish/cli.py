@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _sample_collection(cache_dir: Path, count: int) -> Path:
     """A deterministic sample collection, generated once per count into the cache folder."""
-    from imagesearch.sample_data import cached_collection
+    from imagesearch.model.sample_data import cached_collection
 
     return cached_collection(cache_dir, count=count)
 

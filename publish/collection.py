@@ -3,7 +3,7 @@
 Gallery: every image at `gallery/<album>/<file>` in the private bucket (what the index names).
 Albums: up to N images per album at `albums/<album>/<file>` in the site bucket, plus albums.json,
 so the page can list albums and a user can pick a query image. The folder is read by the engine's
-album walk (imagesearch.albums), the same one the index build uses.
+album walk (imagesearch.model.albums), the same one the index build uses.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import json
 import logging
 from pathlib import Path
 
-from imagesearch.albums import AlbumFile, walk_albums
 from imagesearch.errors import SearchError
-from imagesearch.images import file_sha256
+from imagesearch.model.albums import AlbumFile, walk_albums
+from imagesearch.model.images import file_sha256
 
 # The listing rule and albums.json's shape have one home, shared with the ingest function.
 from site_albums import ALBUMS_JSON, DEFAULT_PER_ALBUM, IMAGE_CACHE_CONTROL, album_entry, is_browsable

@@ -9,7 +9,7 @@ import subprocess
 import urllib.request
 
 import pytest
-from imagesearch.features import Featurizer
+from imagesearch.model.features import Featurizer
 
 from .conftest import REPO, STACK_COUNT, TEST_OUTPUT
 

@@ -72,7 +72,7 @@ def deployed(moto_server) -> dict:
 @pytest.fixture
 def images(tmp_path) -> Path:
     """A tiny collection: generated textures plus an album and a file whose names need rewriting."""
-    from imagesearch.sample_data import generate
+    from imagesearch.model.sample_data import generate
 
     root = tmp_path / "images"
     generate(str(root), count=24, seed=1, size=28)

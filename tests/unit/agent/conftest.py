@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
-from imagesearch.daemon import Daemon, DaemonConfig
-from imagesearch.daemon_server import DaemonServer
+from imagesearch.agent.daemon import Daemon, DaemonConfig
+from imagesearch.agent.server import DaemonServer
 from imagesearch.errors import SearchError
 from moto import mock_aws
 
@@ -22,7 +22,7 @@ SITE = "site-bucket"
 
 
 class FakeSearcher:
-    """A stand-in for imagesearch.open_index.OpenIndex over "images" whose bytes are `img:<n>`.
+    """A stand-in for imagesearch.index.opened.OpenIndex over "images" whose bytes are `img:<n>`.
 
     The vector of an image is its number n; matches are the rows nearest in n. featurize() is slow
     on purpose and records how many calls overlap, so tests can prove the daemon serializes it.

@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from imagesearch.daemon_server import DaemonServer
+from imagesearch.agent.server import DaemonServer
 from imagesearch.errors import SearchError
 from imagesearch.json_logging import JsonFormatter
 
@@ -352,7 +352,7 @@ def test_socket_file_is_not_world_accessible(start_daemon, fake_index):
 
 def test_logs_are_json_lines_with_fields(start_daemon, fake_index, helpers, caplog):
     _, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
-    with caplog.at_level("INFO", logger="imagesearch.daemon"):
+    with caplog.at_level("INFO", logger="imagesearch.agent.daemon"):
         search(helpers, path, 8)
     records = [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "request"]
     assert records

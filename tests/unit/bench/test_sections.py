@@ -20,7 +20,7 @@ import quality
 import query_latency
 import run
 from ann_recall import LshSetting
-from imagesearch.index import centre_and_normalise, feature_mean
+from imagesearch.index.vectors import centre_and_normalise, feature_mean
 from index_data import open_live
 
 

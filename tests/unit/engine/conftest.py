@@ -8,8 +8,8 @@ import shutil
 
 import numpy as np
 import pytest
-from imagesearch.features import Featurizer
-from imagesearch.sample_data import generate
+from imagesearch.model.features import Featurizer
+from imagesearch.model.sample_data import generate
 from PIL import Image
 
 SIZE = 32  # the smallest input ResNet-50 accepts; keeps the tests cheap on 2 shared cores

@@ -7,11 +7,11 @@ import dataclasses
 import boto3
 import pytest
 from imagesearch import settings
-from imagesearch.build import build_index
-from imagesearch.build_config import BuildConfig
-from imagesearch.index import LshBuildParams
-from imagesearch.s3vectors_backend import VectorIndexRef, read_state
-from imagesearch.storage import S3IndexStore
+from imagesearch.index.build_params import BuildConfig
+from imagesearch.index.lsh import LshBuildParams
+from imagesearch.index.storage import S3IndexStore
+from imagesearch.ops.build import build_index
+from imagesearch.s3vectors.backend import VectorIndexRef, read_state
 from moto import mock_aws
 
 from publish.uploader import PublishError

@@ -7,15 +7,15 @@ import boto3
 import numpy as np
 import pytest
 from imagesearch import settings
-from imagesearch.build import add_images, build_index
-from imagesearch.build_config import BuildConfig
+from imagesearch.agent.querying import search_image_bytes
 from imagesearch.errors import SearchError
-from imagesearch.features import Featurizer
-from imagesearch.index import LshBuildParams
-from imagesearch.open_index import OpenIndex
-from imagesearch.querying import search_image_bytes
+from imagesearch.index.build_params import BuildConfig
+from imagesearch.index.lsh import LshBuildParams
+from imagesearch.index.opened import OpenIndex
+from imagesearch.index.storage import open_store
+from imagesearch.model.features import Featurizer
+from imagesearch.ops.build import add_images, build_index
 from imagesearch.s3io import parse_s3_uri, read_s3_capped
-from imagesearch.storage import open_store
 from moto import mock_aws
 
 from .conftest import SIZE, png_bytes
@@ -148,7 +148,7 @@ def test_weights_from_s3(s3, featurizer, tmp_path):
         "s3://gallery/models/w.params", size=SIZE, s3=s3, cache_dir=str(tmp_path / "cache")
     )
     assert loaded.digest == featurizer.digest
-    from imagesearch.sample_data import render
+    from imagesearch.model.sample_data import render
 
     assert np.array_equal(
         loaded.featurize_images([render("wood", 1)]), featurizer.featurize_images([render("wood", 1)])

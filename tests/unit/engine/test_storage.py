@@ -6,12 +6,12 @@ import os
 import boto3
 import numpy as np
 import pytest
-from imagesearch.artifacts import load_version, new_version_id
 from imagesearch.errors import SearchError
-from imagesearch.index import LshBuildParams
-from imagesearch.manifest import ModeRule, assemble
-from imagesearch.open_index import OpenIndex
-from imagesearch.storage import LocalIndexStore, S3IndexStore, open_store, publish_version
+from imagesearch.index.artifacts import load_version, new_version_id
+from imagesearch.index.lsh import LshBuildParams
+from imagesearch.index.manifest import ModeRule, assemble
+from imagesearch.index.opened import OpenIndex
+from imagesearch.index.storage import LocalIndexStore, S3IndexStore, open_store, publish_version
 from moto import mock_aws
 
 WEIGHTS = {"source": "seed:0", "sha256": "0" * 64, "pretrained": False}
@@ -160,7 +160,7 @@ def test_publishing_keeps_the_newest_versions_and_the_live_one(store):
     # THEN nothing was pruned (only a version that goes live prunes)
     assert len(store.list_versions()) == 3
     # WHEN pruning to one with an old version live
-    from imagesearch.storage import prune_versions
+    from imagesearch.index.storage import prune_versions
 
     assert prune_versions(store, 1) == [ids[4]]
     # THEN the newest and the live one stay, and the live one still opens whole

@@ -18,7 +18,7 @@ OLD = "20200101T000000Z-000000"
 
 @pytest.fixture(scope="module")
 def collection(tmp_path_factory):
-    from imagesearch.sample_data import generate
+    from imagesearch.model.sample_data import generate
 
     out = tmp_path_factory.mktemp("albums")
     generate(str(out), count=20, seed=3)  # 10 albums x 2 images
@@ -31,10 +31,10 @@ def gallery(monkeypatch, collection, tmp_path):
     import dataclasses
 
     from imagesearch import settings
-    from imagesearch.build import build_index
-    from imagesearch.build_config import BuildConfig
-    from imagesearch.features import Featurizer
-    from imagesearch.index import LshBuildParams
+    from imagesearch.index.build_params import BuildConfig
+    from imagesearch.index.lsh import LshBuildParams
+    from imagesearch.model.features import Featurizer
+    from imagesearch.ops.build import build_index
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
@@ -61,8 +61,8 @@ def _entries(s3, version):
 
 
 def test_every_indexed_image_gets_the_agents_answer_and_old_versions_go(gallery, collection, tmp_path):
-    from imagesearch.open_index import OpenIndex
-    from imagesearch.querying import search_image_bytes
+    from imagesearch.agent.querying import search_image_bytes
+    from imagesearch.index.opened import OpenIndex
 
     # GIVEN an entry of an older version
     gallery.put_object(Bucket=GALLERY, Key=entries.entry_key(OLD, "a" * 64), Body=b"{}")

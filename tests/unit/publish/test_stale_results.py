@@ -36,7 +36,7 @@ def _publish(s3, images, site_dir, tmp_path):
 
 
 def test_a_key_that_leaves_the_index_loses_its_public_copy(s3, tmp_path):
-    from imagesearch.sample_data import generate
+    from imagesearch.model.sample_data import generate
 
     # GIVEN a published collection whose matches were copied to results/ by searches
     images, site_dir = tmp_path / "images", tmp_path / "site"
