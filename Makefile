@@ -94,10 +94,11 @@ demo: $(STAMP)
 	$(BIN)/python -m devstack $(if $(IMAGES),--images $(IMAGES)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
 
 # N searches (default 20) with p50/p95 per stage and the access checks (docs/deploy.md): against the
-# deployed stack (its outputs), or the local one: make smoke URL=<page URL> S3=<moto URL> (make demo prints both).
+# deployed stack (its outputs), or one given by its URLs: make smoke URL=<page URL> S3=<S3 endpoint>
+# [SITE=<site bucket>] (make demo prints them; the tool never imports the local stack).
 .PHONY: smoke
 smoke: $(STAMP)
-	$(BIN)/python -m publish.smoke $(if $(URL),--url $(URL) --s3-endpoint $(S3)) $(if $(N),--searches $(N)) $(ARGS)
+	$(BIN)/python -m publish.smoke $(if $(URL),--url $(URL) --s3-endpoint $(S3) $(if $(SITE),--site-bucket $(SITE))) $(if $(N),--searches $(N)) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --out docs/benchmarks.md --made-by "make bench" $(ARGS)
