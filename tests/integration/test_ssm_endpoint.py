@@ -8,14 +8,14 @@ import time
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-
 from devstack.ssm_client import LocalSSM
 from devstack.ssm_document import Document
 from devstack.ssm_endpoint import SsmEndpoint
 
 DOC, INSTANCE = "local-doc", "i-0123456789abcdef0"
 CONTENT = {"schemaVersion": "2.2",
-           "parameters": {"key": {"type": "String", "interpolationType": "ENV_VAR", "allowedPattern": "^[a-z/.]+$"}},
+           "parameters": {"key": {"type": "String", "interpolationType": "ENV_VAR",
+                                  "allowedPattern": "^[a-z/.]+$"}},
            "mainSteps": [{"action": "aws:runShellScript", "name": "search",
                           "inputs": {"timeoutSeconds": "10", "runCommand": ['printf "%s" "$SSM_key"']}}]}
 

@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from devstack.lambda_host import FunctionCode, FunctionError, LambdaHost, http_api_event, runtime_python
 
 REPO = Path(__file__).resolve().parents[3]
