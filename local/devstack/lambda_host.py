@@ -248,7 +248,8 @@ class LambdaHost:
     def _start(self, request_id: str) -> _Container:
         """A cold start: the process imports the handler (init) and reports it is ready."""
         container = _Container(self._python, self._code, self._env)
-        self.cold_starts += 1
+        with self._free:
+            self.cold_starts += 1
         limit = INIT_LIMIT_S + self._code.timeout_ms / 1000.0
         hello = container.read(time.monotonic() + limit)
         if hello is None or "ready" not in hello:
