@@ -68,36 +68,43 @@ sam-build: $(STAMP)
 publish: $(STAMP) wheelhouse
 	$(BIN)/python -m publish $(if $(IMAGES),--images $(IMAGES)) $(ARGS)
 
-test: $(STAMP) system-deps lint wheelhouse
+test: $(STAMP) system-deps lint wheelhouse runtime-venv
 	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory test-runtime
 
-# The function also runs on the template's runtime (python3.12): its unit tests run there too,
-# in a small venv of the function's own dependencies and the test tools.
+# The functions also run on the template's runtime (python3.12): the search function's unit tests
+# run there too, and the local stack runs both functions' containers on it (docs/local.md), in a
+# small venv of the functions' own dependencies and the test tools.
 RUNTIME_VENV := .venv-runtime
-$(RUNTIME_VENV)/.installed: constraints.txt functions/search/requirements.txt
+$(RUNTIME_VENV)/.installed: constraints.txt functions/search/requirements.txt functions/ingest/requirements.txt
 	$(SAM_BUILD_ENV) python3.12 -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/bin/pip install --quiet -c constraints.txt -r functions/search/requirements.txt \
-		boto3 moto pytest pytest-socket pytest-timeout
+		-r functions/ingest/requirements.txt boto3 moto pytest pytest-socket pytest-timeout
 	touch $@
 
-test-runtime:
+# Built where python3.12 exists; elsewhere the local stack says it runs the functions on .venv's Python.
+.PHONY: runtime-venv
+runtime-venv:
 	@if $(SAM_BUILD_ENV) python3.12 --version >/dev/null 2>&1; then \
-		$(MAKE) --no-print-directory $(RUNTIME_VENV)/.installed && \
-		$(RUNTIME_VENV)/bin/python -m pytest -q tests/unit/function; \
+		$(MAKE) --no-print-directory $(RUNTIME_VENV)/.installed; \
+	else echo "python3.12 not found: the local stack runs the functions on $(PYTHON)"; fi
+
+test-runtime: runtime-venv
+	@if [ -x $(RUNTIME_VENV)/bin/python ]; then $(RUNTIME_VENV)/bin/python -m pytest -q tests/unit/function; \
 	else echo "python3.12 not found: the function's tests on its runtime were not run"; fi
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) runtime-venv
 	$(BIN)/python -m pytest -q tests/unit
 
-demo: $(STAMP)
+demo: $(STAMP) runtime-venv
 	$(BIN)/python -m devstack $(if $(IMAGES),--images $(IMAGES)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
 
 # N searches (default 20) with p50/p95 per stage and the access checks (docs/deploy.md): against the
-# deployed stack (its outputs), or the local one: make smoke URL=<page URL> S3=<moto URL> (make demo prints both).
+# deployed stack (its outputs), or one given by its URLs: make smoke URL=<page URL> S3=<S3 endpoint>
+# [SITE=<site bucket>] (make demo prints them; the tool never imports the local stack).
 .PHONY: smoke
 smoke: $(STAMP)
-	$(BIN)/python -m publish.smoke $(if $(URL),--url $(URL) --s3-endpoint $(S3)) $(if $(N),--searches $(N)) $(ARGS)
+	$(BIN)/python -m publish.smoke $(if $(URL),--url $(URL) --s3-endpoint $(S3) $(if $(SITE),--site-bucket $(SITE))) $(if $(N),--searches $(N)) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --out docs/benchmarks.md --made-by "make bench" $(ARGS)

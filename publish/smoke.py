@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+from botocore import UNSIGNED
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from publish.stack import samconfig_value, stack_outputs
@@ -30,9 +32,8 @@ RESULTS_PREFIX = "results/"
 DEFAULT_SEARCHES = 20
 DEFAULT_STACK = "visual-image-search"
 SAMCONFIG = Path("samconfig.toml")
-# The local stack's bucket names (local/devstack/stack.py).
+# The local stack's site bucket (`python -m devstack` prints it; --site-bucket for another).
 LOCAL_SITE_BUCKET = "imagesearch-local-site"
-LOCAL_GALLERY_BUCKET = "imagesearch-local-gallery"
 
 
 @dataclass
@@ -195,18 +196,23 @@ def deployed_target(session: boto3.Session, stack: str, endpoint: str | None = N
         s3=session.client("s3", endpoint_url=endpoint))
 
 
-def local_target(url: str, s3_endpoint: str) -> Target:
-    """The local stack's target: the dev server's URL and moto's endpoint (both printed by `make demo`).
+def local_target(url: str, s3_endpoint: str, site_bucket: str = LOCAL_SITE_BUCKET,
+                 session: boto3.Session | None = None) -> Target:
+    """A stack served from URLs alone: its page URL (the API under `api`) and its S3 endpoint (the
+    local stack prints both), e.g. the local stack's dev server and moto.
 
-    moto does not enforce bucket policies, so the anonymous gallery read is tried where the public
-    reads the product locally: the dev server, which serves the site bucket alone.
+    A local S3 stand-in does not enforce bucket policies, so the anonymous gallery read is tried
+    where the public reads the product there: the page's origin, which serves the site bucket
+    alone. Requests to the endpoint are signed with the environment's credentials when it has
+    any, else sent unsigned (moto checks no signature).
     """
-    from devstack.s3server import client
-
+    session = session or boto3.Session()
+    signing = {} if session.get_credentials() else {"signature_version": UNSIGNED}
+    s3 = session.client("s3", endpoint_url=s3_endpoint, region_name=session.region_name or "us-east-1",
+                        config=Config(s3={"addressing_style": "path"}, **signing))
     site_url = url.rstrip("/") + "/"
-    return Target(site_url=site_url, api_url=site_url + "api", site_bucket=LOCAL_SITE_BUCKET,
-                  gallery_public_url=lambda key: site_url + urllib.parse.quote(key),
-                  s3=client("s3", s3_endpoint))
+    return Target(site_url=site_url, api_url=site_url + "api", site_bucket=site_bucket,
+                  gallery_public_url=lambda key: site_url + urllib.parse.quote(key), s3=s3)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -216,6 +222,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--url",
                    help="the local stack's page URL (with --s3-endpoint); default: the deployed stack")
     p.add_argument("--s3-endpoint", help="the local stack's moto endpoint (printed by `make demo`)")
+    p.add_argument("--site-bucket", default=LOCAL_SITE_BUCKET,
+                   help=f"with --url: the site bucket at --s3-endpoint (default {LOCAL_SITE_BUCKET})")
     p.add_argument("--stack-name", help=f"deployed stack (default: samconfig.toml's, else {DEFAULT_STACK})")
     p.add_argument("--region", help="AWS region (default: samconfig.toml's, else the AWS config)")
     p.add_argument("--endpoint-url", help="CloudFormation/S3 endpoint for the deployed stack (tests)")
@@ -235,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.url:
-            target = local_target(args.url, args.s3_endpoint)
+            target = local_target(args.url, args.s3_endpoint, args.site_bucket)
         else:
             region = args.region or samconfig_value(SAMCONFIG, "region")
             stack = args.stack_name or samconfig_value(SAMCONFIG, "stack_name") or DEFAULT_STACK

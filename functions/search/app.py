@@ -63,7 +63,7 @@ _service = SearchService(clients=make_clients())
 
 
 def use_clients(clients: SearchClients) -> None:
-    """Swap the clients (the local stack's SSM stand-in, or test doubles); forgets the cached instance."""
+    """Swap the clients (test doubles); forgets the cached instance."""
     _service.clients = clients
     _service.instances.forget()
     _service.live.forget()

@@ -54,6 +54,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AWS_ENDPOINT_URL", "",
             "Endpoint for every AWS client of the function (read by boto3); the local stack points it at its "
             "moto server, and S3 then uses path-style addressing."),
+    Setting("AWS_ENDPOINT_URL_SSM", "",
+            "Endpoint of the function's SSM client alone (read by boto3, over AWS_ENDPOINT_URL); the local "
+            "stack points it at its SSM stand-in (docs/local.md)."),
     Setting("POWERTOOLS_SERVICE_NAME", "image-search",
             "Service name in logs, traces and metrics (set by the template's Globals)."),
     Setting("POWERTOOLS_METRICS_NAMESPACE", "ImageSearch",

@@ -6,10 +6,13 @@ import json
 
 import boto3
 import pytest
-from ingest_batch import IngestClients, handle_batch
+from function_modules import ingest_modules
 from ingest_events import ENV, GALLERY, SITE, TEST_EVENT, s3_record, sqs_message
-from ingest_settings import IngestConfig
 from moto import mock_aws
+
+_ingest = ingest_modules()
+IngestClients, handle_batch = _ingest.batch.IngestClients, _ingest.batch.handle_batch
+IngestConfig = _ingest.settings.IngestConfig
 
 
 class FakeSSM:

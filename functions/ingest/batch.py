@@ -17,9 +17,9 @@ from typing import Any
 
 import ssm_command
 from botocore.exceptions import BotoCoreError, ClientError
-from ingest_keys import GALLERY_KEY, album_of, batch_key
-from ingest_settings import IngestConfig
+from keys import GALLERY_KEY, album_of, batch_key
 from s3_events import DELETE, NotAnS3Event, ObjectEvent, net_changes, parse_message
+from settings import IngestConfig
 from site_albums import PublicCopiesNotDeleted, delete_public_copies, index_summary, update_albums
 from ssm_command import CommandTimedOut, Ending
 

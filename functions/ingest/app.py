@@ -1,6 +1,6 @@
 """The ingest Lambda: SQS batches of S3 events from the gallery bucket, applied on the instance.
 
-The work is done by ingest_batch (given its clients); this module wires Powertools and boto3 and
+The work is done by batch (given its clients); this module wires Powertools and boto3 and
 answers with ReportBatchItemFailures. Importing it makes no network call.
 """
 
@@ -13,9 +13,9 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from batch import IngestClients, handle_batch
 from botocore.config import Config
-from ingest_batch import IngestClients, handle_batch
-from ingest_settings import IngestConfig
+from settings import IngestConfig
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"ingest", "ssm_command", "site_albums"})
@@ -31,7 +31,7 @@ def make_clients() -> IngestClients:
 
 
 def use_clients(clients: IngestClients) -> None:
-    """Replace the clients (the local stack's SSM runner, tests' stubs)."""
+    """Replace the clients (tests' stubs; the local stack reaches its stand-ins through endpoints)."""
     global _clients
     _clients = clients
 
