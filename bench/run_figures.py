@@ -33,6 +33,9 @@ def figures(builds: list[Build], load: load_time.LoadResult, query: query_latenc
     if "recall" in recall:
         out.append(Figure("bench_build_recall", float(recall["recall"]), "", 3,
                           "build-time held-out LSH recall@10", build))
+    if "fraction_scored" in recall:
+        out.append(Figure("bench_build_scored", float(recall["fraction_scored"]), "", 4,
+                          "fraction of the vectors LSH scored in that check", build))
     for b in builds[1:]:
         out.append(Figure(f"bench_build_rate_{b.size}px", b.featurize_rate, "img/s", 1,
                           f"featurize rate at {b.size} px ({b.images:,} images)", build))

@@ -6,8 +6,8 @@ A document quotes a measured figure through a marked span:
 
 and this generator rewrites the text between the markers from docs/bench/figures.json, which the
 bench scripts write (bench/figures.py). `fig:NAME:D` prints D decimals; `fig:NAME:D:UNIT` prints
-the figure in another unit (GiB for MiB, s for ms, `-` for none). One figure does not come from
-a bench run: `default_instance`, the template's `InstanceType` default.
+the figure in another unit (GiB for MiB, s for ms, % for a fraction, `-` for none). One figure
+does not come from a bench run: `default_instance`, the template's `InstanceType` default.
 
 Text between `<!-- past -->` and `<!-- /past -->` is an earlier measurement kept as history (each
 such block says when and what); it is the only place a figure may be quoted without a span.
@@ -38,7 +38,8 @@ SPAN = re.compile(r"<!-- fig:(?P<name>[a-z0-9_]+)(?::(?P<digits>\d+))?(?::(?P<un
                   r"(?P<text>[^\n]*?)<!-- /fig -->")
 PAST = re.compile(r"<!-- past\b[^>]*-->.*?<!-- /past -->", re.S)
 # Unit conversions a span may ask for: (from, to) -> factor.
-CONVERSIONS = {("MiB", "GiB"): 1 / 1024, ("GiB", "MiB"): 1024, ("ms", "s"): 1 / 1000, ("s", "ms"): 1000}
+CONVERSIONS = {("MiB", "GiB"): 1 / 1024, ("GiB", "MiB"): 1024, ("ms", "s"): 1 / 1000, ("s", "ms"): 1000,
+               ("", "%"): 100}
 
 
 def documents(repo: Path = REPO) -> list[Path]:
