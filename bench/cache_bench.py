@@ -239,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     write_figures(figure_path(args.out), figures(lat, warm, report_name(args.out)), "make bench-cache")
+    log("wrote figures.json: `make figures-doc` carries its figures into the documents")
     log(f"wrote {args.out}")
     return 0
 

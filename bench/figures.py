@@ -77,13 +77,14 @@ def load(path: Path) -> dict[str, Figure]:
 
 
 def write(path: Path, figures: list[Figure], command: str, day: dt.date | None = None) -> Path:
-    """Merge this run's figures into figures.json, stamped with its command and day.
+    """Write this run's figures into figures.json, stamped with its command and day.
 
-    Figures of other commands stay; a figure of this command that this run did not measure (a
-    smaller run, fewer sizes) stays too, with its own older date.
+    The figures of other commands stay. Those of this command are replaced as a whole, as its run
+    replaces its part of the report: a figure this run did not measure (fewer sizes) is gone, so a
+    document still quoting it fails its test instead of quoting a number the report no longer shows.
     """
     measured = (day or dt.date.today()).isoformat()
-    merged = load(path)
+    merged = {name: f for name, f in load(path).items() if f.command != command}
     for f in figures:
         merged[f.name] = Figure(**{**asdict(f), "command": command, "measured": measured})
     body = {"about": "Written by the bench scripts (bench/figures.py); docs quote these through "

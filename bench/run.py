@@ -212,7 +212,8 @@ def run(args: argparse.Namespace) -> Path:
     out.write_text(with_kept_tail(text, out.read_text() if out.exists() else ""))
     # The same figures, machine-readable, for the documents that quote them (docs/figures_doc.py).
     measured = run_figures.figures(builds, load, query, mem, e2e, figures.report_name(out))
-    figures.write(figures.figure_path(out), measured, args.made_by or "python bench/run.py")
+    written = figures.write(figures.figure_path(out), measured, args.made_by or "python bench/run.py")
+    log(f"wrote {written.name}: `make figures-doc` carries its figures into the documents")
     log(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out} in {seconds / 60:.1f} min")
     return out
 

@@ -545,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     write_section(args.out, section(results, seconds, gen.shape, args.queries))
     write_figures(figure_path(args.out), figures(results, seconds, report_name(args.out)), "make bench-scale")
+    log("wrote figures.json: `make figures-doc` carries its figures into the documents")
     log(f"wrote {args.out} in {seconds / 60:.1f} min")
     return 0
 

@@ -49,16 +49,16 @@ def test_a_figure_prints_as_its_report_does():
     assert [figures.ratio_digits(x) for x in (0.682, 4.74, 52.5, 173.0)] == [3, 2, 1, 0]
 
 
-def test_write_merges_by_name_and_keeps_the_other_commands_figures(tmp_path):
+def test_a_run_replaces_its_commands_figures_and_keeps_the_others(tmp_path):
     path = tmp_path / "bench" / "figures.json"
-    figures.write(path, [Figure("a", 1.0, "ms", 1), Figure("b", 2.0)], "make bench", dt.date(2026, 1, 2))
+    figures.write(path, [Figure("b", 2.0), Figure("a", 1.0, "ms", 1)], "make bench", dt.date(2026, 1, 2))
     figures.write(path, [Figure("c", "t3.micro")], "make bench-scale", dt.date(2026, 1, 3))
+    assert list(json.loads(path.read_text())["figures"]) == ["a", "b", "c"]  # sorted: small diffs
     figures.write(path, [Figure("a", 3.0, "ms", 1)], "make bench", dt.date(2026, 1, 4))
     got = figures.load(path)
-    assert sorted(got) == ["a", "b", "c"]
+    assert sorted(got) == ["a", "c"]  # b: not measured by make bench's latest run
     assert (got["a"].value, got["a"].measured, got["a"].command) == (3.0, "2026-01-04", "make bench")
-    assert (got["b"].measured, got["c"].command) == ("2026-01-02", "make bench-scale")
-    assert list(json.loads(path.read_text())["figures"]) == ["a", "b", "c"]  # sorted: small diffs
+    assert (got["c"].measured, got["c"].command) == ("2026-01-03", "make bench-scale")
     assert not path.with_suffix(".partial").exists()
 
 
@@ -175,6 +175,19 @@ def test_an_unmarked_quote_of_a_drifted_kind_is_found(figures_doc, text):
 ])
 def test_marked_quotes_history_and_other_figures_pass(figures_doc, text):
     assert figures_doc.stale_quotes(text) == []
+
+
+def test_the_check_command_passes_on_the_repository(figures_doc, capsys):
+    assert figures_doc.main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_the_templates_instance_help_quotes_the_measured_peaks():
+    """template.yaml's InstanceType description cites daemon peaks: they are figures.json's."""
+    figs = figures.load(REPO / "docs" / "bench" / "figures.json")
+    quoted = re.findall(r"(\d[\d,]*) MiB at (\d[\d,]*)", (REPO / "template.yaml").read_text())
+    assert quoted
+    for mib, images in quoted:
+        assert figs[f"daemon_peak_{scale.size_name(int(images.replace(',', '')))}"].text() == f"{mib} MiB"
 
 
 def test_the_default_instance_is_the_templates(figures_doc):
