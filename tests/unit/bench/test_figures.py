@@ -123,6 +123,17 @@ def test_bench_cache_writes_its_figures():
     assert got["cache_warm_images"].text() == "30,000"
 
 
+def test_each_bench_script_writes_its_figures_beside_its_report():
+    """The writer is wired into the three scripts' entry points (they are not run here: minutes each)."""
+    import inspect
+
+    import run
+
+    for entry in (run.run, scale.main, cache_bench.main):
+        source = inspect.getsource(entry)
+        assert "figure_path(" in source and ("figures.write(" in source or "write_figures(" in source), entry
+
+
 # --- the documents ------------------------------------------------------------------------------
 
 def test_spans_are_rewritten_from_the_figures(figures_doc, tmp_path):
