@@ -138,6 +138,12 @@ bundle: $(STAMP) wheelhouse
 settings-doc: $(STAMP)
 	$(BIN)/python docs/settings_doc.py
 
+# The figures README.md and docs/*.md quote are rewritten from docs/bench/figures.json, which the
+# bench targets write; run it after a bench run (a unit test fails when a quote differs).
+.PHONY: figures-doc
+figures-doc: $(STAMP)
+	$(BIN)/python docs/figures_doc.py
+
 # The growth curve (docs/benchmarks.md, last section): synthetic features at 30,000 to 1,000,000
 # vectors; see docs/benchmarks.md for its wall time here; up to ~13 GiB of memory. SIZES=30000,100000 for less.
 .PHONY: bench-scale

@@ -25,8 +25,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
+from figures import Figure, figure_path, ratio_digits, report_name  # noqa: E402
+from figures import write as write_figures  # noqa: E402
 from report import Section, render, table  # noqa: E402
-from stats import fmt_ratio, summarize  # noqa: E402
+from stats import fmt_ratio, ratio, summarize  # noqa: E402
 
 GALLERY = "bench-cache-gallery"
 
@@ -200,6 +202,27 @@ copies as the SSM path, which the cache spares its SSM calls and instance time.
     return Section("Result cache", body)
 
 
+def figures(lat: dict, warm: dict, report: str = "docs/result_cache_bench.md") -> list[Figure]:
+    """This run's figures for docs/bench/figures.json, as the section prints them."""
+    where = f"{report}#Result cache"
+    hit, ssm = summarize(lat["hit"]), summarize(lat["ssm"])
+    r = warm["report"]
+    speedup = ratio(lat["ssm"], lat["hit"])[0]
+    return [
+        Figure("cache_hit_ms", hit.p50, "ms", 1, "cache hit, client p50, local stack", where),
+        Figure("cache_hit_p95_ms", hit.p95, "ms", 1, "cache hit, client p95, local stack", where),
+        Figure("cache_ssm_ms", ssm.p50, "ms", 1, "SSM path (fresh: true), client p50, local stack", where),
+        Figure("cache_ssm_p95_ms", ssm.p95, "ms", 1, "SSM path (fresh: true), client p95, local stack",
+               where),
+        Figure("cache_hit_speedup", speedup, "x", ratio_digits(speedup),
+               "SSM path / cache hit, client medians", where),
+        Figure("cache_warm_images", warm["count"], "", 0, "images warmed", where),
+        Figure("cache_warm_s", r.total_s, "s", 1, "warm-up of every indexed image", where),
+        Figure("cache_warm_mb", warm["stored"] / 1e6, "MB", 1, "bytes the warm-up stored", where),
+        Figure("cache_entry_bytes", warm["stored"] / max(r.entries, 1), "bytes", 0, "bytes an entry", where),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=30000)
@@ -215,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     text = render("Result cache", f"One run, {time.perf_counter() - started:.0f} s.", [section(lat, warm)])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
+    write_figures(figure_path(args.out), figures(lat, warm, report_name(args.out)), "make bench-cache")
+    log("wrote figures.json: `make figures-doc` carries its figures into the documents")
     log(f"wrote {args.out}")
     return 0
 
