@@ -40,7 +40,9 @@ PYENV_LATEST = $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare
 PYENV_PAIR = $(subst $(eval) ,:,$(strip $(call PYENV_LATEST,3\.11) $(call PYENV_LATEST,3\.12)))
 SAM_BUILD_ENV = $(if $(PYENV_PAIR),PYENV_VERSION=$(PYENV_PAIR))
 
-lint: validate checkov
+# ruff and shellcheck; cfn-lint, `sam validate --lint` and checkov run once, as tests
+# (tests/unit/template), so `make test` runs each of them once (`make validate checkov` alone).
+lint: $(STAMP)
 	$(BIN)/ruff check .
 	@if command -v shellcheck >/dev/null; then shellcheck agent_scripts/bootstrap.sh; \
 	else echo "shellcheck not installed: skipping agent_scripts/bootstrap.sh (make system-deps installs it)"; fi
@@ -68,8 +70,11 @@ sam-build: $(STAMP)
 publish: $(STAMP) wheelhouse
 	$(BIN)/python -m publish $(if $(IMAGES),--images $(IMAGES)) $(ARGS)
 
-test: $(STAMP) system-deps lint wheelhouse runtime-venv
-	$(BIN)/python -m pytest -q
+# Two workers (the machine's two cores): the unit tests spread over both; the integration and e2e
+# tests share one local stack, so they stay together on one worker (xdist_group "stack", tests/conftest.py).
+PYTEST_WORKERS ?= 2
+test: $(STAMP) system-deps lint wheelhouse runtime-venv $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 	$(MAKE) --no-print-directory test-runtime
 
 # The functions also run on the template's runtime (python3.12): the search function's unit tests

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-TEST_OUTPUT = REPO / "test-output"
-STACK_COUNT = 64
-STACK_WORK_DIR = REPO / ".demo" / "tests"  # shared with the integration tests: samples and index reused
+from ..conftest import REPO, TEST_OUTPUT
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -28,15 +26,9 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def stack() -> dict:
-    """The running local stack (url, api, buckets, ...)."""
-    from devstack.launcher import StackProcess
-
-    proc = StackProcess("--count", str(STACK_COUNT), work_dir=STACK_WORK_DIR,
-                        log_path=TEST_OUTPUT / "devstack-e2e.log")
-    proc.start()
-    yield proc.info
-    proc.stop()
+def stack(local_stack) -> dict:
+    """The session's running local stack (url, api, buckets, ...), shared with the integration tests."""
+    return local_stack
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -156,43 +154,6 @@ def test_twenty_concurrent_searches_all_succeed(local_stack, album_keys):
 
 
 # --- the command ------------------------------------------------------------------------------------
-
-
-def _children(pid: int) -> set[int]:
-    """Every descendant of pid (from /proc)."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                kids = {int(p) for p in (task / "children").read_text().split()}
-            except OSError:
-                continue
-            todo.extend(kids - found)
-            found |= kids
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_sigterm_stops_everything_and_leaves_no_process(stack_factory):
-    stack = stack_factory("sigterm")
-    stack.start()
-    children = _children(stack.proc.pid)
-    assert children, "the daemon runs as a child process"
-    assert stack.stop() == 0, stack.log_tail()
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in children if _alive(pid)]
 
 
 def test_smoke_mode_searches_once_and_exits_0(stack_factory):

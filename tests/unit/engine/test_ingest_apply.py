@@ -16,7 +16,6 @@ from imagesearch.index.lsh import LshBuildParams
 from imagesearch.index.storage import LocalIndexStore
 from imagesearch.ops.build import build_index, update_images
 from imagesearch.ops.ingest import apply_batch, batch_lock
-from moto import mock_aws
 
 from .conftest import noise_png
 
@@ -26,17 +25,6 @@ BATCH = "ingest/" + "0" * 31 + "1.json"
 def _config() -> BuildConfig:
     config = BuildConfig.from_settings(settings.load())
     return dataclasses.replace(config, lsh=LshBuildParams(tables=4), probes=4, threads=2)
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="gallery")
-        yield client
 
 
 @pytest.fixture

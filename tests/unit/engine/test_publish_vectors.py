@@ -19,10 +19,7 @@ from publish.vectors import VECTOR_INDEX_NAME, publish_vectors
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
+def aws(aws_env):
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="gallery")

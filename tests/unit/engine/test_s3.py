@@ -3,7 +3,6 @@
 import dataclasses
 import os
 
-import boto3
 import numpy as np
 import pytest
 from imagesearch import settings
@@ -16,20 +15,8 @@ from imagesearch.index.storage import open_store
 from imagesearch.model.features import Featurizer
 from imagesearch.ops.build import add_images, build_index
 from imagesearch.s3io import parse_s3_uri, read_s3_capped
-from moto import mock_aws
 
 from .conftest import SIZE, png_bytes
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="gallery")
-        yield client
 
 
 def _upload_albums(s3, albums):

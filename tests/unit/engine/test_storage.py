@@ -3,7 +3,6 @@
 import json
 import os
 
-import boto3
 import numpy as np
 import pytest
 from imagesearch.errors import SearchError
@@ -12,7 +11,6 @@ from imagesearch.index.lsh import LshBuildParams
 from imagesearch.index.manifest import ModeRule, assemble
 from imagesearch.index.opened import OpenIndex
 from imagesearch.index.storage import LocalIndexStore, S3IndexStore, open_store, publish_version
-from moto import mock_aws
 
 WEIGHTS = {"source": "seed:0", "sha256": "0" * 64, "pretrained": False}
 
@@ -23,17 +21,6 @@ def _version(n=30, seed=0):
     hashes = [f"{seed:02d}{i:062d}" for i in range(n)]
     return assemble(keys, hashes, rng.random((n, 2048)).astype(np.float16), weights=WEIGHTS, size=32,
                     lsh=LshBuildParams(tables=2), probes=3, mode_rule=ModeRule(0.95, 0.2))
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="gallery")
-        yield client
 
 
 @pytest.fixture(params=["local", "s3"])

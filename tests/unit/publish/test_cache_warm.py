@@ -7,7 +7,6 @@ import json
 
 import cache_entries as entries
 import pytest
-from moto import mock_aws
 
 from publish.cache_warm import MARKER, cached_versions, warm_cache, warm_counts
 from publish.collection import album_hashes
@@ -26,7 +25,7 @@ def collection(tmp_path_factory):
 
 
 @pytest.fixture
-def gallery(monkeypatch, collection, tmp_path):
+def gallery(s3_client, monkeypatch, collection, tmp_path):
     """moto S3 with the collection indexed at s3://<gallery>/index (seeded 32 px weights)."""
     import dataclasses
 
@@ -36,22 +35,15 @@ def gallery(monkeypatch, collection, tmp_path):
     from imagesearch.model.features import Featurizer
     from imagesearch.ops.build import build_index
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("IMAGESEARCH_MODE", raising=False)
-    with mock_aws():
-        import boto3
-
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=GALLERY)
-        featurizer = Featurizer.load("seed:0", size=32, batch_size=8)
-        config = dataclasses.replace(BuildConfig.from_settings(settings.load()),
-                                     lsh=LshBuildParams(tables=4, bits=3), probes=4, threads=2)
-        build_index(str(collection), f"s3://{GALLERY}/index", s3=s3, featurizer=featurizer, config=config,
-                    cache_dir=str(tmp_path / "build"))
-        yield s3
+    s3 = s3_client
+    s3.create_bucket(Bucket=GALLERY)
+    featurizer = Featurizer.load("seed:0", size=32, batch_size=8)
+    config = dataclasses.replace(BuildConfig.from_settings(settings.load()),
+                                 lsh=LshBuildParams(tables=4, bits=3), probes=4, threads=2)
+    build_index(str(collection), f"s3://{GALLERY}/index", s3=s3, featurizer=featurizer, config=config,
+                cache_dir=str(tmp_path / "build"))
+    return s3
 
 
 def _entries(s3, version):
@@ -96,13 +88,6 @@ def test_albums_scope_warms_only_the_album_images(gallery, collection, tmp_path)
     assert set(_entries(gallery, report.version)) == set(hashes) | {"warm"}
 
 
-def test_no_index_no_warm(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        import boto3
-
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=GALLERY)
-        assert warm_cache(s3, GALLERY, progress=False).skipped
+def test_no_index_no_warm(s3_client):
+    s3_client.create_bucket(Bucket=GALLERY)
+    assert warm_cache(s3_client, GALLERY, progress=False).skipped

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from moto import mock_aws
 
 from publish.core import publish_all
 
@@ -13,20 +12,12 @@ SITE, GALLERY = "site-under-test", "gallery-under-test"
 
 
 @pytest.fixture
-def s3(monkeypatch, tmp_path):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def s3(s3_client, monkeypatch, tmp_path):
     monkeypatch.setenv("IMAGESEARCH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("IMAGESEARCH_LSH_TABLES", "2")
-    with mock_aws():
-        import boto3
-
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=SITE)
-        client.create_bucket(Bucket=GALLERY)
-        yield client
+    s3_client.create_bucket(Bucket=SITE)
+    s3_client.create_bucket(Bucket=GALLERY)
+    return s3_client
 
 
 def _publish(s3, images, site_dir, tmp_path):
