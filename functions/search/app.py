@@ -94,7 +94,7 @@ def search_route() -> dict:
         if stage in answer["timings_ms"]:
             metrics.add_metric(name=f"latency_{stage}", unit=MetricUnit.Milliseconds,
                                value=answer["timings_ms"][stage])
-    if answer["cache"] in ("hit", "miss"):
+    if answer["cache"] in ("hit", "miss", "mismatch"):
         metrics.add_metric(name=f"cache_{answer['cache']}", unit=MetricUnit.Count, value=1)
     if answer.get("missing"):
         _count_error("copy_failed", len(answer["missing"]))
