@@ -37,6 +37,9 @@ class SearchClients:
     ec2: Any
     ssm: Any
     s3: Any
+    # Parameter Store (the fresh token); None: `ssm`. Apart because the local stack's `ssm` runs
+    # commands only.
+    params: Any = None
 
 
 @dataclass

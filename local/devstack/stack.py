@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -95,6 +96,7 @@ class LocalStack:
     ingest_ssm: LocalSSM | None = None
     ingest: IngestPoller | None = None
     instance_id: str = ""
+    fresh_token: str = ""
     images_dir: Path | None = None
     _tmp: str | None = None
     _started: float = 0.0
@@ -116,6 +118,7 @@ class LocalStack:
         return {"url": self.url, "api": self.url.rstrip("/") + API_URL, "s3_endpoint": self.endpoint_url,
                 "site_bucket": SITE_BUCKET, "gallery_bucket": GALLERY_BUCKET, "document": DOCUMENT_NAME,
                 "instance_id": self.instance_id, "images": str(self.images_dir), "pid": os.getpid(),
+                "fresh_token": self.fresh_token,
                 "ingest_queue": queues.url if queues else "",
                 "dead_letter_queue": queues.dead_letter_url if queues else "",
                 "add_images": self.add_images_command()}
@@ -158,6 +161,11 @@ class LocalStack:
         local = self._local_resources(endpoint)
         function_env = local.resolve_all(function_environment(template, SEARCH_FUNCTION))
         create_buckets(s3, SITE_BUCKET, GALLERY_BUCKET)
+        # The operator's token for "fresh" searches, as on AWS a SecureString the function reads;
+        # `make smoke` reads it back from moto (docs/function.md, "Fresh").
+        self.fresh_token = secrets.token_hex(16)
+        client("ssm", endpoint).put_parameter(Name=function_env["FRESH_TOKEN_PARAMETER"], Type="SecureString",
+                                              Value=self.fresh_token)
         # The site bucket's rules as deployed (results/ expire): `make smoke` checks they exist.
         s3.put_bucket_lifecycle_configuration(
             Bucket=SITE_BUCKET, LifecycleConfiguration=lifecycle_from_template(template, "SiteBucket"))
@@ -286,7 +294,7 @@ class LocalStack:
     def _prepare_function(self, module: ModuleType) -> None:
         """Swap in the SSM runner; EC2 and S3 stay the function's own clients (against moto)."""
         own = module.make_clients()
-        module.use_clients(module.SearchClients(ec2=own.ec2, ssm=self.ssm, s3=own.s3))
+        module.use_clients(module.SearchClients(ec2=own.ec2, ssm=self.ssm, s3=own.s3, params=own.params))
 
     def stop(self) -> None:
         """Stop the dev server, the SSM runner, the daemon and moto; remove temporary files."""

@@ -18,16 +18,17 @@ SHA = hashlib.sha256(QUERY_BYTES).hexdigest()
 
 
 @pytest.fixture
-def cached(aws, ssm_stub, search_app, fake_time, ssm_answers, monkeypatch):
+def cached(aws, ssm_stub, search_app, fake_time, ssm_answers, fresh_token, monkeypatch):
     """The wired app, the query image carrying its sha256 metadata, index/current.json naming V1."""
     monkeypatch.setenv("CACHE_VERSION_SECONDS", "0")
     instance_id = aws.launch()
     aws.s3.put_object(Bucket=ssm_answers.site_bucket, Key=ssm_answers.query_key, Body=QUERY_BYTES,
                       Metadata={"sha256": SHA})
-    search_app.use_clients(search_app.SearchClients(ec2=aws.ec2, ssm=ssm_stub.client, s3=aws.s3))
+    search_app.use_clients(search_app.SearchClients(ec2=aws.ec2, ssm=ssm_stub.client, s3=aws.s3,
+                                                    params=fresh_token.ssm))
     search_app._service.clock, search_app._service.sleep = fake_time, fake_time.sleep
     state = SimpleNamespace(app=search_app, s3=aws.s3, stub=ssm_stub.stubber, instance_id=instance_id,
-                            answers=ssm_answers, gallery=ssm_answers.gallery_bucket)
+                            answers=ssm_answers, gallery=ssm_answers.gallery_bucket, fresh=fresh_token)
     state.set_version = lambda v: aws.s3.put_object(Bucket=state.gallery, Key="index/current.json",
                                                     Body=json.dumps({"version": v}).encode())
     state.set_version(V1)
@@ -62,6 +63,8 @@ def search(state, load_event, lambda_context, body: dict | None = None) -> dict:
     event = load_event("search_ok")
     if body is not None:
         event["body"] = json.dumps(body)
+        if body.get("fresh"):
+            event["headers"].update(state.fresh.header)
     response = state.app.lambda_handler(event, lambda_context)
     assert response["statusCode"] == 200, response["body"]
     return json.loads(response["body"])
