@@ -16,8 +16,9 @@ from botocore.exceptions import ClientError
 from command import output_of, send_search, wait_for_invocation
 from copier import copy_results
 from deadline import Clock, Deadline, Sleep
-from errors import DeadlineExceeded, ImageNotFound, InstanceUnavailable, error_code, from_client_error
+from errors import DeadlineExceeded, InstanceUnavailable, error_code, from_client_error
 from instances import InstanceCache
+from public_keys import not_found, require_public_copy
 from result_cache import LiveVersion, query_sha256, read_entry, write_entry
 from settings import LambdaSettings
 from uploads import check_upload
@@ -69,6 +70,9 @@ class SearchService:
             if cfg.cache_enabled:
                 outcome = "upload"  # its hash is unknown without downloading it: never cached
         else:
+            if not request.in_site_bucket:
+                # Only a gallery image the site shows may be searched: private keys answer as missing.
+                require_public_copy(self.clients.s3, cfg.site_bucket, request.key)
             head = check_query_image(self.clients.s3, bucket, request.key)
             if cfg.cache_enabled:
                 sha256 = query_sha256(head)
@@ -191,5 +195,5 @@ def check_query_image(s3: Any, bucket: str, key: str) -> dict:
         return s3.head_object(Bucket=bucket, Key=key)
     except ClientError as e:
         if error_code(e) in {"404", "NoSuchKey", "NotFound"}:
-            raise ImageNotFound(f"there is no image {key}") from e
+            raise not_found(key) from e
         raise from_client_error(e, f"check the query image {key}") from e

@@ -265,9 +265,15 @@ def test_metrics_count_hits_and_misses(cached, load_event, lambda_context, capsy
 GALLERY_QUERY = "gallery/album/query.png"
 
 
+def _put_gallery_query(state, metadata: dict | None = None, body: bytes = QUERY_BYTES) -> None:
+    """A gallery object and its public result copy (only a gallery key the site shows is searched)."""
+    state.s3.put_object(Bucket=state.gallery, Key=GALLERY_QUERY, Body=body, Metadata=metadata or {})
+    state.s3.put_object(Bucket=state.answers.site_bucket, Key=f"results/{GALLERY_QUERY}", Body=body)
+
+
 def test_a_gallery_image_with_its_hash_is_cached_like_an_album_image(cached, load_event, lambda_context):
     # "More like this": the gallery object carries x-amz-meta-sha256 (publish, add_images).
-    cached.s3.put_object(Bucket=cached.gallery, Key=GALLERY_QUERY, Body=QUERY_BYTES, Metadata={"sha256": SHA})
+    _put_gallery_query(cached, {"sha256": SHA})
     queue_agent(cached, V1, bucket=cached.gallery, key=GALLERY_QUERY)
     first = search(cached, load_event, lambda_context, {"key": GALLERY_QUERY, "k": 3})
     assert first["path"] == "warm" and first["cache"] == "miss" and first["query"] == {"key": GALLERY_QUERY}
@@ -278,7 +284,7 @@ def test_a_gallery_image_with_its_hash_is_cached_like_an_album_image(cached, loa
 
 def test_a_gallery_image_without_a_hash_takes_the_ssm_path(cached, load_event, lambda_context):
     # Put by a user with another S3 client: no metadata, so no hash without downloading it.
-    cached.s3.put_object(Bucket=cached.gallery, Key=GALLERY_QUERY, Body=QUERY_BYTES)
+    _put_gallery_query(cached)
     queue_agent(cached, V1, asked_k=3, bucket=cached.gallery, key=GALLERY_QUERY)
     answer = search(cached, load_event, lambda_context, {"key": GALLERY_QUERY, "k": 3})
     assert answer["path"] == "warm" and answer["cache"] == "no_hash"
@@ -314,8 +320,7 @@ def test_a_forged_hash_cannot_change_another_images_entry(cached, load_event, la
     # GIVEN the real image's entry, and a gallery object whose metadata names the real image's hash
     put_entry(cached, V1, cached.answers.gallery_keys[5:])
     before = _entry(cached)
-    cached.s3.put_object(Bucket=cached.gallery, Key=GALLERY_QUERY, Body=IMPOSTOR_BYTES,
-                         Metadata={"sha256": SHA})
+    _put_gallery_query(cached, {"sha256": SHA}, IMPOSTOR_BYTES)
     # WHEN the impostor is searched past the cache: the agent reports the hash of what it read
     queue_agent(cached, V1, bucket=cached.gallery, key=GALLERY_QUERY, searched=IMPOSTOR_SHA)
     with caplog.at_level(logging.WARNING, logger="search"):

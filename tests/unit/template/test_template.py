@@ -249,7 +249,8 @@ def test_function_writes_only_results_and_uploads_and_reads_only_gallery_albums_
          _text({"Fn::Sub": "${GalleryBucket.Arn}/cache/*"}),
          _text({"Fn::Sub": "${GalleryBucket.Arn}/index/current.json"}),
          _text({"Fn::Sub": "${GalleryBucket.Arn}/uploads/*"}),
-         _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})]
+         _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"}),
+         _text({"Fn::Sub": "${SiteBucket.Arn}/results/*"})]
     )
     # bucket-level only, so a missing upload answers 404 rather than 403
     assert sorted(_text(r) for r in s3["s3:ListBucket"]) == sorted(
