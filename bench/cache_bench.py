@@ -37,10 +37,12 @@ def log(message: str) -> None:
     print(f"[result-cache {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def post(api: str, body: dict) -> tuple[float, dict]:
+def post(api: str, body: dict, fresh_token: str = "") -> tuple[float, dict]:
     data = json.dumps(body).encode()
+    # "fresh" needs the operator's token (docs/function.md, "Fresh"); the local stack reports its own.
     request = urllib.request.Request(api + "/search", data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              "x-imagesearch-fresh-token": fresh_token})
     t0 = time.perf_counter()
     with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310 - loopback stack
         answer = json.load(resp)
@@ -59,12 +61,12 @@ def measure_latency(work: Path, requests: int, k: int = 5) -> dict:
         picked = [rng.choice(keys) for _ in range(requests)]
         out = {"hit": [], "ssm": [], "hit_server": [], "ssm_server": [], "cache_read": [], "paths": set()}
         post(info["api"], {"key": picked[0], "k": k})  # untimed: containers and daemon warm
-        post(info["api"], {"key": picked[0], "k": k, "fresh": True})
+        post(info["api"], {"key": picked[0], "k": k, "fresh": True}, info["fresh_token"])
         for i, key in enumerate(picked):
             # Alternate which goes first, so neither side always follows the other.
             order = [("hit", {}), ("ssm", {"fresh": True})]
             for side, extra in (order if i % 2 == 0 else order[::-1]):
-                ms, answer = post(info["api"], {"key": key, "k": k, **extra})
+                ms, answer = post(info["api"], {"key": key, "k": k, **extra}, info["fresh_token"])
                 out[side].append(ms)
                 out[f"{side}_server"].append(answer["timings_ms"]["total"])
                 out["paths"].add((side, answer["path"]))

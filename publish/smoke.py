@@ -1,6 +1,7 @@
 """`make smoke`: N real searches against a deployed stack (its CloudFormation outputs) or the local
 stack (its URL), the p50/p95 of every stage, and the three access checks a first deploy must pass.
-Each search asks with `fresh` (past the result cache), so every one makes the SSM round trip.
+Each search asks with `fresh` (past the result cache), so every one makes the SSM round trip; it
+sends the operator's fresh token, read from the stack's SSM parameter (docs/function.md, "Fresh").
 
 Checks: every result URL is publicly readable; a gallery object is NOT readable anonymously; the
 site bucket has the rule that expires results/. Exit 0 only when all searches and checks pass.
@@ -34,6 +35,10 @@ DEFAULT_STACK = "visual-image-search"
 SAMCONFIG = Path("samconfig.toml")
 # The local stack's site bucket (`python -m devstack` prints it; --site-bucket for another).
 LOCAL_SITE_BUCKET = "imagesearch-local-site"
+LOCAL_GALLERY_BUCKET = "imagesearch-local-gallery"
+# The local stack's fresh token parameter (/<stack name>/fresh-token; the local stack name).
+LOCAL_FRESH_TOKEN_PARAMETER = "/imagesearch-local/fresh-token"  # noqa: S105 - a name, not the token
+FRESH_TOKEN_HEADER = "x-imagesearch-fresh-token"  # noqa: S105 - a header name
 
 
 @dataclass
@@ -45,6 +50,7 @@ class Target:
     site_bucket: str
     gallery_public_url: Callable[[str], str]  # the URL anyone would use for a gallery key
     s3: object
+    fresh_token: str = ""  # sent with every search so `fresh` is allowed
 
 
 @dataclass
@@ -82,13 +88,13 @@ def _get(url: str, timeout: float) -> int:
         return e.code
 
 
-def _search(api_url: str, key: str, k: int, timeout: float) -> dict:
+def _search(api_url: str, key: str, k: int, timeout: float, fresh_token: str) -> dict:
     request = urllib.request.Request(  # noqa: S310 - the stack's own API
         # fresh: past the result cache (publish warms it for every album image), so each search
-        # makes the SSM round trip this check is for.
+        # makes the SSM round trip this check is for; only the operator's token may ask for it.
         api_url.rstrip("/") + "/search", data=json.dumps({"key": key, "k": k, "fresh": True}).encode(),
         method="POST",
-        headers={"Content-Type": "application/json"})
+        headers={"Content-Type": "application/json", FRESH_TOKEN_HEADER: fresh_token})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
             return json.load(resp)
@@ -134,7 +140,7 @@ def run_smoke(target: Target, *, searches: int = DEFAULT_SEARCHES, k: int = 5, s
     for _ in range(searches):
         key = rng.choice(keys)
         try:
-            answer = _search(target.api_url, key, k, timeout)
+            answer = _search(target.api_url, key, k, timeout, target.fresh_token)
         except PublishError as e:
             report.failures.append(str(e))
             continue
@@ -183,6 +189,19 @@ def run_smoke(target: Target, *, searches: int = DEFAULT_SEARCHES, k: int = 5, s
     return report
 
 
+def fresh_token(ssm, parameter: str) -> str:
+    """The operator's fresh token from its SecureString parameter; PublishError saying how to set it."""
+    try:
+        return ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "ParameterNotFound":
+            raise
+        raise PublishError(
+            f"no fresh token: smoke asks with \"fresh\", which needs the SecureString parameter {parameter}; "
+            f"create it with: aws ssm put-parameter --type SecureString --name {parameter} "
+            f"--value \"$(openssl rand -hex 32)\" (docs/function.md, \"Fresh\")") from e
+
+
 def deployed_target(session: boto3.Session, stack: str, endpoint: str | None = None) -> Target:
     """The deployed stack's target, from its CloudFormation outputs (as publish reads them)."""
     outputs = stack_outputs(session.client("cloudformation", endpoint_url=endpoint), stack)
@@ -193,7 +212,9 @@ def deployed_target(session: boto3.Session, stack: str, endpoint: str | None = N
         site_url=site_url, api_url=outputs["ApiUrl"], site_bucket=outputs["SiteBucketName"],
         gallery_public_url=lambda key: f"https://{gallery}.s3.{region}.amazonaws.com/"
                                        + urllib.parse.quote(key),
-        s3=session.client("s3", endpoint_url=endpoint))
+        s3=session.client("s3", endpoint_url=endpoint),
+        fresh_token=fresh_token(session.client("ssm", endpoint_url=endpoint),
+                                outputs["FreshTokenParameterName"]))
 
 
 def local_target(url: str, s3_endpoint: str, site_bucket: str = LOCAL_SITE_BUCKET,
@@ -212,7 +233,12 @@ def local_target(url: str, s3_endpoint: str, site_bucket: str = LOCAL_SITE_BUCKE
                         config=Config(s3={"addressing_style": "path"}, **signing))
     site_url = url.rstrip("/") + "/"
     return Target(site_url=site_url, api_url=site_url + "api", site_bucket=site_bucket,
-                  gallery_public_url=lambda key: site_url + urllib.parse.quote(key), s3=s3)
+                  gallery_public_url=lambda key: site_url + urllib.parse.quote(key), s3=s3,
+                  # moto serves every service on one endpoint; the local stack put its token there.
+                  fresh_token=fresh_token(session.client("ssm", endpoint_url=s3_endpoint,
+                                                         region_name=session.region_name or "us-east-1",
+                                                         config=Config(**signing)),
+                                          LOCAL_FRESH_TOKEN_PARAMETER))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -5,6 +5,7 @@ Plain code that receives its EC2, SSM and S3 clients; app.py only parses, calls 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,12 +16,15 @@ from botocore.exceptions import ClientError
 from command import output_of, send_search, wait_for_invocation
 from copier import copy_results
 from deadline import Clock, Deadline, Sleep
-from errors import DeadlineExceeded, ImageNotFound, InstanceUnavailable, error_code, from_client_error
+from errors import DeadlineExceeded, InstanceUnavailable, error_code, from_client_error
 from instances import InstanceCache
+from public_keys import not_found, require_public_copy
 from result_cache import LiveVersion, query_sha256, read_entry, write_entry
 from settings import LambdaSettings
 from uploads import check_upload
 from validation import K_MAX, SearchRequest
+
+log = logging.getLogger("search")
 
 # Time kept back from polling for the copies: enough for k parallel copies with a retry, and never
 # more than a fifth of the request's budget.
@@ -34,6 +38,9 @@ class SearchClients:
     ec2: Any
     ssm: Any
     s3: Any
+    # Parameter Store (the fresh token); None: `ssm`. Apart because the local stack's `ssm` runs
+    # commands only.
+    params: Any = None
 
 
 @dataclass
@@ -51,7 +58,8 @@ class SearchService:
         """The HTTP API answer (docs/contracts.md) for one validated request (`started`: on `clock`).
 
         The result cache of the live index version answers first; on a miss the agent answers
-        through SSM and its top 10 are written to the cache (docs/contracts.md, "Result cache").
+        through SSM and its top 10 are written to the cache (docs/contracts.md, "Result cache"),
+        only when the hash of the bytes the agent searched is the hash the entry is filed under.
         """
         clock = self.clock
         bucket = cfg.site_bucket if request.in_site_bucket else cfg.gallery_bucket
@@ -62,6 +70,9 @@ class SearchService:
             if cfg.cache_enabled:
                 outcome = "upload"  # its hash is unknown without downloading it: never cached
         else:
+            if not request.in_site_bucket:
+                # Only a gallery image the site shows may be searched: private keys answer as missing.
+                require_public_copy(self.clients.s3, cfg.site_bucket, request.key)
             head = check_query_image(self.clients.s3, bucket, request.key)
             if cfg.cache_enabled:
                 sha256 = query_sha256(head)
@@ -86,7 +97,15 @@ class SearchService:
             answer = self._ask_agent(cfg, request, bucket, asked_k, deadline, request_id, timings)
             results, index, path, search_ms = answer.results[:request.k], answer.index, answer.path, \
                 answer.search_ms
-            if sha256 is not None:
+            if sha256 is not None and answer.sha256 != sha256:
+                # The metadata named other bytes than the agent searched (a forged x-amz-meta-sha256,
+                # or the object replaced after our HEAD): filing the answer under it would poison
+                # another image's entry. The answer is still served; nothing is written.
+                log.warning("cache: not written: the query's metadata names %s, the agent searched %s",
+                            sha256[:12], (answer.sha256 or "no hash")[:12],
+                            extra={"query_key": request.key})
+                outcome = "mismatch"
+            elif sha256 is not None:
                 # Written beside the copies; a failed write is logged and never fails the request.
                 writer = threading.Thread(target=write_entry, name="cache-write", daemon=True,
                                           args=(self.clients.s3, cfg.gallery_bucket, sha256, answer.results,
@@ -176,5 +195,5 @@ def check_query_image(s3: Any, bucket: str, key: str) -> dict:
         return s3.head_object(Bucket=bucket, Key=key)
     except ClientError as e:
         if error_code(e) in {"404", "NoSuchKey", "NotFound"}:
-            raise ImageNotFound(f"there is no image {key}") from e
+            raise not_found(key) from e
         raise from_client_error(e, f"check the query image {key}") from e

@@ -16,6 +16,7 @@ import threading
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -27,6 +28,8 @@ TARGET_PREFIX = "AmazonSSM."
 # Operation name -> LocalSSM method: what the functions call.
 OPERATIONS = {"SendCommand": "send_command", "GetCommandInvocation": "get_command_invocation",
               "CancelCommand": "cancel_command"}
+# Parameter Store operations go to `parameters` (moto's SSM locally): the fresh token's read.
+PARAMETER_OPERATIONS = {"GetParameter": "get_parameter"}
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -52,6 +55,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error("ValidationException", "request too large")
         raw = self.rfile.read(length) if length else b"{}"
         method = OPERATIONS.get(operation)
+        service = self.server.ssm
+        if method is None and self.server.parameters is not None:
+            method, service = PARAMETER_OPERATIONS.get(operation), self.server.parameters
         if method is None:
             return self._error("UnknownOperationException", f"{target or 'no X-Amz-Target'} is not served")
         try:
@@ -61,7 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as e:
             return self._error("SerializationException", str(e))
         try:
-            output = getattr(self.server.ssm, method)(**params)
+            output = getattr(service, method)(**params)
         except ClientError as e:
             error = e.response.get("Error", {})
             return self._error(error.get("Code", "InternalServerError"), error.get("Message", ""))
@@ -84,13 +90,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class SsmEndpoint(ThreadingHTTPServer):
-    """`LocalSSM` served on 127.0.0.1 (port 0: a free one); start() returns its URL."""
+    """`LocalSSM` served on 127.0.0.1 (port 0: a free one); start() returns its URL.
+
+    With `parameters`, Parameter Store reads are answered by that client (moto's SSM here).
+    """
 
     daemon_threads = True
 
-    def __init__(self, ssm: LocalSSM, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, ssm: LocalSSM, host: str = "127.0.0.1", port: int = 0, *,
+                 parameters: Any = None) -> None:
         super().__init__((host, port), _Handler)
         self.ssm = ssm
+        self.parameters = parameters  # an SSM client whose Parameter Store answers GetParameter
         self._thread: threading.Thread | None = None
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -100,6 +101,7 @@ class LocalStack:
     ingest: IngestPoller | None = None
     hosts: list[LambdaHost] = field(default_factory=list)
     instance_id: str = ""
+    fresh_token: str = ""
     images_dir: Path | None = None
     _tmp: str | None = None
     _started: float = 0.0
@@ -121,6 +123,7 @@ class LocalStack:
         return {"url": self.url, "api": self.url.rstrip("/") + API_URL, "s3_endpoint": self.endpoint_url,
                 "site_bucket": SITE_BUCKET, "gallery_bucket": GALLERY_BUCKET, "document": DOCUMENT_NAME,
                 "instance_id": self.instance_id, "images": str(self.images_dir), "pid": os.getpid(),
+                "fresh_token": self.fresh_token,
                 "ingest_queue": queues.url if queues else "",
                 "dead_letter_queue": queues.dead_letter_url if queues else "",
                 "add_images": self.add_images_command()}
@@ -163,6 +166,11 @@ class LocalStack:
         local = self._local_resources(endpoint)
         function_env = local.resolve_all(function_environment(template, SEARCH_FUNCTION))
         create_buckets(s3, SITE_BUCKET, GALLERY_BUCKET)
+        # The operator's token for "fresh" searches, as on AWS a SecureString the function reads;
+        # `make smoke` reads it back from moto (docs/function.md, "Fresh").
+        self.fresh_token = secrets.token_hex(16)
+        client("ssm", endpoint).put_parameter(Name=function_env["FRESH_TOKEN_PARAMETER"], Type="SecureString",
+                                              Value=self.fresh_token)
         # The site bucket's rules as deployed (results/ expire): `make smoke` checks they exist.
         s3.put_bucket_lifecycle_configuration(
             Bucket=SITE_BUCKET, LifecycleConfiguration=lifecycle_from_template(template, "SiteBucket"))
@@ -197,7 +205,8 @@ class LocalStack:
         runner = from_template(template, DOCUMENT_NAME, [self.instance_id], env=self._runner_env(env_file),
                                workdir=Path(self._tmp),
                                instance_state=lambda instance_id: instance_state(ec2, instance_id))
-        self.ssm = SsmEndpoint(runner)
+        # Parameter Store (the fresh token) is moto's, reached through the same SSM endpoint.
+        self.ssm = SsmEndpoint(runner, parameters=client("ssm", endpoint))
         ssm_url = self.ssm.start()
 
         # The function as the template defines it (code, layers, handler, timeout, memory, runtime,

@@ -15,6 +15,11 @@ from .test_stack import post
 pytestmark = pytest.mark.integration
 
 
+def fresh(stack) -> dict[str, str]:
+    """The header that allows "fresh": the local stack's own token."""
+    return {"x-imagesearch-fresh-token": stack["fresh_token"]}
+
+
 def live_version(stack_s3, stack) -> str:
     raw = stack_s3.get_object(Bucket=stack["gallery_bucket"], Key="index/current.json")["Body"].read()
     return json.loads(raw)["version"]
@@ -55,8 +60,8 @@ def test_an_image_not_warmed_takes_ssm_then_answers_from_the_cache(local_stack, 
     pairs = [[(r["key"], r["score"]) for r in a["results"]] for a in (first, second)]
     assert pairs[0] == pairs[1]
     assert second["index"] == first["index"]
-    status, fresh = post(local_stack["api"], {"key": key, "k": 4, "fresh": True})
-    assert status == 200 and fresh["path"] in ("warm", "cold") and fresh["cache"] == "bypass"
+    status, bypass = post(local_stack["api"], {"key": key, "k": 4, "fresh": True}, headers=fresh(local_stack))
+    assert status == 200 and bypass["path"] in ("warm", "cold") and bypass["cache"] == "bypass"
 
 
 def test_a_new_index_version_makes_the_first_search_a_miss_again(local_stack, stack_s3, album_keys):
@@ -85,7 +90,8 @@ def test_a_new_index_version_makes_the_first_search_a_miss_again(local_stack, st
     # and once the daemon holds the new version, its answers fill the new version's cache
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        answer = post(local_stack["api"], {"key": album_keys[2], "k": 2, "fresh": True})[1]
+        answer = post(local_stack["api"], {"key": album_keys[2], "k": 2, "fresh": True},
+                      headers=fresh(local_stack))[1]
         if answer["index"]["version"] == new:
             break
         time.sleep(2)
@@ -94,3 +100,39 @@ def test_a_new_index_version_makes_the_first_search_a_miss_again(local_stack, st
     second = post(local_stack["api"], {"key": key, "k": 2})[1]
     assert second["path"] == "cache" and second["index"]["version"] == new
     assert first["index"]["version"] == new
+
+
+def test_fresh_without_the_operators_token_is_refused(local_stack, album_keys):
+    for headers in ({}, {"x-imagesearch-fresh-token": "not-the-token-0123456789"}):
+        body = {"key": album_keys[0], "k": 2, "fresh": True}
+        status, answer = post(local_stack["api"], body, headers=headers)
+        assert status == 403 and answer["error"]["code"] == "forbidden", answer
+
+
+def test_a_forged_hash_cannot_change_another_images_entry(local_stack, stack_s3, album_keys):
+    # GIVEN an album image answered from its entry (filled now if an earlier test moved the version)
+    real = album_keys[0]
+    post(local_stack["api"], {"key": real, "k": 3})
+    status, hit = post(local_stack["api"], {"key": real, "k": 3})
+    assert status == 200 and hit["cache"] == "hit", hit
+    head = stack_s3.head_object(Bucket=local_stack["site_bucket"], Key=real)
+    real_sha = head["Metadata"]["sha256"]
+    version = hit["index"]["version"]
+    entry_key = f"cache/{version}/{real_sha}.json"
+    before = stack_s3.get_object(Bucket=local_stack["gallery_bucket"], Key=entry_key)["Body"].read()
+
+    # WHEN another image whose metadata names the real image's hash is searched past the cache
+    buf = io.BytesIO()
+    Image.effect_noise((32, 32), 80).convert("RGB").save(buf, format="PNG")
+    impostor = "albums/forged/impostor.png"
+    stack_s3.put_object(Bucket=local_stack["site_bucket"], Key=impostor, Body=buf.getvalue(),
+                        ContentType="image/png", Metadata={"sha256": real_sha})
+    status, answer = post(local_stack["api"], {"key": impostor, "k": 3, "fresh": True},
+                          headers=fresh(local_stack))
+
+    # THEN it is answered, nothing is filed under the real image's hash, and the real image still hits
+    assert status == 200 and answer["cache"] == "mismatch", answer
+    after = stack_s3.get_object(Bucket=local_stack["gallery_bucket"], Key=entry_key)["Body"].read()
+    assert after == before
+    status, again = post(local_stack["api"], {"key": real, "k": 3})
+    assert again["cache"] == "hit" and again["results"] == hit["results"]

@@ -18,11 +18,12 @@ TIMINGS = {"ssm_send", "ssm_wait", "search", "copy", "total"}
 CACHED_TIMINGS = {"cache_read", "copy", "total"}
 
 
-def post(api: str, body: bytes | dict, path: str = "/search", timeout: float = 60.0) -> tuple[int, dict]:
+def post(api: str, body: bytes | dict, path: str = "/search", timeout: float = 60.0,
+         headers: dict[str, str] | None = None) -> tuple[int, dict]:
     """POST JSON (or raw bytes) and return (status, decoded answer)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(api + path, data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, json.load(resp)
@@ -92,7 +93,8 @@ def test_a_search_returns_k_results_whose_copies_exist(local_stack, stack_s3, al
 
 
 def test_the_search_uses_the_warm_daemon(local_stack, album_keys):
-    status, answer = post(local_stack["api"], {"key": album_keys[0], "k": 2, "fresh": True})
+    status, answer = post(local_stack["api"], {"key": album_keys[0], "k": 2, "fresh": True},
+                          headers={"x-imagesearch-fresh-token": local_stack["fresh_token"]})
     assert status == 200, answer
     assert answer["path"] == "warm"
 

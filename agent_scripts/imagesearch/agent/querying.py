@@ -74,6 +74,8 @@ def search_image_bytes(index: Any, data: bytes, k: int, *, mode: str | None = No
     search itself holds `search_slot`, so an indexed image never waits behind a featurization.
     The image itself is excluded from its own matches. `gallery_key` says where the image would
     be in the gallery: the S3 Vectors backend reads an indexed image's vector by that key.
+    The answer's `query.sha256` is the hash of `data`, the bytes actually searched: the function
+    files the answer in its result cache only under this hash (docs/contracts.md, "Agent output").
     """
     started = time.perf_counter()
     mode = index.resolve_mode(mode)  # once, so the answer names the mode the search used
@@ -92,6 +94,7 @@ def search_image_bytes(index: Any, data: bytes, k: int, *, mode: str | None = No
         search_s = time.perf_counter() - t0
     return {
         "ok": True,
+        "query": {"sha256": digest},
         "results": results,  # search_vector's [{"key", "score"}], scores already rounded
         "index": index_summary(index, mode),
         "timings_ms": {"featurize": _ms(featurize_s), "search": _ms(search_s),

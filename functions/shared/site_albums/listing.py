@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import mimetypes
 import posixpath
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +25,6 @@ ALBUMS_PREFIX = "albums/"
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 # Object metadata naming the bytes' SHA-256 (docs/contracts.md, "Keys"): the result cache's key.
 SHA256_METADATA = "sha256"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 WRITE_ATTEMPTS = 5
 
@@ -107,15 +106,30 @@ def _album_files(s3: Any, gallery_bucket: str, album: str) -> list[str]:
     return sorted(names)
 
 
+def _body_sha256(body: Any) -> str:
+    """The SHA-256 of a streamed object body, read in chunks (memory stays flat for any size)."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: body.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _copy(s3: Any, gallery_bucket: str, site_bucket: str, album: str, name: str,
           hashes: dict[str, str | None]) -> str:
-    """Copy one gallery image to albums/; its x-amz-meta-sha256 (the result cache key) goes along."""
+    """Copy one gallery image to albums/ with x-amz-meta-sha256 (the result cache key) computed here.
+
+    The hash comes from the bytes, never from the gallery object's own metadata: that is a claim
+    anyone who can write gallery/ makes, and the function looks cache entries up by the copy's hash.
+    The copy is of the very version that was hashed (CopySourceIfMatch); an object replaced
+    meanwhile fails the copy (412), so the batch is retried.
+    """
     key, source = f"{ALBUMS_PREFIX}{album}/{name}", f"{GALLERY_PREFIX}{album}/{name}"
-    digest = (s3.head_object(Bucket=gallery_bucket, Key=source).get("Metadata") or {}).get(SHA256_METADATA)
-    digest = digest if isinstance(digest, str) and _SHA256.fullmatch(digest) else None
+    obj = s3.get_object(Bucket=gallery_bucket, Key=source)
+    digest = _body_sha256(obj["Body"])
     s3.copy_object(Bucket=site_bucket, Key=key, CopySource={"Bucket": gallery_bucket, "Key": source},
+                   CopySourceIfMatch=obj["ETag"],
                    MetadataDirective="REPLACE", CacheControl=IMAGE_CACHE_CONTROL,
-                   Metadata={SHA256_METADATA: digest} if digest else {},
+                   Metadata={SHA256_METADATA: digest},
                    ContentType=mimetypes.guess_type(name)[0] or "application/octet-stream")
     hashes[key] = digest
     return key

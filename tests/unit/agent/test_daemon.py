@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -36,6 +37,8 @@ def test_fifty_concurrent_queries_all_answered_correctly(start_daemon, fake_inde
         assert [r["key"] for r in answer["results"]] == expected
         assert answer["index"] == {"version": "v1", "count": 40, "mode": "lsh"}
         assert set(answer["timings_ms"]) >= {"featurize", "search", "total", "fetch"}
+        # The hash of the bytes the daemon read: the only key the function files this answer under.
+        assert answer["query"] == {"sha256": hashlib.sha256(helpers.image_bytes(n)).hexdigest()}
     searcher = daemon.loaded.index
     assert searcher.featurized == 10
     assert searcher.max_active == 1

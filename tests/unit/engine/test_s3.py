@@ -1,6 +1,7 @@
 """S3 paths under moto: capped reads, build from and to S3, open and query from S3, weights from S3."""
 
 import dataclasses
+import hashlib
 import os
 
 import numpy as np
@@ -104,6 +105,7 @@ def test_build_add_and_query_on_s3(s3, albums, featurizer, tmp_path):
     searcher = OpenIndex.open(root, s3=s3, cache_dir=str(tmp_path / "c2"), featurizer=featurizer)
     data = s3.get_object(Bucket="gallery", Key="gallery/dots/dots_00002.png")["Body"].read()
     answer = search_image_bytes(searcher, data, 5, mode="exact")
+    assert answer["query"] == {"sha256": hashlib.sha256(data).hexdigest()}
     assert [r["key"] for r in answer["results"]][0].startswith("gallery/")
     assert "gallery/dots/dots_00002.png" not in [r["key"] for r in answer["results"]]
     # AND a second open reuses the cached copy

@@ -201,3 +201,17 @@ def ssm_answers():
     return SimpleNamespace(agent_stdout=agent_stdout, invocation=invocation, send=send_answer,
                            query_key=QUERY_KEY, command_id=COMMAND_ID, gallery_keys=GALLERY_KEYS,
                            document=DOCUMENT, site_bucket=SITE_BUCKET, gallery_bucket=GALLERY_BUCKET)
+
+
+FRESH_PARAMETER = "/imagesearch-test/fresh-token"
+FRESH_TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+@pytest.fixture
+def fresh_token(aws, monkeypatch):
+    """The operator's fresh token as a SecureString in moto's Parameter Store, named by the setting."""
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(Name=FRESH_PARAMETER, Value=FRESH_TOKEN, Type="SecureString")
+    monkeypatch.setenv("FRESH_TOKEN_PARAMETER", FRESH_PARAMETER)
+    return SimpleNamespace(ssm=ssm, parameter=FRESH_PARAMETER, token=FRESH_TOKEN,
+                           header={"x-imagesearch-fresh-token": FRESH_TOKEN})

@@ -31,6 +31,8 @@ EXPECTED = {
     "uploads_ok.json": (200, None),
     "search_unknown_upload.json": (404, "upload_not_found"),
     "search_bad_upload_id.json": (400, "bad_upload"),
+    # fresh without the operator's token (docs/function.md, "Fresh"): refused before any AWS call.
+    "search_fresh_no_token.json": (403, "forbidden"),
 }
 
 

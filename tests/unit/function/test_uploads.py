@@ -157,6 +157,8 @@ def test_search_by_upload_sends_the_gallery_bucket_and_uploads_key(wired, ssm_an
 def test_more_like_this_searches_a_gallery_image_in_the_gallery_bucket(wired, ssm_answers, load_event,
                                                                        lambda_context):
     key = ssm_answers.gallery_keys[0]
+    # The result it came from: a gallery key is searched only when the site shows it.
+    wired.s3.put_object(Bucket=ssm_answers.site_bucket, Key=f"results/{key}", Body=b"copy")
     _queue(wired, ssm_answers, ssm_answers.gallery_bucket, key,
            ssm_answers.agent_stdout(ssm_answers.gallery_keys[1:6]))
     status, answer = _search(wired, load_event, lambda_context, {"key": key, "k": 5})

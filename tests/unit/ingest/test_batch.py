@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import boto3
@@ -80,7 +81,8 @@ def test_a_successful_batch_writes_the_batch_object_sends_its_key_and_lists_the_
     (album,) = listing["albums"]
     # PER_ALBUM=3: the first three browsable names, the skipped one left off; count covers all files.
     assert album == {"name": "new", "cover": "albums/new/a.png", "count": 4,
-                     "images": ["albums/new/a.png", "albums/new/c.png", "albums/new/d.png"]}
+                     "images": ["albums/new/a.png", "albums/new/c.png", "albums/new/d.png"],
+                     "sha256": [hashlib.sha256(b"png").hexdigest()] * 3}
     assert listing["index"]["version"] == "v2"
     copies = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE, Prefix="albums/")["Contents"]}
     assert copies == {"albums/new/a.png", "albums/new/c.png", "albums/new/d.png"}
@@ -148,15 +150,17 @@ def test_a_deleted_image_leaves_the_album_and_its_copy_goes(aws):
     assert results == {"results/gallery/new/b.png"}
 
 
-def test_a_copy_carries_its_gallery_objects_hash_into_the_listing(aws):
-    # The result cache key of an album image is the gallery object's x-amz-meta-sha256.
+def test_a_copy_carries_the_hash_of_its_bytes_into_the_listing(aws):
+    # The result cache key of an album image is the SHA-256 of its bytes, computed by the listing:
+    # a gallery object's own x-amz-meta-sha256 is a claim (here one naming another image).
     s3, _ = aws
-    digest = "ab" * 32
-    s3.put_object(Bucket=GALLERY, Key="gallery/new/a.png", Body=b"png", Metadata={"sha256": digest})
-    _put(s3, "gallery/new/b.png")  # put by another client: no hash
+    forged = hashlib.sha256(b"another image").hexdigest()
+    s3.put_object(Bucket=GALLERY, Key="gallery/new/a.png", Body=b"png-a", Metadata={"sha256": forged})
+    _put(s3, "gallery/new/b.png", b"png-b")  # put by another client: no hash
     _run(aws, FakeSSM(stdout=_report()), [sqs_message("m1", s3_record("gallery/new/a.png"),
                                                       s3_record("gallery/new/b.png"))])
-    assert s3.head_object(Bucket=SITE, Key="albums/new/a.png")["Metadata"] == {"sha256": digest}
-    assert s3.head_object(Bucket=SITE, Key="albums/new/b.png")["Metadata"] == {}
+    digests = [hashlib.sha256(data).hexdigest() for data in (b"png-a", b"png-b")]
+    assert s3.head_object(Bucket=SITE, Key="albums/new/a.png")["Metadata"] == {"sha256": digests[0]}
+    assert s3.head_object(Bucket=SITE, Key="albums/new/b.png")["Metadata"] == {"sha256": digests[1]}
     listing = json.loads(s3.get_object(Bucket=SITE, Key="albums.json")["Body"].read())
-    assert listing["albums"][0]["sha256"] == [digest, None]
+    assert listing["albums"][0]["sha256"] == digests
