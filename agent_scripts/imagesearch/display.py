@@ -8,6 +8,7 @@ the ICC colour profile is carried over. Large JPEGs are decoded at a reduced sca
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass
@@ -36,11 +37,22 @@ class DisplayCopies:
     height: int
 
 
+@functools.cache
+def _register_heif() -> None:
+    """HEIC/HEIF through pillow-heif when installed (the engine's own registration may replace this)."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return
+    register_heif_opener()
+
+
 def open_oriented(data: bytes, *, draft_to: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode `data` at no less than `draft_to` px on the long side, orientation applied, RGB.
 
     The one decode of this module (the lead may point it at the engine's shared helper).
     """
+    _register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

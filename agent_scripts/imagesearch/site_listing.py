@@ -18,6 +18,7 @@ from typing import Any
 from site_albums import (
     album_of_key,
     index_summary,
+    listed_albums,
     merge_albums_json,
     read_album_images,
     skipped_by_album,
@@ -81,7 +82,9 @@ def refresh_albums(
             by_album.setdefault(album, {})[key] = digest
     skipped_counts = skipped_by_album(skipped_files)
     everything = albums is None
-    wanted = sorted(set(by_album) | set(skipped_counts)) if everything else sorted(set(albums))
+    # Every album: also those albums.json lists now, so an album that emptied loses its pages.
+    wanted = sorted(set(by_album) | set(skipped_counts) | set(listed_albums(s3, site_bucket))) \
+        if everything else sorted(set(albums))
     changed = set(changed)
     done = SiteUpdate(albums=wanted)
     entries: dict[str, dict | None] = {}

@@ -19,6 +19,7 @@ from site_albums.listing import (
 from site_albums.pages import (
     PAGE_SIZE,
     album_of_key,
+    listed_albums,
     merge_albums_json,
     page_key,
     read_album_images,
@@ -35,7 +36,7 @@ from site_albums.public_copies import (
 
 __all__ = [
     "ALBUMS_JSON", "BROWSABLE_SUFFIXES", "DEFAULT_PER_ALBUM", "IMAGE_CACHE_CONTROL", "PAGE_SIZE",
-    "album_of_key", "index_summary", "is_browsable", "merge_albums_json", "page_key",
+    "album_of_key", "index_summary", "is_browsable", "listed_albums", "merge_albums_json", "page_key",
     "read_album_images", "skipped_by_album", "write_album",
     "PublicCopiesNotDeleted", "delete_public_copies", "keys_that_left", "public_keys", "result_key",
 ]

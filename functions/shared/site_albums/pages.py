@@ -44,13 +44,14 @@ def page_key(album: str, page: int) -> str:
     return f"{LISTINGS_PREFIX}{album}/{page}.json"
 
 
-def page_count(count: int, page_size: int = PAGE_SIZE) -> int:
+def page_count(count: int, page_size: int | None = None) -> int:
     """How many pages an album of `count` images has (0 for none)."""
-    return -(-count // page_size)
+    return -(-count // (page_size or PAGE_SIZE))
 
 
-def album_pages(album: str, images: Iterable[Mapping], page_size: int = PAGE_SIZE) -> list[dict]:
-    """The page documents of one album: its images in key order, `page_size` per page."""
+def album_pages(album: str, images: Iterable[Mapping], page_size: int | None = None) -> list[dict]:
+    """The page documents of one album: its images in key order, `page_size` (PAGE_SIZE) per page."""
+    page_size = page_size or PAGE_SIZE
     rows = sorted(({f: img[f] for f in IMAGE_FIELDS} for img in images), key=lambda r: r["key"])
     for row in rows:
         if album_of_key(row["key"]) != album:
@@ -60,8 +61,9 @@ def album_pages(album: str, images: Iterable[Mapping], page_size: int = PAGE_SIZ
              "images": rows[(p - 1) * page_size : p * page_size]} for p in range(1, pages + 1)]
 
 
-def album_entry(album: str, pages: list[dict], skipped: int, page_size: int = PAGE_SIZE) -> dict | None:
+def album_entry(album: str, pages: list[dict], skipped: int, page_size: int | None = None) -> dict | None:
     """albums.json's entry for an album; None when it has neither an image nor a skipped file."""
+    page_size = page_size or PAGE_SIZE
     count = pages[0]["count"] if pages else 0
     if not count and not skipped:
         return None
@@ -102,8 +104,15 @@ def read_album_images(s3: Any, site_bucket: str, album: str) -> tuple[dict[str, 
     return {img["key"]: img for img in images}, pages
 
 
+def listed_albums(s3: Any, site_bucket: str) -> list[str]:
+    """The album names albums.json lists now (empty when there is none)."""
+    listing, _ = read_json(s3, site_bucket, ALBUMS_JSON)
+    return sorted({str(e.get("name")) for e in (listing or {}).get("albums", []) if album_of_key(
+        f"gallery/{e.get('name')}/x")})
+
+
 def write_album(s3: Any, site_bucket: str, album: str, images: Iterable[Mapping], skipped: int,
-                old_pages: int = 0, page_size: int = PAGE_SIZE) -> dict | None:
+                old_pages: int = 0, page_size: int | None = None) -> dict | None:
     """Write an album's pages, delete the pages it no longer has; its albums.json entry."""
     pages = album_pages(album, images, page_size)
     for doc in pages:

@@ -46,9 +46,10 @@ def keys_that_left(before: Iterable[str], after: Iterable[str]) -> list[str]:
 def delete_public_copies(s3: Any, site_bucket: str, gallery_keys: Iterable[str]) -> int:
     """Delete the thumb, preview and result copy of each gallery key (absent ones are fine).
 
-    Returns how many objects were asked to go. Raises PublicCopiesNotDeleted naming the first key
+    Returns how many gallery keys' copies were asked to go. Raises PublicCopiesNotDeleted naming the first key
     S3 refused to delete.
     """
+    gallery_keys = set(gallery_keys)
     keys = sorted({k for gallery_key in gallery_keys for k in public_keys(gallery_key)})
     for start in range(0, len(keys), _BATCH):
         batch = keys[start : start + _BATCH]
@@ -62,4 +63,4 @@ def delete_public_copies(s3: Any, site_bucket: str, gallery_keys: Iterable[str])
                 f"{len(errors)} public copies in s3://{site_bucket} could not be deleted, first "
                 f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}",
             )
-    return len(keys)
+    return len(gallery_keys)
