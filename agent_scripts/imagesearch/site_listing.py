@@ -116,7 +116,7 @@ def refresh_albums(
             rows += made
             unshown = len(todo) - len(made)
             skipped = skipped_counts.get(album, 0) + unshown
-            entries[album] = write_album(s3, site_bucket, album, rows, skipped, old_pages=old_pages)
+            entries[album] = write_album(s3, site_bucket, album, rows, skipped, old=old_pages)
             done.listed += len(rows)
             done.skipped += skipped
     merge_albums_json(s3, site_bucket, entries, index=index_summary(manifest), replace_all=everything)
