@@ -37,19 +37,22 @@ def test_every_album_image_is_a_hit_right_after_publish(local_stack, album_keys)
     assert set(paths.values()) == {"cache"}, [k for k, p in paths.items() if p != "cache"]
 
 
-def _new_album_image(stack_s3, stack, name: str) -> str:
-    """An image the index has never seen, published as publish does (with its sha256 metadata)."""
-    buf = io.BytesIO()
-    Image.effect_noise((28, 28), 64).convert("RGB").save(buf, format="PNG")
-    data = buf.getvalue()
-    key = f"albums/extra/{name}.png"
-    stack_s3.put_object(Bucket=stack["site_bucket"], Key=key, Body=data, ContentType="image/png",
-                        Metadata={"sha256": hashlib.sha256(data).hexdigest()})
-    return key
+def _not_warmed(stack_s3, stack, album_key: str) -> str:
+    """An album image whose result cache entry is gone (as if the warm-up had not reached it).
+
+    Every album image is in the index and in the gallery bucket (the site holds only its display
+    copies); a new gallery object would be ingested into this shared stack, so an indexed image's
+    entry is removed instead.
+    """
+    gallery_key = "gallery/" + album_key.removeprefix("albums/")
+    digest = stack_s3.head_object(Bucket=stack["gallery_bucket"], Key=gallery_key)["Metadata"]["sha256"]
+    stack_s3.delete_object(Bucket=stack["gallery_bucket"],
+                           Key=f"cache/{live_version(stack_s3, stack)}/{digest}.json")
+    return album_key
 
 
-def test_an_image_not_warmed_takes_ssm_then_answers_from_the_cache(local_stack, stack_s3):
-    key = _new_album_image(stack_s3, local_stack, "not_warmed")
+def test_an_image_not_warmed_takes_ssm_then_answers_from_the_cache(local_stack, stack_s3, album_keys):
+    key = _not_warmed(stack_s3, local_stack, album_keys[-1])
     status, first = post(local_stack["api"], {"key": key, "k": 4})
     assert status == 200, first
     assert first["path"] in ("warm", "cold") and first["cache"] == "miss"
@@ -109,30 +112,45 @@ def test_fresh_without_the_operators_token_is_refused(local_stack, album_keys):
         assert status == 403 and answer["error"]["code"] == "forbidden", answer
 
 
-def test_a_forged_hash_cannot_change_another_images_entry(local_stack, stack_s3, album_keys):
-    # GIVEN an album image answered from its entry (filled now if an earlier test moved the version)
-    real = album_keys[0]
-    post(local_stack["api"], {"key": real, "k": 3})
-    status, hit = post(local_stack["api"], {"key": real, "k": 3})
-    assert status == 200 and hit["cache"] == "hit", hit
-    head = stack_s3.head_object(Bucket=local_stack["site_bucket"], Key=real)
-    real_sha = head["Metadata"]["sha256"]
-    version = hit["index"]["version"]
-    entry_key = f"cache/{version}/{real_sha}.json"
-    before = stack_s3.get_object(Bucket=local_stack["gallery_bucket"], Key=entry_key)["Body"].read()
+def _wait_status(api: str, key: str, want: int, within_s: float = 60.0) -> None:
+    """Until a search of `key` answers `want` (ingest makes an image searchable, or forgets it)."""
+    deadline = time.monotonic() + within_s
+    while post(api, {"key": key, "k": 1})[0] != want:
+        assert time.monotonic() < deadline, f"{key} did not answer {want} within {within_s} s"
+        time.sleep(1.0)
 
-    # WHEN another image whose metadata names the real image's hash is searched past the cache
+
+def test_a_forged_hash_cannot_change_another_images_entry(local_stack, stack_s3, album_keys):
+    # GIVEN an album image, and an impostor put into the gallery whose metadata names the real
+    # image's hash (ingest indexes and lists it: its own hash is computed from its bytes)
+    real = album_keys[0]
+    gallery = local_stack["gallery_bucket"]
+    real_sha = stack_s3.head_object(Bucket=gallery, Key="gallery/" + real.removeprefix("albums/"))[
+        "Metadata"]["sha256"]
     buf = io.BytesIO()
     Image.effect_noise((32, 32), 80).convert("RGB").save(buf, format="PNG")
-    impostor = "albums/forged/impostor.png"
-    stack_s3.put_object(Bucket=local_stack["site_bucket"], Key=impostor, Body=buf.getvalue(),
-                        ContentType="image/png", Metadata={"sha256": real_sha})
-    status, answer = post(local_stack["api"], {"key": impostor, "k": 3, "fresh": True},
-                          headers=fresh(local_stack))
+    impostor = "gallery/forged/impostor.png"
+    stack_s3.put_object(Bucket=gallery, Key=impostor, Body=buf.getvalue(), ContentType="image/png",
+                        Metadata={"sha256": real_sha})
+    try:
+        _wait_status(local_stack["api"], impostor, 200)
+        # AND the real image answered from its entry in the version that holds the impostor
+        post(local_stack["api"], {"key": real, "k": 3})
+        status, hit = post(local_stack["api"], {"key": real, "k": 3})
+        assert status == 200 and hit["cache"] == "hit", hit
+        entry_key = f"cache/{hit['index']['version']}/{real_sha}.json"
+        before = stack_s3.get_object(Bucket=gallery, Key=entry_key)["Body"].read()
 
-    # THEN it is answered, nothing is filed under the real image's hash, and the real image still hits
-    assert status == 200 and answer["cache"] == "mismatch", answer
-    after = stack_s3.get_object(Bucket=local_stack["gallery_bucket"], Key=entry_key)["Body"].read()
-    assert after == before
-    status, again = post(local_stack["api"], {"key": real, "k": 3})
-    assert again["cache"] == "hit" and again["results"] == hit["results"]
+        # WHEN the impostor is searched past the cache
+        status, answer = post(local_stack["api"], {"key": impostor, "k": 3, "fresh": True},
+                              headers=fresh(local_stack))
+
+        # THEN it is answered, nothing is filed under the real image's hash, the real image still hits
+        assert status == 200 and answer["cache"] == "mismatch", answer
+        assert stack_s3.get_object(Bucket=gallery, Key=entry_key)["Body"].read() == before
+        status, again = post(local_stack["api"], {"key": real, "k": 3})
+        assert again["cache"] == "hit" and again["results"] == hit["results"]
+    finally:
+        # The stack is the session's: the impostor leaves the gallery, the index and the page again.
+        stack_s3.delete_object(Bucket=gallery, Key=impostor)
+        _wait_status(local_stack["api"], impostor, 404)

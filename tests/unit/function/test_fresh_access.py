@@ -46,7 +46,7 @@ def _ask(wired, load_event, lambda_context, token: str | None, fresh: bool = Tru
 def _queue_search(wired, answers) -> None:
     wired.stub.add_response("send_command", answers.send(), {
         "InstanceIds": [wired.instance_id], "DocumentName": answers.document,
-        "Parameters": {"bucket": [answers.site_bucket], "key": [answers.query_key], "k": ["5"]},
+        "Parameters": {"bucket": [answers.gallery_bucket], "key": [answers.query_image], "k": ["5"]},
         "TimeoutSeconds": 30, "Comment": ANY})
     wired.stub.add_response("get_command_invocation",
                             answers.invocation("Success", stdout=answers.agent_stdout(),

@@ -63,20 +63,19 @@ def test_the_decision_never_reads_the_private_bucket(wired, load_event, lambda_c
     assert {bucket for bucket, _ in asked} == {ssm_answers.site_bucket}
 
 
-@pytest.mark.parametrize("copy", ["results/gallery/marble/private_scan.png",
-                                  "albums/marble/private_scan.png"])
-def test_a_gallery_key_the_site_shows_is_searched(wired, load_event, lambda_context, ssm_answers, copy):
-    # A search result ("more like this") or an album image: its public copy exists in the site bucket.
-    wired.s3.put_object(Bucket=ssm_answers.site_bucket, Key=copy, Body=b"private")
+@pytest.mark.parametrize("asked", [PRIVATE, "albums/marble/private_scan.png"])
+def test_a_gallery_key_the_site_shows_is_searched(wired, load_event, lambda_context, ssm_answers, asked):
+    # A listed image (asked by its gallery key or the older album form): its preview is in the site bucket.
+    wired.s3.put_object(Bucket=ssm_answers.site_bucket, Key="previews/marble/private_scan.png", Body=b"p")
     _queue(wired, ssm_answers, PRIVATE)
-    status, answer = _search(wired, load_event, lambda_context, PRIVATE)
-    assert status == 200 and answer["query"] == {"key": PRIVATE} and len(answer["results"]) == 5
+    status, answer = _search(wired, load_event, lambda_context, asked)
+    assert status == 200 and answer["query"]["key"] == asked and len(answer["results"]) == 5
     wired.stub.assert_no_pending_responses()
 
 
 def test_a_shown_key_whose_gallery_object_is_gone_is_the_same_404(wired, load_event, lambda_context,
                                                                  ssm_answers):
-    wired.s3.put_object(Bucket=ssm_answers.site_bucket, Key=f"results/{MISSING}", Body=b"x")
+    wired.s3.put_object(Bucket=ssm_answers.site_bucket, Key="previews/marble/no_such_file.png", Body=b"x")
     status, answer = _search(wired, load_event, lambda_context, MISSING)
     assert status == 404
     assert answer["error"] == {"code": "not_found", "message": f"there is no image {MISSING}"}
