@@ -158,11 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_decoding(cfg: settings_table.Settings) -> None:
+    """Size the process's decode gate from IMAGESEARCH_MEMORY_MIB (else MemTotal): every command's
+    decodes, across its threads, hold at most that budget at once (imagesearch.decode_budget)."""
+    from imagesearch import decode_budget
+
+    decode_budget.configure(settings_table.decode_budget(cfg))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run one command; a SearchError prints its error JSON and exits non-zero."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args, settings_table.load()) or 0)
+        cfg = settings_table.load()
+        configure_decoding(cfg)
+        return int(args.func(args, cfg) or 0)
     except SearchError as e:
         print_json(e.to_json())
         return 1

@@ -12,8 +12,7 @@ from imagesearch import settings
 from imagesearch.artifacts import load_version
 from imagesearch.errors import SearchError
 from imagesearch.features import matches_manifest
-from imagesearch.images import decode_image
-from imagesearch.index import LshTables, centre_and_normalise, default_probes, exact_search, lsh_search
+from imagesearch.index import LshTables, default_probes, exact_search, lsh_search
 from imagesearch.lazy_model import LazyFeaturizer
 from imagesearch.protocol import MODES
 from imagesearch.storage import IndexStore, open_store
@@ -54,6 +53,7 @@ class OpenIndex(LazyFeaturizer):
         self.default_mode = manifest.get("default_mode", "exact")
         self.default_probes = default_probes(manifest)
         self._query = query or QueryConfig.from_settings(settings.load())
+        self._max_pixels = self._query.max_pixels
         self._vectors = arrays["vectors"]
         self._mean = np.asarray(arrays["mean"], dtype=np.float32)
         self._keys = arrays["keys"]
@@ -126,12 +126,6 @@ class OpenIndex(LazyFeaturizer):
         if not 0 <= row < self.count:
             raise SearchError("bad_request", f"row {row} is outside the index (0..{self.count - 1})")
         return np.array(self._vectors[row], dtype=np.float32)
-
-    def featurize(self, image_bytes: bytes) -> np.ndarray:
-        """The search vector of new image bytes; not thread-safe (callers serialize)."""
-        image = decode_image(image_bytes, max_pixels=self._query.max_pixels)
-        raw = self.featurizer.featurize_images([image])
-        return centre_and_normalise(raw, self._mean)[0]
 
     def search_vector(
         self,

@@ -121,14 +121,6 @@ class S3VectorsIndex(LazyFeaturizer):
         """The stored search vector of a lookup() result."""
         return row.vector
 
-    def featurize(self, image_bytes: bytes) -> np.ndarray:
-        """The search vector of new image bytes, centred on this version's mean; not thread-safe."""
-        from imagesearch.images import decode_image
-        from imagesearch.index import centre_and_normalise
-
-        image = decode_image(image_bytes, max_pixels=self._max_pixels)
-        return centre_and_normalise(self.featurizer.featurize_images([image]), self._mean)[0]
-
     def search_vector(self, vector: np.ndarray, k: int, *, mode: str | None = None, probes: int | None = None,
                       exclude_hash: str | None = None) -> list[dict]:
         """[{"key", "score"}] best first from QueryVectors; score = 1 - cosine distance, as in memory."""
