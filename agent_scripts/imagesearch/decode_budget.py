@@ -23,13 +23,13 @@ MIB = 1 << 20
 # daemon with its model and index sits near 600 MiB, so 256 MiB of decodes leaves room for the OS.
 DECODE_SHARE = 0.25
 # Peak bytes held per decoded pixel, measured (bench/decode_memory.py) with the strip-wise
-# conversion of imagesearch.images: Pillow keeps any mode in at most 4 bytes per pixel and the
-# conversion works on strips. libheif and libavif first decode into their own buffers (YUV planes,
-# then RGB) before Pillow's copy, so those formats cost more.
-BYTES_PER_PIXEL = 5
-BYTES_PER_PIXEL_BY_FORMAT = {"HEIF": 11, "AVIF": 11}
-# The cap admits any format's worst image within the budget.
-WORST_BYTES_PER_PIXEL = max(BYTES_PER_PIXEL, *BYTES_PER_PIXEL_BY_FORMAT.values())
+# conversion of imagesearch.images: Pillow keeps any mode in at most 4 bytes per pixel; the worst
+# PNG (RGBA or 16-bit grey kept at full size) adds an RGB copy and a strip: under 10. Pillow's
+# WebP decoder holds the decoder's canvas, a bytes copy and the image (16.3); libavif decodes into
+# its own buffers before Pillow's copy (9.7). libjpeg's reduced-scale decode is counted on the
+# pixels it actually decodes.
+BYTES_PER_PIXEL = 10
+BYTES_PER_PIXEL_BY_FORMAT = {"WEBP": 17, "AVIF": 11}
 # Decodes holding more than this are "large": the daemon gives them their own lane and memory is
 # handed back to the OS after each (a 12-megapixel JPEG decoded at reduced scale is far below).
 LARGE_BYTES = 64 * MIB
@@ -56,6 +56,12 @@ def bytes_per_pixel(image_format: str | None) -> int:
     return BYTES_PER_PIXEL_BY_FORMAT.get(image_format or "", BYTES_PER_PIXEL)
 
 
+def pixel_cap(max_pixels: int, image_format: str | None) -> int:
+    """The pixel cap of one format: `max_pixels` is the cap of the common formats (10 bytes per
+    pixel); a format costing more per pixel is admitted up to the same memory, so fewer pixels."""
+    return int(max_pixels) * BYTES_PER_PIXEL // bytes_per_pixel(image_format)
+
+
 class DecodeBudget(NamedTuple):
     """What decoding may hold at once and the largest image it admits, for a given memory size.
 
@@ -64,13 +70,13 @@ class DecodeBudget(NamedTuple):
 
     memory_mib: int
     budget_bytes: int  # held by all decodes of a process at once (PixelGate's capacity)
-    max_pixels: int  # width x height of the largest image admitted (larger ones are bombs)
+    max_pixels: int  # width x height of the largest image admitted (pixel_cap: fewer for WebP, AVIF)
 
     @classmethod
     def from_memory(cls, memory_mib: int, max_pixels: int | None = None) -> DecodeBudget:
         """The budget of a machine with `memory_mib`; `max_pixels` None derives the cap from it."""
         budget = int(max(64, memory_mib) * MIB * DECODE_SHARE)
-        derived = min(MAX_DERIVED_PIXELS, budget // WORST_BYTES_PER_PIXEL)
+        derived = min(MAX_DERIVED_PIXELS, budget // BYTES_PER_PIXEL)
         cap = derived if max_pixels is None else int(max_pixels)
         return cls(memory_mib=int(memory_mib), budget_bytes=budget, max_pixels=cap)
 
@@ -129,20 +135,41 @@ def shared_gate() -> PixelGate:
 
 
 def configure(budget: DecodeBudget) -> PixelGate:
-    """Size the process's gate from the settings' budget (entry points call this once)."""
+    """Size the process's gate from the settings' budget and make freed decode memory go back to
+    the OS (entry points call this once)."""
     gate = shared_gate()
     gate.resize(budget.budget_bytes)
+    fix_mmap_threshold()
     return gate
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+MMAP_THRESHOLD = 1 << 20
+
+
+def fix_mmap_threshold() -> None:
+    """Allocations of 1 MiB and more come from mmap and return to the OS when freed.
+
+    glibc raises its threshold after a large block is freed, so Pillow's 16 MiB image blocks then
+    come from the heap and stay there: four near-cap decodes one after another, on different
+    threads, held 427 MiB against a 256 MiB budget. The same fixed threshold as the service's
+    MALLOC_MMAP_THRESHOLD_, for every entry point (ingest, build, the cold path).
+    """
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
 @functools.cache
-def _malloc_trim():
-    import ctypes  # only a process that decoded a large image pays for it
+def _libc():
+    import ctypes  # only a process that decodes pays for it
 
     try:
-        return ctypes.CDLL(None).malloc_trim  # glibc only; elsewhere there is nothing to trim
+        libc = ctypes.CDLL(None)
+        libc.malloc_trim  # noqa: B018 - glibc only; elsewhere there is nothing to tune
     except (OSError, AttributeError):
         return None
+    return libc
 
 
 def release_memory() -> None:
@@ -152,6 +179,6 @@ def release_memory() -> None:
     there Pillow's 16 MiB blocks are mmapped and unmapped when freed; the ingest command and the
     cold path run without it, where freed blocks stayed in the heap until trimmed.
     """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -72,7 +72,7 @@ def to_rgb(im: Image.Image) -> Image.Image:
 REDUCING_GAP = 2.0
 # Conversion to RGB works on strips of about this many pixels, so a near-cap image is never held
 # twice over (the decoded image plus a full-size RGB copy).
-_STRIP_PIXELS = 1 << 22
+_STRIP_PIXELS = 1 << 20
 # EXIF orientation (tag 0x0112) -> the transpose that makes the image upright (ImageOps.exif_transpose's).
 _ORIENTATION = 0x0112
 _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
@@ -88,6 +88,11 @@ def _orientation(im: Image.Image) -> int:
     return value if value in _TRANSPOSE else 1
 
 
+def _raw(need: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """A size asked for upright, in the stored image's frame (swapped when it is stored on its side)."""
+    return (need[1], need[0]) if orientation in (5, 6, 7, 8) else need
+
+
 def _factor(size: tuple[int, int], need: tuple[int, int] | None) -> int:
     """The largest integer reduction keeping each side at least REDUCING_GAP x `need` (1: none)."""
     if need is None:
@@ -101,8 +106,11 @@ def _reduced_rgb(im: Image.Image, factor: int) -> Image.Image:
     Each strip's height is a multiple of `factor`, so the result equals a whole-image reduce.
     """
     width, height = im.size
-    if factor == 1 and im.mode == "RGB" and "transparency" not in im.info:
+    opaque = "transparency" not in im.info
+    if factor == 1 and im.mode == "RGB" and opaque:
         return im
+    if im.mode in ("RGB", "L") and opaque:
+        return to_rgb(im.reduce(factor))  # Pillow reduces these in place of a copy: no strips needed
     rows = max(factor, (_STRIP_PIXELS // max(1, width)) // factor * factor)
     out = Image.new("RGB", (math.ceil(width / factor), math.ceil(height / factor)))
     for top in range(0, height, rows):
@@ -127,23 +135,27 @@ def _decode(data: bytes, *, max_pixels: int, need: tuple[int, int] | None, gate:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             width, height = im.size
-            if width * height > max_pixels:
+            # Formats whose decoders hold more per pixel are admitted up to the same memory.
+            cap = decode_budget.pixel_cap(max_pixels, im.format)
+            if width * height > cap:
                 raise SearchError(
                     "bad_image",
-                    f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels} "
-                    "(possible decompression bomb)",
+                    f"image is {width}x{height} = {width * height} pixels, over the limit of {cap} "
+                    f"for {im.format} (possible decompression bomb)",
                 )
-            orientation = _orientation(im)
-            raw_need = need
-            if need is not None and orientation in (5, 6, 7, 8):
-                raw_need = (need[1], need[0])  # the stored image is on its side
-            if raw_need is not None and im.format == "JPEG":
+            # PNG's getexif() decodes the whole image (an eXIf chunk may follow the pixels), so
+            # only JPEG's orientation is read before the gate, where the draft size needs it.
+            orientation = _orientation(im) if im.format == "JPEG" else None
+            if need is not None and orientation is not None:
                 # libjpeg scales while decoding (1/2, 1/4, 1/8): a 12-megapixel photo for a 224 px
                 # input decodes ~16 times fewer pixels, faster and in a fraction of the memory.
-                im.draft("RGB", tuple(math.ceil(side * REDUCING_GAP) for side in raw_need))
+                im.draft("RGB", tuple(math.ceil(side * REDUCING_GAP) for side in _raw(need, orientation)))
             cost = im.size[0] * im.size[1] * decode_budget.bytes_per_pixel(im.format)
             with gate.hold(cost):
                 im.load()  # the first frame of an animation (GIF, APNG, WebP)
+                if orientation is None:
+                    orientation = _orientation(im)
+                raw_need = _raw(need, orientation) if need is not None else None
                 out = _reduced_rgb(im, _factor(im.size, raw_need))
                 del im
             if orientation != 1:
@@ -186,7 +198,7 @@ def decode_cost(data: bytes, *, size: tuple[int, int] | None = None) -> int:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             if size is not None and im.format == "JPEG":
-                need = size if _orientation(im) not in (5, 6, 7, 8) else (size[1], size[0])
+                need = _raw(size, _orientation(im))
                 im.draft("RGB", tuple(math.ceil(side * REDUCING_GAP) for side in need))
             return im.size[0] * im.size[1] * decode_budget.bytes_per_pixel(im.format)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError):
