@@ -29,7 +29,7 @@ def _register_heif() -> tuple[str, ...]:
 # libavif); HEIF is pillow-heif's.
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "AVIF", *_register_heif())
 # What users are told they may bring (the page and the function say the same).
-ACCEPTED_TEXT = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF or AVIF"
+ACCEPTED_TEXT = "JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC or AVIF"
 
 
 def content_hash(data: bytes) -> str:

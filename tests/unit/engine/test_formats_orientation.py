@@ -65,7 +65,7 @@ def test_heic_and_avif_are_in_the_allowed_formats_and_the_refusal_names_them():
     assert {"HEIF", "AVIF"} <= set(images.ALLOWED_FORMATS)
     with pytest.raises(SearchError) as e:
         decode_image(b"GIF89 this is not an image at all" * 10, max_pixels=CAP)
-    assert e.value.code == "bad_image" and "HEIC/HEIF" in e.value.message and "AVIF" in e.value.message
+    assert e.value.code == "bad_image" and "HEIC" in e.value.message and "AVIF" in e.value.message
 
 
 @pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
