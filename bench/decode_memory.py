@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -154,19 +155,21 @@ def daemon_peaks(work: Path, index_root: Path, endpoint: str, s3, side: int) -> 
             "settled": settled}
 
 
-def ingest_peak(work: Path, index_root: Path, endpoint: str, s3, bodies: list[bytes], name: str) -> dict:
+def ingest_peak(work: Path, index_root: Path, endpoint: str, s3, bodies: list[bytes], name: str,
+                extra_env: dict[str, str] | None = None) -> dict:
     """Run `imagesearch ingest` on a batch putting `bodies`; its peak resident memory in MiB."""
     changes = []
     for n, body in enumerate(bodies):
         key = f"gallery/{name}/{n}.png"
         s3.put_object(Bucket=GALLERY, Key=key, Body=body)
         changes.append({"key": key, "op": "put"})
-    batch = f"ingest/{name}.json"
+    batch = f"ingest/{uuid.uuid4().hex}.json"
     s3.put_object(Bucket=GALLERY, Key=batch, Body=json.dumps({"changes": changes}).encode())
     cache = work / f"ingest-cache-{name}"
     env = {**os.environ, **DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint,
            "IMAGESEARCH_MEMORY_MIB": str(MEMORY_MIB), "IMAGESEARCH_ENV_FILE": str(cache / "absent.env"),
-           "IMAGESEARCH_SOCKET": str(cache / "no-daemon.sock"), "IMAGESEARCH_BUILD_MAX_BYTES": str(64 * MIB)}
+           "IMAGESEARCH_SOCKET": str(cache / "no-daemon.sock"), "IMAGESEARCH_BUILD_MAX_BYTES": str(64 * MIB),
+           **(extra_env or {})}
     cmd = [console_script("imagesearch"), "ingest", "--key", batch, "--bucket", GALLERY,
            "--index", str(index_root), "--cache-dir", str(cache)]
     out_path = work / f"ingest-{name}.out"
@@ -175,9 +178,10 @@ def ingest_peak(work: Path, index_root: Path, endpoint: str, s3, bodies: list[by
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own figures (ru_maxrss in KiB)
         proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"ingest failed: {(work / f'ingest-{name}.err').read_text()[-2000:]}")
+        raise RuntimeError(f"ingest failed: {(work / f'ingest-{name}.err').read_text()[-2000:]} "
+                           f"{out_path.read_text()[-2000:]}")
     out = out_path.read_bytes()
-    report = json.loads(out.decode().strip().splitlines()[-1])
+    report = json.loads(out.decode())
     return {"peak": usage.ru_maxrss / 1024, "report": report}
 
 
@@ -199,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             ingest_small = ingest_peak(work, index_root, server.endpoint_url, s3, small, "small")
             ingest_worst = ingest_peak(work, index_root, server.endpoint_url, s3,
                                        [worst_png(side, n) for n in range(6)], "worst")
+            one_by_one = ingest_peak(work, index_root, server.endpoint_url, s3,
+                                     [worst_png(side, 10 + n) for n in range(6)], "worst-batch1",
+                                     {"IMAGESEARCH_BATCH_SIZE": "1"})
             print(f"ingest: small {ingest_small['peak']:.0f} MiB, worst {ingest_worst['peak']:.0f} MiB",
                   flush=True)
     budget = settings.decode_budget(settings.load({"IMAGESEARCH_MEMORY_MIB": str(MEMORY_MIB)}))
@@ -230,10 +237,13 @@ def main(argv: list[str] | None = None) -> int:
         "`imagesearch ingest` (the IngestDocument's command; model loaded, new version published), peak "
         "resident memory in MiB:",
         "",
-        "| six small PNGs | six worst admitted PNGs | difference |",
+        "| six small PNGs | six worst admitted PNGs | six worst, IMAGESEARCH_BATCH_SIZE=1 |",
         "|---:|---:|---:|",
-        f"| {ingest_small['peak']:.0f} | {ingest_worst['peak']:.0f} | "
-        f"+{ingest_worst['peak'] - ingest_small['peak']:.0f} |",
+        f"| {ingest_small['peak']:.0f} | {ingest_worst['peak']:.0f} | {one_by_one['peak']:.0f} |",
+        "",
+        "Decoding adds nothing measurable to ingest's peak: the batch's six decodes take turns in the "
+        "budget and each holds less than the model's forward pass over the batch (six at 224 px), "
+        "which sets the peak; the last column shows the same six featurized one at a time.",
         "",
         "Before this change (issue 24): one 6320 x 6320 PNG raised the daemon from 604 to 980 MiB (peak "
         "1,053) and six through ingest peaked at 4,192 MiB.",

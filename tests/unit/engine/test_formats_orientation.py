@@ -206,3 +206,30 @@ def test_decode_holds_its_cost_in_the_gate_it_is_given():
     data = encode(upright((800, 600)), "PNG")
     decode_image(data, max_pixels=CAP, size=(32, 32), gate=Spy(1 << 30))
     assert seen == [800 * 600 * decode_budget.BYTES_PER_PIXEL]
+
+
+def test_a_phone_album_is_indexed_whole_jpeg_heic_and_avif(tmp_path, featurizer):
+    # GIVEN an 8-megapixel portrait stored sideways (orientation 6) with GPS, and its HEIC and
+    # AVIF copies (smaller: encoding HEIC at 8 megapixels takes half a minute on 2 shared cores)
+    from imagesearch.pipeline import Limits, featurize_sources
+    from imagesearch.sources import local_sources
+
+    rng = np.random.default_rng(5)
+    cells = rng.integers(0, 255, (12, 9, 3), dtype=np.uint8)
+    photo = Image.fromarray(cells).resize((2448, 3264), Image.BICUBIC)  # upright portrait, 8 MP
+    album = tmp_path / "albums" / "phone"
+    album.mkdir(parents=True)
+    (album / "IMG_1.jpg").write_bytes(encode(photo, "JPEG", 6, quality=90))  # stored landscape
+    small = photo.resize((600, 800), Image.BICUBIC)
+    (album / "IMG_1.heic").write_bytes(encode(small, "HEIF", 6, quality=70))
+    (album / "IMG_1.avif").write_bytes(encode(small, "AVIF", 6, quality=70))
+    # WHEN the build's pipeline reads them
+    sources, skipped = local_sources(str(tmp_path / "albums"))
+    got = featurize_sources(sources, featurizer, Limits(max_bytes=1 << 26, max_pixels=CAP), threads=2)
+    # THEN all three are indexed, and each comes out the same way up as the photo
+    assert not skipped and not got.skipped
+    assert sorted(got.keys) == [f"gallery/phone/IMG_1.{ext}" for ext in ("avif", "heic", "jpg")]
+    want = np.asarray(photo.resize((32, 32), Image.BILINEAR), dtype=np.float32)
+    for path in sorted(album.iterdir()):
+        im = decode_image(path.read_bytes(), max_pixels=CAP, size=(32, 32)).resize((32, 32), Image.BILINEAR)
+        assert np.abs(np.asarray(im, dtype=np.float32) - want).mean() < 12, path.name
