@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -13,21 +14,10 @@ from imagesearch import decode_budget
 from imagesearch.decode_budget import PixelGate
 from imagesearch.errors import SearchError
 
-
-def _register_heif() -> tuple[str, ...]:
-    """HEIC/HEIF through pillow-heif (an instance dependency; absent where nothing decodes)."""
-    try:
-        import pillow_heif
-    except ImportError:
-        return ()
-    pillow_heif.register_heif_opener()
-    return ("HEIF",)
-
-
 # Formats sniffed from content. A short allow-list keeps Pillow away from decoders such as EPS,
 # which would run Ghostscript on whatever a bucket holds. AVIF is Pillow's own (its wheels carry
-# libavif); HEIF is pillow-heif's.
-ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "AVIF", *_register_heif())
+# libavif); HEIF is pillow-heif's, registered on the first decode (its import costs ~25 ms).
+ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "AVIF", "HEIF")
 # What users are told they may bring (the page and the function say the same).
 ACCEPTED_TEXT = "JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC or AVIF"
 
@@ -65,6 +55,17 @@ def to_rgb(im: Image.Image) -> Image.Image:
         flat.paste(rgba, mask=rgba.getchannel("A"))
         return flat
     return im.convert("RGB")
+
+
+@functools.cache
+def _formats() -> tuple[str, ...]:
+    """ALLOWED_FORMATS with pillow-heif registered (without it, where it is not installed, no HEIF)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return tuple(f for f in ALLOWED_FORMATS if f != "HEIF")
+    pillow_heif.register_heif_opener()
+    return ALLOWED_FORMATS
 
 
 # Decoding at reduced scale keeps at least this many times the size asked for, so the final resize
@@ -133,7 +134,7 @@ def _decode(data: bytes, *, max_pixels: int, need: tuple[int, int] | None, gate:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a warning here is a bomb.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            im = Image.open(io.BytesIO(data), formats=_formats())
             width, height = im.size
             # Formats whose decoders hold more per pixel are admitted up to the same memory.
             cap = decode_budget.pixel_cap(max_pixels, im.format)
@@ -196,7 +197,7 @@ def decode_cost(data: bytes, *, size: tuple[int, int] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            im = Image.open(io.BytesIO(data), formats=_formats())
             if size is not None and im.format == "JPEG":
                 need = _raw(size, _orientation(im))
                 im.draft("RGB", tuple(math.ceil(side * REDUCING_GAP) for side in need))
