@@ -152,6 +152,7 @@ def _decode(data: bytes, *, max_pixels: int, need: tuple[int, int] | None, gate:
                 # input decodes ~16 times fewer pixels, faster and in a fraction of the memory.
                 im.draft("RGB", tuple(math.ceil(side * REDUCING_GAP) for side in _raw(need, orientation)))
             cost = im.size[0] * im.size[1] * decode_budget.bytes_per_pixel(im.format)
+            icc = im.info.get("icc_profile")
             with gate.hold(cost):
                 im.load()  # the first frame of an animation (GIF, APNG, WebP)
                 if orientation is None:
@@ -161,6 +162,9 @@ def _decode(data: bytes, *, max_pixels: int, need: tuple[int, int] | None, gate:
                 del im
             if orientation != 1:
                 out = out.transpose(_TRANSPOSE[orientation])
+            # Nothing of the original's metadata travels with the pixels (no EXIF, XMP or GPS to
+            # leak into a display copy, no orientation tag to turn it twice) but its colour profile.
+            out.info = {"icc_profile": icc} if icc else {}
     except SearchError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -211,7 +215,8 @@ def open_oriented(data: bytes, *, max_side: int, max_pixels: int | None = None,
     """An upright RGB image whose long side is at most `max_side` (never enlarged), for display copies.
 
     Decoded at reduced scale where the format allows (JPEG), within the memory budget, then
-    resized with Lanczos. Refuses what decode_image refuses, with the same SearchError("bad_image");
+    resized with Lanczos. Its `info` holds the original's ICC profile only (`icc_profile`, when it
+    had one): no EXIF, XMP or GPS. Refuses what decode_image refuses, with the same SearchError("bad_image");
     `max_pixels` None: the cap of this machine's budget (decode_budget.DecodeBudget.from_memory).
     """
     if max_side < 1:

@@ -233,3 +233,17 @@ def test_a_phone_album_is_indexed_whole_jpeg_heic_and_avif(tmp_path, featurizer)
     for path in sorted(album.iterdir()):
         im = decode_image(path.read_bytes(), max_pixels=CAP, size=(32, 32)).resize((32, 32), Image.BILINEAR)
         assert np.abs(np.asarray(im, dtype=np.float32) - want).mean() < 12, path.name
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "AVIF"])
+def test_only_the_colour_profile_travels_with_the_pixels(fmt):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = encode(upright(), fmt, 6, icc_profile=icc)
+    for im in (decode_image(data, max_pixels=CAP), open_oriented(data, max_side=100, max_pixels=CAP)):
+        assert im.info == {"icc_profile": icc}
+        out = io.BytesIO()
+        im.save(out, "JPEG", icc_profile=im.info.get("icc_profile"))
+        saved = Image.open(io.BytesIO(out.getvalue()))
+        assert not saved.getexif() and "xmp" not in saved.info
