@@ -30,6 +30,9 @@ DECODE_SHARE = 0.25
 # pixels it actually decodes.
 BYTES_PER_PIXEL = 10
 BYTES_PER_PIXEL_BY_FORMAT = {"WEBP": 17, "AVIF": 11}
+# The cap leaves an eighth of the budget free beside the worst admitted image, so small decodes
+# (a phone JPEG at reduced scale holds ~8 MiB) never wait behind a near-cap one in the gate.
+SMALL_RESERVE_DIVISOR = 8
 # Decodes holding more than this are "large": the daemon gives them their own lane and memory is
 # handed back to the OS after each (a 12-megapixel JPEG decoded at reduced scale is far below).
 LARGE_BYTES = 64 * MIB
@@ -76,7 +79,7 @@ class DecodeBudget(NamedTuple):
     def from_memory(cls, memory_mib: int, max_pixels: int | None = None) -> DecodeBudget:
         """The budget of a machine with `memory_mib`; `max_pixels` None derives the cap from it."""
         budget = int(max(64, memory_mib) * MIB * DECODE_SHARE)
-        derived = min(MAX_DERIVED_PIXELS, budget // BYTES_PER_PIXEL)
+        derived = min(MAX_DERIVED_PIXELS, (budget - budget // SMALL_RESERVE_DIVISOR) // BYTES_PER_PIXEL)
         cap = derived if max_pixels is None else int(max_pixels)
         return cls(memory_mib=int(memory_mib), budget_bytes=budget, max_pixels=cap)
 

@@ -90,7 +90,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IMAGESEARCH_MAX_PIXELS", "",
             "Largest image (width x height) decoded when building or querying; larger ones are bombs. "
             "Empty: derived from IMAGESEARCH_MEMORY_MIB so the worst admitted image fits the decode "
-            "budget (26.8 megapixels on a 1 GiB instance, at most 40; docs/engine.md).",
+            "budget (23.5 megapixels on a 1 GiB instance, at most 40; docs/engine.md).",
             "max_pixels", _int_or_none),
     Setting("IMAGESEARCH_LSH_TABLES", "16",
             "LSH hash tables per index.",

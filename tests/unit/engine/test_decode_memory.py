@@ -97,8 +97,9 @@ def _peak(folder: Path, how: str) -> dict:
 def test_the_budget_and_the_cap_come_from_the_memory_setting():
     cfg = settings.load(ENV)
     assert cfg.memory_mib == 1024
-    assert settings.decode_budget(cfg) == DecodeBudget(1024, 256 * MIB, 256 * MIB // BYTES_PER_PIXEL)
-    assert cfg.max_pixels == 256 * MIB // BYTES_PER_PIXEL  # 26.8 megapixels
+    # A quarter of the memory; the cap leaves an eighth of that free for small decodes beside it
+    assert settings.decode_budget(cfg) == DecodeBudget(1024, 256 * MIB, 224 * MIB // BYTES_PER_PIXEL)
+    assert cfg.max_pixels == 224 * MIB // BYTES_PER_PIXEL  # 23.5 megapixels
     # An explicit cap wins; without the memory setting the machine's MemTotal is used
     assert settings.load({**ENV, "IMAGESEARCH_MAX_PIXELS": "1000"}).max_pixels == 1000
     assert settings.load({}).memory_mib > 0

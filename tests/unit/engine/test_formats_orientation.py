@@ -247,3 +247,11 @@ def test_only_the_colour_profile_travels_with_the_pixels(fmt):
         im.save(out, "JPEG", icc_profile=im.info.get("icc_profile"))
         saved = Image.open(io.BytesIO(out.getvalue()))
         assert not saved.getexif() and "xmp" not in saved.info
+
+
+def test_a_small_decode_fits_beside_the_worst_admitted_image():
+    budget = decode_budget.DecodeBudget.from_memory(1024)
+    gate = PixelGate(budget.budget_bytes)
+    phone_jpeg_for_the_model = 1008 * 756 * decode_budget.BYTES_PER_PIXEL  # 12 MP at 1/4 scale
+    with gate.hold(budget.max_pixels * decode_budget.BYTES_PER_PIXEL):
+        assert gate.held + phone_jpeg_for_the_model <= gate.capacity  # so it would not wait
