@@ -76,6 +76,7 @@ readonly SYSTEM_LIBS=(
     libc.so.6=glibc
     libdl.so.2=glibc
     libm.so.6=glibc
+    libmvec.so.1=glibc
     libpthread.so.0=glibc
     librt.so.1=glibc
     libgcc_s.so.1=libgcc

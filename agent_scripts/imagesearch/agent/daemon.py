@@ -14,12 +14,14 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from imagesearch.agent.live_index import IndexOpener, LiveIndex, Loaded, ReadPointer
 from imagesearch.agent.poller import start_index_poller
 from imagesearch.agent.protocol import Request, parse_request
+from imagesearch.decode_budget import LARGE_BYTES
 from imagesearch.errors import SearchError
 from imagesearch.settings import Settings
 
@@ -39,6 +41,7 @@ class DaemonConfig:
     conn_timeout: float = 30.0
     max_connections: int = 64
     search_slots: int = 4
+    large_decodes: int = 1  # large query images decoded at once, in their own lane
     keep_versions: int | None = 3  # cached index versions kept besides the loaded one (None: all)
 
     @classmethod
@@ -54,6 +57,7 @@ class DaemonConfig:
             conn_timeout=settings.conn_timeout,
             max_connections=settings.max_connections,
             search_slots=settings.search_slots,
+            large_decodes=settings.large_decodes,
             keep_versions=settings.keep_versions,
         )
 
@@ -88,6 +92,10 @@ class Daemon:
         # Each LSH re-ranking gathers megabytes of candidate rows; a burst of 50 connections all
         # computing at once peaked near 1 GB where a few at a time answer as fast on 2 cores.
         self._search_slots = threading.BoundedSemaphore(max(1, config.search_slots))
+        # Query images are decoded on their connection's thread, not the model thread, so a
+        # near-cap PNG (seconds of decoding) never holds the model; the large ones take turns in
+        # their own lane, so twelve of them occupy one core and ordinary queries keep the other.
+        self._large_lane = threading.BoundedSemaphore(max(1, config.large_decodes))
         self._stats_lock = threading.Lock()
         self._started = time.monotonic()
         self._served = 0
@@ -151,8 +159,15 @@ class Daemon:
         index = current.index
         return search_s3_image(index, self.s3, request, max_bytes=self.config.max_image_bytes,
                                allowed_buckets=self.config.allowed_buckets,
-                               featurize=lambda image: self._on_model_thread(index.featurize, image),
+                               featurize=lambda data: self._featurize(index, data),
                                search_slot=self._search_slots)
+
+    def _featurize(self, index: Any, data: bytes) -> Any:
+        """Decode on this thread (a large image in the large lane), then run the model on its thread."""
+        lane = self._large_lane if index.decode_cost(data) > LARGE_BYTES else nullcontext()
+        with lane:
+            image = index.decode_query(data)
+        return self._on_model_thread(index.featurize_decoded, image)
 
     def health(self) -> dict:
         """Index version, count, mode, pretrained flag, uptime, queries served, last refusal."""

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from imagesearch.settings import Settings
+
 
 def s3_client() -> Any:
     """The S3 client of a command that reads or writes an s3:// location."""
@@ -30,3 +32,12 @@ def print_json(obj: dict) -> None:
 def progress_bar(args: argparse.Namespace) -> bool:
     """Whether to draw progress bars: not with --quiet, and only on a terminal."""
     return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def configure_decoding(cfg: Settings) -> None:
+    """Size the process's decode gate from IMAGESEARCH_MEMORY_MIB (else MemTotal): every command's
+    decodes, across its threads, hold at most that budget at once (imagesearch.decode_budget)."""
+    from imagesearch import decode_budget
+    from imagesearch import settings as settings_table
+
+    decode_budget.configure(settings_table.decode_budget(cfg))

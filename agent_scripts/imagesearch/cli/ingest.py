@@ -37,6 +37,7 @@ def reload_daemon(socket_path: str) -> dict:
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the batch named by --key (or SSM_key) and print its report."""
     from imagesearch import settings as settings_table
+    from imagesearch.cli.common import configure_decoding
     from imagesearch.env_file import load_env_file
     from imagesearch.index.build_params import BuildConfig
     from imagesearch.ops.ingest import apply_batch
@@ -45,6 +46,7 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     environ = os.environ
     load_env_file(settings.env_file, environ)
     settings = settings_table.load(environ)
+    configure_decoding(settings)  # the env file may name IMAGESEARCH_MEMORY_MIB
     key = args.key if args.key is not None else environ.get("SSM_key", "")
     bucket = args.bucket or settings_table.get("GALLERY_BUCKET", environ)
     if not bucket:

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from imagesearch import settings as settings_table
-from imagesearch.cli.common import print_json
+from imagesearch.cli.common import configure_decoding, print_json
 from imagesearch.cli.daemon import add_daemon_commands
 from imagesearch.cli.index import add_index_commands
 from imagesearch.cli.ingest import add_ingest_command
@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run one command; a SearchError prints its error JSON and exits non-zero."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args, settings_table.load()) or 0)
+        cfg = settings_table.load()
+        configure_decoding(cfg)
+        return int(args.func(args, cfg) or 0)
     except SearchError as e:
         print_json(e.to_json())
         return 1

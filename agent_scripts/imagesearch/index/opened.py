@@ -11,13 +11,12 @@ import numpy as np
 from imagesearch import settings
 from imagesearch.errors import SearchError
 from imagesearch.index.artifacts import load_version
+from imagesearch.index.lazy_model import LazyFeaturizer
 from imagesearch.index.lsh import LshTables, default_probes, lsh_search
 from imagesearch.index.modes import MODES
 from imagesearch.index.storage import IndexStore, open_store
-from imagesearch.index.vectors import centre_and_normalise, exact_search
+from imagesearch.index.vectors import exact_search
 from imagesearch.model.features import matches_manifest
-from imagesearch.model.images import decode_image
-from imagesearch.model.lazy import LazyFeaturizer
 
 
 @dataclass(frozen=True)
@@ -55,6 +54,7 @@ class OpenIndex(LazyFeaturizer):
         self.default_mode = manifest.get("default_mode", "exact")
         self.default_probes = default_probes(manifest)
         self._query = query or QueryConfig.from_settings(settings.load())
+        self._max_pixels = self._query.max_pixels
         self._vectors = arrays["vectors"]
         self._mean = np.asarray(arrays["mean"], dtype=np.float32)
         self._keys = arrays["keys"]
@@ -127,12 +127,6 @@ class OpenIndex(LazyFeaturizer):
         if not 0 <= row < self.count:
             raise SearchError("bad_request", f"row {row} is outside the index (0..{self.count - 1})")
         return np.array(self._vectors[row], dtype=np.float32)
-
-    def featurize(self, image_bytes: bytes) -> np.ndarray:
-        """The search vector of new image bytes; not thread-safe (callers serialize)."""
-        image = decode_image(image_bytes, max_pixels=self._query.max_pixels)
-        raw = self.featurizer.featurize_images([image])
-        return centre_and_normalise(raw, self._mean)[0]
 
     def search_vector(
         self,

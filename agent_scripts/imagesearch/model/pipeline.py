@@ -28,7 +28,7 @@ class Limits:
     max_pixels: int
 
 
-def _prepare(src: Source, limits: Limits, preprocess: Callable | None) -> dict:
+def _prepare(src: Source, limits: Limits, preprocess: Callable | None, size: int) -> dict:
     """Read, hash, decode and (with `preprocess`) turn one source into a model input; or say why not."""
     skip = {"where": src.where, "key": src.key}
     if src.size is not None and src.size > limits.max_bytes:
@@ -42,7 +42,9 @@ def _prepare(src: Source, limits: Limits, preprocess: Callable | None) -> dict:
     if len(data) > limits.max_bytes:
         return {**skip, "reason": "too_large", "message": f"{len(data)} bytes, over {limits.max_bytes}"}
     try:
-        image = decode_image(data, max_pixels=limits.max_pixels)
+        # Reduced to what the model needs (JPEG decodes at reduced scale), within the process's
+        # memory budget: the pool's threads decode at once only as many pixels as it allows.
+        image = decode_image(data, max_pixels=limits.max_pixels, size=(size, size))
     except SearchError as e:
         return {**skip, "reason": "bad_image", "message": e.message}
     return {"key": src.key, "hash": content_hash(data), "x": preprocess(image) if preprocess else None}
@@ -74,17 +76,19 @@ def featurize_sources(
     batch = featurizer.batch_size if featurizer else 64
     chunk = batch * 4
     preprocess = featurizer.preprocess if featurizer else None
+    # Without a featurizer images are only checked: the smallest input any featurizer takes will do.
+    size = featurizer.size if featurizer else 32
     keys, hashes, feats, skipped, seen = [], [], [], [], set()
     chunks = [sources[i : i + chunk] for i in range(0, len(sources), chunk)]
     with (
         ThreadPoolExecutor(max_workers=max(1, threads)) as pool,
         tqdm(total=len(sources), unit="img", file=sys.stderr, disable=not progress, desc="featurize") as bar,
     ):
-        futures = [pool.submit(_prepare, s, limits, preprocess) for s in chunks[0]] if chunks else []
+        futures = [pool.submit(_prepare, s, limits, preprocess, size) for s in chunks[0]] if chunks else []
         for i in range(len(chunks)):
             results = [f.result() for f in futures]
             if i + 1 < len(chunks):
-                futures = [pool.submit(_prepare, s, limits, preprocess) for s in chunks[i + 1]]
+                futures = [pool.submit(_prepare, s, limits, preprocess, size) for s in chunks[i + 1]]
             good = []
             for r in results:
                 if "reason" in r:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from imagesearch.errors import SearchError
-from imagesearch.model.lazy import LazyFeaturizer
+from imagesearch.index.lazy_model import LazyFeaturizer
 from imagesearch.s3vectors.backend import (
     MAX_TOP_K,
     META_HASH,
@@ -120,14 +120,6 @@ class S3VectorsIndex(LazyFeaturizer):
     def vector(self, row: StoredVector) -> np.ndarray:
         """The stored search vector of a lookup() result."""
         return row.vector
-
-    def featurize(self, image_bytes: bytes) -> np.ndarray:
-        """The search vector of new image bytes, centred on this version's mean; not thread-safe."""
-        from imagesearch.index.vectors import centre_and_normalise
-        from imagesearch.model.images import decode_image
-
-        image = decode_image(image_bytes, max_pixels=self._max_pixels)
-        return centre_and_normalise(self.featurizer.featurize_images([image]), self._mean)[0]
 
     def search_vector(self, vector: np.ndarray, k: int, *, mode: str | None = None, probes: int | None = None,
                       exclude_hash: str | None = None) -> list[dict]:

@@ -65,12 +65,19 @@ def test_display_copies_are_upright_small_and_carry_no_private_metadata(kind):
     assert made.height > made.width
 
 
-def test_a_large_jpeg_is_decoded_at_reduced_scale():
+def test_a_large_jpeg_is_decoded_at_reduced_scale(monkeypatch):
     from imagesearch.model.display import open_oriented
 
-    # 3264 x 2448 stored sideways: DCT scaling to 1/2 still covers a 1280 px long side
-    assert open_oriented(phone_jpeg(), draft_to=PREVIEW_SIZE).size == (1224, 1632)
-    assert open_oriented(phone_jpeg(), draft_to=THUMB_SIZE).size == (306, 408)  # 1/8
+    drafts = []
+    from PIL.JpegImagePlugin import JpegImageFile
+
+    real_draft = JpegImageFile.draft
+    monkeypatch.setattr(JpegImageFile, "draft",
+                        lambda im, mode, size: drafts.append(size) or real_draft(im, mode, size))
+    # 3264 x 2448 stored sideways: decoded at a DCT scale, then resized to the long side asked, upright
+    assert open_oriented(phone_jpeg(), max_side=PREVIEW_SIZE).size == (960, 1280)
+    assert open_oriented(phone_jpeg(), max_side=THUMB_SIZE).size == (192, 256)
+    assert len(drafts) == 2
 
 
 def test_an_icc_profile_stays_and_nothing_else():
