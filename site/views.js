@@ -2,6 +2,13 @@
 // Over 300 lines on purpose: one short view per screen (albums, album, results, upload) sharing the
 // tile and timing builders that would otherwise be repeated.
 import { MAX_K, MIN_K } from "./k.js";
+import { IMAGE_TYPES_TEXT, UPLOAD_ACCEPT } from "./upload_file.js";
+import { splitKey, thumbUrl } from "./urls.js";
+
+export { IMAGE_TYPES_TEXT, splitKey };
+
+// Album tiles fetch their thumbnail when they come this close to the viewport, not all at once.
+const LAZY_MARGIN = "200px 0px";
 
 const TIMING_ROWS = [
   ["cache_read", "cache read"],
@@ -54,12 +61,6 @@ export function el(doc, tag, attrs = {}, ...children) {
   return node;
 }
 
-/** The album name and file name of a key such as "albums/marble/x.png" or "gallery/marble/x.png". */
-export function splitKey(key) {
-  const parts = String(key).split("/");
-  return { album: parts.length >= 3 ? parts[parts.length - 2] : "", file: parts[parts.length - 1] };
-}
-
 /** A title for a failed call, chosen by the kind of failure and the HTTP status. */
 export function errorTitle(error) {
   if (error && error.kind === "answer") return STATUS_TITLES[error.status] || `The API answered HTTP ${error.status}`;
@@ -92,20 +93,31 @@ export function formatBytes(bytes) {
   return `${Math.max(1, Math.round(bytes / 1024))} KiB`;
 }
 
-export const IMAGE_TYPES_TEXT = "JPEG, PNG, GIF, WebP, BMP or TIFF";
+/** "1 file could not be read", "3 files could not be read". */
+export function skippedText(count) {
+  return `${count} file${count === 1 ? "" : "s"} could not be read`;
+}
+
+/** "1 image", "10,000 images". */
+export function imagesText(count) {
+  return `${Number(count).toLocaleString("en")} image${count === 1 ? "" : "s"}`;
+}
 
 /** The views bound to a document: main is the element each screen replaces. */
 export function createViews({ doc = document, main, indexInfo }) {
   const h = (tag, attrs, ...children) => el(doc, tag, attrs, ...children);
 
+  // replaceChildren writes null as the text "null": optional parts are left out here instead.
+  const present = (nodes) => nodes.filter((node) => node !== null && node !== undefined && node !== false);
+
   function replace(...nodes) {
-    main.replaceChildren(...nodes);
+    main.replaceChildren(...present(nodes));
   }
 
   // The query screen's answer area (absent when the route moved on before a search ended).
   function replaceAnswer(...nodes) {
     const answer = main.querySelector("#answer");
-    if (answer) answer.replaceChildren(...nodes);
+    if (answer) answer.replaceChildren(...present(nodes));
   }
 
   function focusHeading() {
@@ -140,8 +152,39 @@ export function createViews({ doc = document, main, indexInfo }) {
       h("label", { for: id, text: "Matches (k)" }), select);
   }
 
-  function pixelImage(src, alt, className) {
-    return h("img", { src, alt, className: `pixel ${className}`, loading: "lazy", decoding: "async" });
+  // A small source (the 28 px demo textures) is scaled up crisply; a photo is smoothed as usual.
+  function sharpenIfSmall(e) {
+    const img = e.target;
+    img.classList.toggle("pixel", img.naturalWidth > 0 && img.naturalWidth * 1.5 < img.clientWidth);
+  }
+
+  function photo(src, alt, className) {
+    return h("img", { src, alt, className: `photo ${className}`, loading: "lazy", decoding: "async",
+      onload: sharpenIfSmall });
+  }
+
+  let lazy = null; // the album grid's IntersectionObserver, one per shown album
+
+  function lazyPhoto(src, alt, className) {
+    const view = doc.defaultView;
+    if (!lazy || !view || typeof view.IntersectionObserver !== "function") return photo(src, alt, className);
+    const img = h("img", { alt, className: `photo ${className}`, decoding: "async", "data-src": src,
+      onload: sharpenIfSmall });
+    lazy.observe(img);
+    return img;
+  }
+
+  function startLazy() {
+    if (lazy) lazy.disconnect();
+    const view = doc.defaultView;
+    lazy = view && typeof view.IntersectionObserver === "function"
+      ? new view.IntersectionObserver((entries, observer) => {
+        for (const entry of entries) {
+          if (!entry.isIntersecting) continue;
+          entry.target.src = entry.target.dataset.src;
+          observer.unobserve(entry.target);
+        }
+      }, { rootMargin: LAZY_MARGIN }) : null;
   }
 
   // Stands in for a match the API could not copy: the same size as an image, with text instead.
@@ -162,7 +205,7 @@ export function createViews({ doc = document, main, indexInfo }) {
       details.push(`HTTP ${error.status}${error.code ? `, code ${error.code}` : ""}`);
     }
     return h("div", { className: "error", role: "alert", "data-kind": (error && error.kind) || "unknown" },
-      h("h2", { text: errorTitle(error) }),
+      h("h2", { text: (error && error.title) || errorTitle(error) }),
       h("p", { className: "error-message", text: (error && error.message) || String(error) }),
       details.length ? h("p", { className: "error-details", text: details.join("") }) : null,
       retry ? h("button", { type: "button", onclick: retry, text: "Try again" }) : null);
@@ -210,10 +253,10 @@ export function createViews({ doc = document, main, indexInfo }) {
     showHome(albums) {
       const list = h("ul", { className: "album-list" });
       for (const album of albums) {
-        const count = `${album.count} image${album.count === 1 ? "" : "s"}`;
+        const count = imagesText(album.count ?? 0);
         list.append(h("li", {},
           h("a", { className: "album-card", href: albumHref(album.name) },
-            album.cover ? pixelImage(album.cover, "", "cover") : h("span", { className: "cover empty" }),
+            album.cover ? photo(thumbUrl(album.cover), "", "cover") : h("span", { className: "cover empty" }),
             h("span", { className: "album-name", text: album.name }),
             h("span", { className: "album-count", text: count }))));
       }
@@ -225,32 +268,89 @@ export function createViews({ doc = document, main, indexInfo }) {
       focusHeading();
     },
 
-    /** An album: the k selector and a grid of its images, each a link to its search. */
-    showAlbum(album, k, { onK }) {
-      const grid = h("ul", { className: "image-grid" });
-      for (const key of album.images) {
-        const { file } = splitKey(key);
-        grid.append(h("li", {},
-          h("a", { className: "thumb", href: imageHref(key, k), title: `Find images like ${file}` },
-            pixelImage(key, `${album.name}: ${file}`, "thumb-img"))));
-      }
+    /**
+     * An album's frame: its heading, the k selector, what could not be read, an empty grid and the
+     * "show more" area. Tiles come with addAlbumTiles, page by page, as the controller loads them.
+     */
+    showAlbum(album, k, { onK, onMore }) {
+      startLazy();
+      const skipped = Number.isInteger(album.skipped) && album.skipped > 0
+        ? h("p", { className: "album-note", id: "album-skipped",
+          text: `${skippedText(album.skipped)} (not an image, a format the index does not take, `
+            + "damaged or too large); they are left out of the album." }) : null;
       replace(breadcrumb([["Albums", "#/"], [album.name, null]]),
         h("div", { className: "album-head" },
           h("h1", { text: album.name }),
           h("p", { className: "hint", text: "Pick an image to find the ones that look most like it." }),
           kSelector(k, onK)),
-        grid);
+        skipped,
+        h("ul", { className: "image-grid", id: "album-grid" }),
+        h("div", { className: "album-more", id: "album-more" },
+          h("p", { className: "album-status", id: "album-status", role: "status" }),
+          h("button", { type: "button", id: "show-more", hidden: true, onclick: onMore })));
       focusHeading();
     },
 
+    /** Append album tiles (gallery keys), each a link to its search with k. */
+    addAlbumTiles(album, keys, k) {
+      const grid = main.querySelector("#album-grid");
+      if (!grid) return;
+      const items = keys.map((key) => {
+        const { file } = splitKey(key);
+        return h("li", { "data-file": file },
+          h("a", { className: "thumb", href: imageHref(key, k), title: `Find images like ${file}`,
+            "data-key": key },
+          lazyPhoto(thumbUrl(key), `${album}: ${file}`, "thumb-img")));
+      });
+      grid.append(...items);
+    },
+
+    /** Point every tile at the search with this k. */
+    setTileK(k) {
+      for (const link of main.querySelectorAll("#album-grid a.thumb")) link.href = imageHref(link.dataset.key, k);
+    },
+
+    /**
+     * How much of the album is shown, and the way to the rest: {shown, total, next (images the button
+     * adds, 0 when all are shown), loading, error, retry}.
+     */
+    setAlbumProgress({ shown, total, next = 0, loading = false, error = null, retry = null }) {
+      const status = main.querySelector("#album-status");
+      const button = main.querySelector("#show-more");
+      if (!status || !button) return;
+      const area = status.parentElement;
+      for (const old of area.querySelectorAll(".error")) old.remove();
+      if (total === 0 && !loading && !error) {
+        status.textContent = "This album has no images yet.";
+      } else {
+        status.textContent = loading ? `Showing ${shown.toLocaleString("en")} of ${imagesText(total)}; loading more…`
+          : `Showing ${shown.toLocaleString("en")} of ${imagesText(total)}.`;
+      }
+      button.hidden = !next || loading || Boolean(error);
+      button.textContent = `Show ${next.toLocaleString("en")} more`;
+      if (error) {
+        const box = errorBox({ ...error, title: "Part of this album could not be loaded" }, { retry });
+        area.append(box);
+      }
+    },
+
+    /** Bring a tile into view and focus it (coming back from its search). */
+    focusTile(file) {
+      const item = [...main.querySelectorAll("#album-grid li")].find((li) => li.dataset.file === file);
+      const link = item && item.querySelector("a");
+      if (!link) return;
+      link.focus({ preventScroll: true });
+      link.scrollIntoView({ block: "center" });
+    },
+
     /** The query screen: the chosen image, the k selector and an empty answer area. */
-    showQuery(album, key, k, { onK, onSearch }, src = key) {
+    showQuery(album, key, k, { onK, onSearch }, src) {
       const { file } = splitKey(key);
       const answer = h("section", { className: "answer", "aria-live": "polite", id: "answer" });
       replace(breadcrumb([["Albums", "#/"], [album, albumHref(album)], [file, null]]),
         h("div", { className: "query" },
           h("figure", { className: "query-figure" },
-            pixelImage(src, `query: ${album}/${file}`, "query-img"),
+            photo(src, `query: ${album}/${file}`, "query-img"),
             h("figcaption", { text: file })),
           h("div", { className: "query-side" },
             h("h1", { text: `Images like ${file}` }),
@@ -262,7 +362,7 @@ export function createViews({ doc = document, main, indexInfo }) {
 
     /** "Search with your own image": file picker, drop zone, paste, k, a preview and the answer area. */
     showUpload(k, { onK, onFile, maxBytes }) {
-      const input = h("input", { type: "file", id: "upload-input", accept: "image/*", className: "visually-hidden",
+      const input = h("input", { type: "file", id: "upload-input", accept: UPLOAD_ACCEPT, className: "visually-hidden",
         onchange: (e) => { if (e.target.files && e.target.files[0]) onFile(e.target.files[0]); } });
       const drop = h("div", { className: "drop-zone", id: "upload-drop", tabindex: "0",
         "aria-describedby": "upload-hint",
@@ -285,7 +385,8 @@ export function createViews({ doc = document, main, indexInfo }) {
           h("div", { className: "query-side" },
             h("h1", { text: "Search with your own image" }),
             h("p", { className: "hint", id: "upload-hint",
-              text: `${IMAGE_TYPES_TEXT}, up to ${formatBytes(maxBytes)}. It is kept privately for a day.` }),
+              text: `${IMAGE_TYPES_TEXT}, up to ${formatBytes(maxBytes)}. Large photos are scaled down to `
+                + "about 1280 pixels before they are sent. Your image is kept privately for a day." }),
             drop,
             kSelector(k, onK))),
         h("section", { className: "answer", "aria-live": "polite", id: "answer" }));
@@ -297,17 +398,31 @@ export function createViews({ doc = document, main, indexInfo }) {
       const figure = main.querySelector("#upload-preview");
       if (!figure) return;
       figure.hidden = false;
-      figure.replaceChildren(h("img", { src, alt: `your image: ${name}`, className: "query-img upload-img" }),
-        h("figcaption", { text: name }));
+      // A format this browser cannot show (HEIC in most) still goes to the search: say so instead.
+      const noPreview = () => img.replaceWith(h("div", { className: "query-img no-preview", role: "img",
+        "aria-label": `your image: ${name}, no preview`, text: "No preview in this browser; it is searched all the same." }));
+      const img = h("img", { src, alt: `your image: ${name}`, className: "query-img upload-img", onerror: noPreview });
+      figure.replaceChildren(img, h("figcaption", { text: name }));
     },
 
-    /** Upload progress: a fraction 0..1, or null when the browser cannot tell (a staged indicator). */
-    showUploadProgress(fraction) {
+    /** While a large photo is scaled down in the browser, before its upload. */
+    showPreparing(name) {
+      replaceAnswer(loadingBox(`Scaling ${name || "your image"} down for the upload…`));
+    },
+
+    /**
+     * Upload progress: a fraction 0..1, or null when the browser cannot tell (a staged indicator);
+     * sizes {sent, original} say what crosses the link when the photo was scaled down.
+     */
+    showUploadProgress(fraction, { sent = 0, original = 0 } = {}) {
       const known = typeof fraction === "number" && Number.isFinite(fraction);
       const bar = h("progress", { id: "upload-progress", max: "100" });
       if (known) bar.value = Math.round(fraction * 100);
+      const size = sent ? ` ${formatBytes(sent)}${original > sent ? ` (scaled down from ${formatBytes(original)})` : ""}`
+        : "";
       replaceAnswer(h("div", { className: "loading", role: "status" },
-        h("label", { for: "upload-progress", text: known ? `Uploading… ${Math.round(fraction * 100)}%` : "Uploading…" }),
+        h("label", { for: "upload-progress",
+          text: `Uploading${size}… ${known ? `${Math.round(fraction * 100)}%` : ""}`.trim() }),
         bar));
     },
 
@@ -331,7 +446,7 @@ export function createViews({ doc = document, main, indexInfo }) {
         const copied = typeof match.url === "string" && match.url !== "";
         row.append(h("li", { className: copied ? "result" : "result copy-failed" },
           h("figure", {},
-            copied ? pixelImage(match.url, `match: ${album}/${file}`, "result-img")
+            copied ? photo(match.url, `match: ${album}/${file}`, "result-img")
               : copyFailedTile(`match: ${album}/${file}, copy failed`),
             h("figcaption", {},
               h("span", { className: "score", text: `score ${score}` }),

@@ -95,11 +95,27 @@ SITE_DIR = REPO / "site"
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 STUB_ALBUMS = {
     "albums": [
-        {"name": "marble", "cover": "albums/marble/m0.png", "count": 3,
-         "images": ["albums/marble/m0.png", "albums/marble/m1.png", "albums/marble/m2.png"]},
-        {"name": "wood", "cover": "albums/wood/w0.png", "count": 1, "images": ["albums/wood/w0.png"]},
+        {"name": "marble", "cover": "gallery/marble/m0.png", "count": 3, "skipped": 0, "pages": 1,
+         "page_size": 100},
+        {"name": "wood", "cover": "gallery/wood/w0.png", "count": 1, "skipped": 2, "pages": 1,
+         "page_size": 100},
     ],
     "index": {"version": "v-stub", "count": 4, "mode": "lsh", "pretrained": False, "weights_label": "seed:0"},
+}
+
+
+def listing_page(album: str, files: list[str], page: int = 1, page_size: int = 100) -> dict:
+    """One listings/<album>/<page>.json as docs/contracts.md says, for the given files of the album."""
+    pages = max(1, -(-len(files) // page_size)) if files else 0
+    chunk = files[(page - 1) * page_size:page * page_size]
+    return {"album": album, "page": page, "pages": pages, "count": len(files),
+            "images": [{"key": f"gallery/{album}/{name}", "sha256": "0" * 64, "width": 8, "height": 8,
+                        "bytes": 100} for name in chunk]}
+
+
+STUB_LISTINGS = {
+    "listings/marble/1.json": listing_page("marble", ["m0.png", "m1.png", "m2.png"]),
+    "listings/wood/1.json": listing_page("wood", ["w0.png"]),
 }
 
 
@@ -134,6 +150,7 @@ class StubSite:
         self.url = f"http://127.0.0.1:{port}/"
         self.headers = headers or {}
         self.albums = STUB_ALBUMS
+        self.listings = dict(STUB_LISTINGS)  # path -> JSON; a missing path answers 404 as S3 would
         self.search = lambda body: (200, stub_answer(body["key"], body["k"]))
         self.searches: list[dict] = []
         self._png = png_bytes()
@@ -149,7 +166,13 @@ class StubSite:
             route.fulfill(status=status, json=answer)
         elif path == "albums.json":
             route.fulfill(json=self.albums)
-        elif path.startswith(("albums/", "results/")) and path.endswith(".png"):
+        elif path.startswith("listings/"):
+            if path in self.listings:
+                route.fulfill(json=self.listings[path])
+            else:
+                route.fulfill(status=404, body="<Error><Code>NoSuchKey</Code></Error>",
+                              content_type="application/xml")
+        elif path.startswith(("thumbs/", "previews/", "results/")) and path.endswith(".png"):
             route.fulfill(body=self._png, content_type="image/png")
         else:
             file = SITE_DIR / (path or "index.html")
