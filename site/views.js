@@ -199,13 +199,13 @@ export function createViews({ doc = document, main, indexInfo }) {
       h("span", { className: "spinner", "aria-hidden": "true" }), h("span", { text }));
   }
 
-  function errorBox(error, { retry } = {}) {
+  function errorBox(error, { retry, title } = {}) {
     const details = [];
     if (error && error.kind === "answer") {
       details.push(`HTTP ${error.status}${error.code ? `, code ${error.code}` : ""}`);
     }
     return h("div", { className: "error", role: "alert", "data-kind": (error && error.kind) || "unknown" },
-      h("h2", { text: (error && error.title) || errorTitle(error) }),
+      h("h2", { text: title || errorTitle(error) }),
       h("p", { className: "error-message", text: (error && error.message) || String(error) }),
       details.length ? h("p", { className: "error-details", text: details.join("") }) : null,
       retry ? h("button", { type: "button", onclick: retry, text: "Try again" }) : null);
@@ -329,7 +329,7 @@ export function createViews({ doc = document, main, indexInfo }) {
       button.hidden = !next || loading || Boolean(error);
       button.textContent = `Show ${next.toLocaleString("en")} more`;
       if (error) {
-        const box = errorBox({ ...error, title: "Part of this album could not be loaded" }, { retry });
+        const box = errorBox(error, { retry, title: "Part of this album could not be loaded" });
         area.append(box);
       }
     },

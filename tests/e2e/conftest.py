@@ -139,6 +139,18 @@ def png_bytes(color: tuple[int, int, int] = (90, 140, 200)) -> bytes:
     return buffer.getvalue()
 
 
+def form_parts(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
+    """A multipart/form-data body as {field name: (part content type, bytes)}."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    head = b"Content-Type: " + content_type.encode() + b"\r\n\r\n"
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    return {part.get_param("name", header="content-disposition"): (part.get_content_type(),
+                                                                  part.get_payload(decode=True))
+            for part in message.iter_parts()}
+
+
 class StubSite:
     """The repo's site/ at a loopback origin, with albums.json, images and POST /api/search stubbed.
 
@@ -151,7 +163,10 @@ class StubSite:
         self.headers = headers or {}
         self.albums = STUB_ALBUMS
         self.listings = dict(STUB_LISTINGS)  # path -> JSON; a missing path answers 404 as S3 would
-        self.search = lambda body: (200, stub_answer(body["key"], body["k"]))
+        self.uploads: list[dict[str, tuple[str, bytes]]] = []  # each posted form: name -> (type, bytes)
+        self.requested: list[str] = []  # every path the page asked for, in order
+        self.search = lambda body: (200, stub_answer(body.get("key") or f"uploads/{body.get('upload')}",
+                                                     body["k"]))
         self.searches: list[dict] = []
         self._png = png_bytes()
         page.route(self.url + "**", self._answer)
@@ -159,7 +174,15 @@ class StubSite:
     def _answer(self, route) -> None:
         request = route.request
         path = request.url[len(self.url):].split("?", 1)[0].split("#", 1)[0]
-        if path == "api/search" and request.method == "POST":
+        self.requested.append(path)
+        if path == "api/uploads" and request.method == "POST":
+            route.fulfill(json={"upload_id": f"u{len(self.uploads)}", "url": self.url + "upload-bucket",
+                                "fields": {"key": f"uploads/u{len(self.uploads)}"},
+                                "max_bytes": 10 * 1024 * 1024, "expires_in": 300})
+        elif path == "upload-bucket" and request.method == "POST":
+            self.uploads.append(form_parts(request.headers["content-type"], request.post_data_buffer))
+            route.fulfill(status=204, body="")
+        elif path == "api/search" and request.method == "POST":
             body = request.post_data_json
             self.searches.append(body)
             status, answer = self.search(body)
