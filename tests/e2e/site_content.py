@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 PAGE_SIZE = 100
 THUMB_LONG_SIDE = 256
@@ -25,16 +26,27 @@ ORIENTATION = 0x0112
 
 
 def phone_photo(seed: int, size: tuple[int, int] = PHONE_SIZE) -> bytes:
-    """A phone-like JPEG: smooth colour regions with sensor-like noise, EXIF orientation 6, GPS, serial."""
-    def channel(offset: int) -> Image.Image:
-        # effect_noise is seeded by nothing we control; Pillow's noise is fine as material, the
-        # layout of each photo comes from the seed through the low-resolution plane's size.
-        low = Image.effect_noise((12 + seed % 7 + offset, 9 + seed % 5), 70)
-        return low.resize(size, Image.Resampling.BICUBIC)
-
-    colour = Image.merge("RGB", [channel(0), channel(1), channel(2)])
-    grain = Image.effect_noise(size, 30).convert("RGB")
-    img = Image.blend(colour, grain, 0.08)
+    """A phone-like JPEG: a sky-to-ground scene with objects (sharp edges) and sensor grain, stored
+    sideways with EXIF orientation 6, GPS and a camera serial, like a portrait from a phone."""
+    rng = random.Random(seed)
+    width, height = size
+    sky = tuple(rng.randrange(90, 220) for _ in range(3))
+    ground = tuple(rng.randrange(20, 140) for _ in range(3))
+    column = Image.linear_gradient("L").resize((1, height))
+    img = Image.composite(Image.new("RGB", (1, height), ground), Image.new("RGB", (1, height), sky),
+                          column).resize(size)
+    draw = ImageDraw.Draw(img)
+    for _ in range(40):  # objects: what gives a real photo's thumbnail its detail (and its bytes)
+        x, y = rng.randrange(width), rng.randrange(height // 3, height)
+        w, h = rng.randrange(40, width // 4), rng.randrange(40, height // 4)
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+        shape((x, y, x + w, y + h), fill=colour, outline=(0, 0, 0), width=rng.randrange(1, 12))
+    # Texture (foliage, fabric, clouds: fine colour detail) and sensor grain.
+    texture = Image.merge("RGB", [Image.effect_noise((width // 24, height // 24), 90).resize(size)
+                                  for _ in range(3)])
+    img = Image.blend(img, texture, 0.3)
+    img = Image.blend(img, Image.effect_noise(size, 40).convert("RGB"), 0.06)
     exif = Image.Exif()
     exif[ORIENTATION] = 6
     exif[0x010F] = "PhoneMaker"

@@ -88,7 +88,7 @@ def test_a_text_file_shows_what_to_do(page, stack, output_dir):
                                                   "buffer": b"not an image\n"}])
     error = page.wait_for_selector(".error", timeout=TIMEOUT_MS)
     text = error.inner_text()
-    assert "not an image" in text and "JPEG, PNG, GIF, WebP, BMP or TIFF" in text
+    assert "not an image" in text and "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF or AVIF" in text
     page.screenshot(path=str(output_dir / "e2e-upload-text-file.png"))
 
 
@@ -98,7 +98,7 @@ def test_a_file_named_png_that_is_text_is_refused_by_the_search(page, stack):
     page.set_input_files("#upload-input", files=[{"name": "fake.png", "mimeType": "image/png",
                                                   "buffer": b"plain text pretending\n" * 10}])
     error = page.wait_for_selector(".error", timeout=TIMEOUT_MS)
-    assert "JPEG, PNG, GIF, WebP, BMP or TIFF" in error.inner_text()
+    assert "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF or AVIF" in error.inner_text()
     assert "422" in error.inner_text()
 
 
