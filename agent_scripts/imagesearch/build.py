@@ -25,6 +25,7 @@ from imagesearch.gallery_match import refuse_unmatched
 from imagesearch.index import LshBuildParams, default_probes
 from imagesearch.manifest import assemble, build_report, source_digest
 from imagesearch.pipeline import featurize_sources
+from imagesearch.skipped import carry, record
 from imagesearch.sources import Source, collect_sources
 from imagesearch.storage import IndexStore, S3IndexStore, open_store, publish_version
 from imagesearch.weights import default_input_size
@@ -126,7 +127,8 @@ def build_index(
         lsh=config.lsh,
         probes=config.probes,
         mode_rule=config.mode_rule,
-        extra={"build": {"kind": "build", "source": images, "skipped": len(skipped)}},
+        extra={"build": {"kind": "build", "source": images, "skipped": len(skipped)},
+               "skipped_files": record(skipped)},
         size_from=(
             "operator (--size or IMAGESEARCH_INPUT_SIZE)" if size_from == "operator"
             else "weights default (224 pretrained, 32 not pretrained)"
@@ -188,8 +190,13 @@ def update_images(
     source: str = "",
     progress: bool = False,
     kind: str = "update",
+    refused: list[dict] = (),
 ) -> dict:
     """Add or replace `sources` and drop the keys in `remove`, all in ONE new live version.
+
+    `refused` are skipped entries {"key", "reason", "message"} the caller refused before reading
+    (e.g. names outside the key pattern); with the files skipped here they replace whatever the
+    live manifest's `skipped_files` said about those keys (imagesearch.skipped).
 
     An image already indexed with the same content costs one read and no model run; a source that
     is also named in `remove` is added (the caller decides which came last). When nothing changes,
@@ -203,7 +210,7 @@ def update_images(
     parent, manifest, arrays = _live(store, cache_dir, " to update; run `index build` first")
     # Hash first: an image already indexed under the same key costs one read, no model.
     probe = featurize_sources(list(sources), None, limits, threads=threads, progress=False)
-    skipped = list(probe.skipped)
+    skipped = list(refused) + list(probe.skipped)
     old_keys, old_hashes = _keys_and_hashes(arrays)
     have = dict(zip(old_keys, old_hashes, strict=True))
     fresh = {k for k, h in zip(probe.keys, probe.hashes, strict=True) if have.get(k) != h}
@@ -221,7 +228,9 @@ def update_images(
     drop = {k for k in remove if k in have and k not in added_keys}
     missing = sorted(k for k in set(remove) - added_keys if k not in have)
     counts = {"unchanged": unchanged, "removed": len(drop), "not_found": missing}
-    if not fresh and not drop:
+    looked_at = {s.key for s in sources} | set(remove) | {r["key"] for r in refused}
+    if not fresh and not drop and carry(manifest.get("skipped_files", []), looked_at, skipped) == \
+            manifest.get("skipped_files", []):
         return build_report(kind, parent, store.root, manifest, skipped, started, added=0, replaced=0,
                             **counts)
     done = featurize_sources([], None, limits)
@@ -243,7 +252,9 @@ def update_images(
     features = np.concatenate([np.asarray(arrays["features"][keep]), done.features])
     replaced = len(renewed & set(have))
     build = {"kind": kind, "parent": parent, "source": source}
-    new_arrays, new_manifest = _reassemble(keys, hashes, features, manifest, config, build)
+    carried = carry(manifest.get("skipped_files", []), looked_at, skipped)
+    new_arrays, new_manifest = _reassemble(keys, hashes, features, manifest, config, build,
+                                           skipped_files=carried)
     version = publish_version(store, new_arrays, new_manifest, keep=config.keep_versions)
     return build_report(
         kind,
@@ -268,8 +279,10 @@ def _reassemble(
     build: dict,
     lsh: LshBuildParams | None = None,
     probes: int | None = None,
+    skipped_files: list[dict] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """A version derived from the live one: same weights and size, its LSH parameters unless given."""
+    """A version derived from the live one: same weights and size, its LSH parameters unless given,
+    its skipped files (the manifest's `skipped_files`) unless given."""
     return assemble(
         keys,
         hashes,
@@ -279,7 +292,8 @@ def _reassemble(
         lsh=lsh or LshBuildParams.from_manifest(manifest),
         probes=default_probes(manifest) if probes is None else probes,
         mode_rule=config.mode_rule,
-        extra={"build": build},
+        extra={"build": build, "skipped_files": (
+            manifest.get("skipped_files", []) if skipped_files is None else skipped_files)},
         size_from=manifest["model"].get("input_size_from"),
     )
 
@@ -313,6 +327,7 @@ def remove_images(
         manifest,
         config,
         {"kind": "remove", "parent": parent},
+        skipped_files=carry(manifest.get("skipped_files", []), [all_keys[i] for i in gone], []),
     )
     version = publish_version(store, new_arrays, new_manifest, keep=config.keep_versions)
     return build_report(

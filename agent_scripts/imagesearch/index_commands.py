@@ -130,7 +130,10 @@ def run_index_info(args: argparse.Namespace, settings: Settings) -> int:
     model = manifest.get("model", {})
     print_json({"ok": True, "current": current, "versions": store.list_versions(),
                 "input_size": model.get("input_size"), "input_size_from": model.get("input_size_from"),
-                "weights": manifest.get("weights"), "manifest": manifest})
+                "weights": manifest.get("weights"),
+                # The files the index could not use, by key and reason (imagesearch.skipped).
+                "skipped": len(manifest.get("skipped_files", [])),
+                "skipped_files": manifest.get("skipped_files", []), "manifest": manifest})
     return 0
 
 

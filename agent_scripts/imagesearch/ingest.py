@@ -101,6 +101,7 @@ def apply_batch(
     lock_timeout_s: float = 600.0,
     featurizer: Any = None,
     after_publish: Callable[[str], dict] | None = None,
+    after_apply: Callable[[list[str]], dict] | None = None,
 ) -> dict:
     """Apply the batch `ingest/<id>.json` of `bucket` to `index_root`; the report (JSON-ready dict)."""
     from imagesearch.build import update_images  # numpy and the model: only when a batch runs
@@ -119,9 +120,17 @@ def apply_batch(
         # The bucket now, not the event, decides: a later batch may already have undone this one.
         present = [k for k in keys if object_exists(s3, bucket, k)]
         gone = sorted(set(keys) - set(present))
+        # A name outside the key pattern under gallery/ is never read nor listed, only recorded as
+        # skipped while it exists (the album counts it; `index info` names it).
+        gallery_bad = sorted({k for k in bad_keys if k.startswith("gallery/")})
+        bad_present = [k for k in gallery_bad if object_exists(s3, bucket, k)]
+        refused = [{"key": k, "reason": "bad_key", "message": "not a gallery/<album>/<file> key"}
+                   for k in bad_present]
         report = update_images(
-            index_root, sources=[reads.source(k) for k in present], remove=gone, config=config, s3=s3,
+            index_root, sources=[reads.source(k) for k in present],
+            remove=gone + sorted(set(gallery_bad) - set(bad_present)), config=config, s3=s3,
             featurizer=featurizer, cache_dir=cache_dir, source=f"s3://{bucket}/{batch_key}", kind="ingest",
+            refused=refused,
         )
     if reads.transient:
         # The version (if any) holds what could be read; the retry adds the rest and changes nothing else.
@@ -130,7 +139,9 @@ def apply_batch(
     skipped = [{"key": s.get("key"), "reason": s["reason"], "message": str(s.get("message", ""))[:200]}
                for s in report["skipped_files"]]
     skipped += [{"key": k[:300], "reason": "bad_key", "message": "not a gallery/<album>/<file> key"}
-                for k in bad_keys]
+                for k in bad_keys if not k.startswith("gallery/")]
+    for s in skipped:
+        s["key"] = str(s["key"])[:300]
     out = {
         "ok": True,
         "batch": batch_key,
@@ -153,4 +164,10 @@ def apply_batch(
     }
     if changed and after_publish is not None:
         out.update(after_publish(report["version"]))
+    if after_apply is not None:
+        # Always, changed or not: a retried batch (the site update failed after the version went
+        # live) finds nothing to change in the index but must still bring the site in line. Under
+        # the lock and from the live version, so a later batch's listing is never overwritten.
+        with batch_lock(os.path.join(cache_dir, LOCK_NAME), lock_timeout_s):
+            out.update(after_apply(keys + sorted(set(bad_keys))))
     return out

@@ -113,9 +113,19 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 "cache": warm_result_cache(version, s3=s3, bucket=bucket, index_root=index_root,
                                            cache_dir=config.cache_dir, settings=settings)}
 
+    site_bucket = settings_table.get("SITE_BUCKET", environ)
+
+    def after_apply(touched: list[str]) -> dict:
+        # The site's display copies and album pages (docs/contracts.md, "Ingest"); made here because
+        # the instance already reads and decodes each image (docs/contracts.md records why).
+        from imagesearch.site_listing import refresh_from_live
+
+        return refresh_from_live(s3, site_bucket=site_bucket, gallery_bucket=bucket, index_root=index_root,
+                                 touched=touched, max_bytes=config.limits.max_bytes)
+
     report = apply_batch(key, bucket=bucket, index_root=index_root, s3=s3, config=config,
                          cache_dir=config.cache_dir, lock_timeout_s=LOCK_TIMEOUT_S,
-                         after_publish=after_publish)
+                         after_publish=after_publish, after_apply=after_apply if site_bucket else None)
     print_json(report)
     return 0
 

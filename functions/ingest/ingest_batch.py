@@ -1,6 +1,8 @@
-"""One SQS batch of S3 events: net changes -> ingest/<id>.json -> IngestDocument -> album listing.
+"""One SQS batch of S3 events: net changes -> ingest/<id>.json -> IngestDocument -> public copies dropped.
 
-All or nothing: when the command (or the listing update) fails, every message of the batch is
+The instance makes the display copies and album pages of what the index accepted (imagesearch
+ingest); this function removes the public copies of the keys that left or were refused.
+All or nothing: when the command (or the removal) fails, every message of the batch is
 reported as a batch item failure, so SQS delivers them again and after maxReceiveCount parks them
 in the dead-letter queue; the reason is logged. Applying a batch twice changes nothing, so a retry
 is always safe. A message that is not an S3 event can never succeed: only it is reported.
@@ -17,10 +19,10 @@ from typing import Any
 
 import ssm_command
 from botocore.exceptions import BotoCoreError, ClientError
-from ingest_keys import GALLERY_KEY, album_of, batch_key
+from ingest_keys import GALLERY_KEY, GALLERY_PREFIX, album_of, batch_key
 from ingest_settings import IngestConfig
 from s3_events import DELETE, NotAnS3Event, ObjectEvent, net_changes, parse_message
-from site_albums import PublicCopiesNotDeleted, delete_public_copies, index_summary, update_albums
+from site_albums import PublicCopiesNotDeleted, delete_public_copies
 from ssm_command import CommandTimedOut, Ending
 
 log = logging.getLogger("ingest")
@@ -100,18 +102,11 @@ def run_document(clients: IngestClients, config: IngestConfig, key: str, remaini
     return report
 
 
-def update_listing(clients: IngestClients, config: IngestConfig, changes: list[ObjectEvent],
-                   report: dict) -> list[str]:
-    """albums.json and the albums/ copies of the albums the batch touched; their names."""
-    skipped = {s.get("key") for s in report.get("skipped_files", [])}
-    index = report.get("index") or {}
-    summary = index_summary({"version": index.get("version"), "count": index.get("count"),
-                             "default_mode": index.get("default_mode"), "weights": index.get("weights")})
-    albums = sorted({album_of(c.key) for c in changes})
-    update_albums(clients.s3, site_bucket=config.site_bucket, gallery_bucket=config.gallery_bucket,
-                  albums=albums, changed_keys=[c.key for c in changes if c.op == "put"], hidden=skipped,
-                  per_album=config.per_album, index=summary)
-    return albums
+def copies_to_drop(changes: list[ObjectEvent], report: dict) -> list[str]:
+    """The gallery keys whose public copies go: deleted ones and those the index refused now."""
+    refused = [str(s.get("key")) for s in report.get("skipped_files", [])]
+    deleted = [c.key for c in changes if c.op == DELETE]
+    return sorted({k for k in deleted + refused if GALLERY_KEY.fullmatch(k)})
 
 
 def _parse(records: Iterable[dict]) -> tuple[list[ObjectEvent], list[str], list[str]]:
@@ -133,10 +128,12 @@ def handle_batch(records: list[dict], clients: IngestClients, config: IngestConf
     """Apply one SQS batch of S3 events; every message of a failed batch is reported as a failure."""
     events, ids, bad = _parse(records)
     mine = [e for e in events if e.bucket == config.gallery_bucket]
-    changes = [c for c in net_changes(mine) if GALLERY_KEY.fullmatch(c.key)]
+    # Keys under gallery/ outside the key pattern go to the instance too: it records them as
+    # skipped (never read nor listed), so the album counts them and `index info` names them.
+    changes = [c for c in net_changes(mine) if c.key.startswith(GALLERY_PREFIX)]
     ignored = sorted({e.key for e in mine} - {c.key for c in changes})
     if ignored:
-        log.warning("keys outside gallery/<album>/<file> are not indexed: %s", ignored[:20])
+        log.warning("keys outside gallery/ are not indexed: %s", ignored[:20])
     if not changes:
         return BatchOutcome(failures=bad)
     key, body = batch_document(config.gallery_bucket, changes)
@@ -144,9 +141,9 @@ def handle_batch(records: list[dict], clients: IngestClients, config: IngestConf
         clients.s3.put_object(Bucket=config.gallery_bucket, Key=key, Body=body,
                               ContentType="application/json")
         report = run_document(clients, config, key, remaining, sleep)
-        albums = update_listing(clients, config, changes, report)
-        # Images that left the gallery leave the site too: their copies as search results.
-        delete_public_copies(clients.s3, config.site_bucket, [c.key for c in changes if c.op == DELETE])
+        albums = sorted({album_of(c.key) for c in changes if GALLERY_KEY.fullmatch(c.key)})
+        # Images that left the gallery (or that the index refused) leave the site too.
+        delete_public_copies(clients.s3, config.site_bucket, copies_to_drop(changes, report))
     except (IngestFailed, ClientError, BotoCoreError, CommandTimedOut, PublicCopiesNotDeleted) as e:
         reason = f"{type(e).__name__}: {e}"
         log.error("ingest batch %s failed; its %d messages return to the queue: %s", key, len(ids), reason)

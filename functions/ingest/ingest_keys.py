@@ -10,6 +10,7 @@ import hashlib
 import re
 
 GALLERY_KEY = re.compile(r"^gallery/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,16}){0,4}$")
+GALLERY_PREFIX = "gallery/"
 INGEST_KEY = re.compile(r"^ingest/[0-9a-f]{32}\.json$")
 
 

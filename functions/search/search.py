@@ -54,7 +54,7 @@ class SearchService:
         through SSM and its top 10 are written to the cache (docs/contracts.md, "Result cache").
         """
         clock = self.clock
-        bucket = cfg.site_bucket if request.in_site_bucket else cfg.gallery_bucket
+        bucket = cfg.gallery_bucket  # every query image is there (albums/ keys resolve to gallery/)
         timings: dict[str, float] = {}
         sha256, outcome = None, "off"
         if request.upload is not None:
@@ -62,7 +62,7 @@ class SearchService:
             if cfg.cache_enabled:
                 outcome = "upload"  # its hash is unknown without downloading it: never cached
         else:
-            head = check_query_image(self.clients.s3, bucket, request.key)
+            head = check_query_image(self.clients.s3, bucket, request.image_key)
             if cfg.cache_enabled:
                 sha256 = query_sha256(head)
                 outcome = "no_hash" if sha256 is None else outcome
@@ -94,7 +94,7 @@ class SearchService:
                 writer.start()
 
         t_copy = clock()
-        outcomes = copy_results(self.clients.s3, cfg.gallery_bucket, cfg.site_bucket,
+        outcomes = copy_results(self.clients.s3, cfg.site_bucket,
                                 [r["key"] for r in results], cfg.copy_workers, deadline,
                                 sleep=self.sleep)
         t_end = clock()
@@ -138,7 +138,7 @@ class SearchService:
             if deadline.expired():
                 raise DeadlineExceeded("the request ran out of time before the search was sent")
             command_id = send_search(self.clients.ssm, instance_id, cfg.document_name, bucket,
-                                     request.key, k, comment=f"image search {request_id}")
+                                     request.image_key, k, comment=f"image search {request_id}")
             t_wait = clock()
             reserve = min(COPY_RESERVE_SECONDS, deadline.remaining() / 5)
             invocation = wait_for_invocation(self.clients.ssm, command_id, instance_id,
@@ -155,12 +155,10 @@ class SearchService:
 
 
 def query_of(cfg: LambdaSettings, request: SearchRequest) -> dict:
-    """The answer's `query`: a public URL for an album image; an upload or gallery image has none."""
+    """The answer's `query`: an album or gallery image's preview URL; an upload has none (private)."""
     if request.upload is not None:
         return {"upload": request.upload}
-    if request.in_site_bucket:
-        return {"key": request.key, "url": cfg.url(request.key)}
-    return {"key": request.key}
+    return {"key": request.key, "url": cfg.url(request.preview_key)}
 
 
 def _ms(seconds: float) -> float:

@@ -1,7 +1,8 @@
-"""Stale public copies: an image that leaves the index leaves results/ in the site bucket too."""
+"""Stale public copies: an image that leaves the index leaves results/, thumbs/, previews/ and its listing."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -53,9 +54,17 @@ def test_a_key_that_leaves_the_index_loses_its_public_copy(s3, tmp_path):
     # WHEN one image is removed from the collection and it is published again
     leaving.unlink()
     report = _publish(s3, images, site_dir, tmp_path)
-    # THEN its public copy is deleted and the others stay
-    listed = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE, Prefix="results/").get("Contents", [])}
+    # THEN its public copies (result, thumbnail, preview) are deleted and the others stay
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE).get("Contents", [])}
     assert gone_key not in listed and kept_key in listed
+    for prefix in ("thumbs", "previews"):
+        assert f"{prefix}/{albums[0]}/{leaving.name}" not in listed
+        assert f"{prefix}/{albums[1]}/{staying.name}" in listed
+    pages = [json.loads(s3.get_object(Bucket=SITE, Key=o["Key"])["Body"].read())
+             for o in s3.list_objects_v2(Bucket=SITE, Prefix="listings/")["Contents"]]
+    listed_keys = {img["key"] for page in pages for img in page["images"]}
+    assert f"gallery/{albums[0]}/{leaving.name}" not in listed_keys
+    assert f"gallery/{albums[1]}/{staying.name}" in listed_keys
     assert report.removed_results == 1
     # AND an unchanged publish deletes nothing
     shutil.rmtree(tmp_path / "work", ignore_errors=True)
