@@ -104,13 +104,13 @@ STUB_ALBUMS = {
 }
 
 
-def listing_page(album: str, files: list[str], page: int = 1, page_size: int = 100) -> dict:
-    """One listings/<album>/<page>.json as docs/contracts.md says, for the given files of the album."""
-    pages = max(1, -(-len(files) // page_size)) if files else 0
-    chunk = files[(page - 1) * page_size:page * page_size]
-    return {"album": album, "page": page, "pages": pages, "count": len(files),
-            "images": [{"key": f"gallery/{album}/{name}", "sha256": "0" * 64, "width": 8, "height": 8,
-                        "bytes": 100} for name in chunk]}
+def listing_page(album: str, files: list[str], page: int = 1) -> dict:
+    """One listings/<album>/<page>.json for the given files, made by the listing's own writer."""
+    from site_albums.pages import album_pages
+
+    rows = [{"key": f"gallery/{album}/{name}", "sha256": "0" * 64, "width": 8, "height": 8, "bytes": 100}
+            for name in files]
+    return album_pages(album, rows)[page - 1]
 
 
 STUB_LISTINGS = {

@@ -176,7 +176,7 @@ def test_an_error_answer_shows_the_api_message(page, stack):
     error = page.wait_for_selector('.error[data-kind="answer"]', timeout=TIMEOUT_MS)
     text = error.inner_text()
     assert "No such image" in text
-    assert "albums/" + album + "/no_such_image.png" in text  # the API's own message
+    assert "gallery/" + album + "/no_such_image.png" in text  # the API's own message
     assert "HTTP 404" in text
 
 
