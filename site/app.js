@@ -63,6 +63,7 @@ export function createApp({ api, views, win = window,
   // Each album's loaded listing pages, kept while the page is open: back from a search shows the same
   // tiles at once, and the tile last searched is brought into view.
   const albumStates = new Map();
+  let shownAlbum = null; // the album whose grid is on screen: where a late listing page goes
 
   async function loadCatalog() {
     if (!catalog) {
@@ -94,6 +95,7 @@ export function createApp({ api, views, win = window,
     generation += 1;
     const mine = generation;
     const route = parseRoute(win.location.hash);
+    shownAlbum = null;
     if (!catalog) views.showLoading("Loading albums…");
     try {
       await loadCatalog();
@@ -108,7 +110,7 @@ export function createApp({ api, views, win = window,
     } else if (route.name === "album") {
       const album = findAlbum(route.album);
       if (!album) return showMissing(`There is no album called “${route.album}”.`);
-      await showAlbum(album, mine);
+      await showAlbum(album);
     } else if (route.name === "image") {
       if (route.k !== null) k = route.k;
       const key = galleryKey(route.album, route.file);
@@ -143,7 +145,7 @@ export function createApp({ api, views, win = window,
   }
 
   function albumState(name) {
-    if (!albumStates.has(name)) albumStates.set(name, { keys: [], loaded: 0, pages: null, loading: null });
+    if (!albumStates.has(name)) albumStates.set(name, { keys: [], loaded: 0, pages: null, count: null, loading: null });
     return albumStates.get(name);
   }
 
@@ -155,32 +157,37 @@ export function createApp({ api, views, win = window,
 
   function albumProgress(album, state, extra = {}) {
     const pageSize = Number.isInteger(album.page_size) && album.page_size > 0 ? album.page_size : DEFAULT_PAGE_SIZE;
-    const total = Math.max(Number.isInteger(album.count) ? album.count : 0, state.keys.length);
+    const count = state.count ?? album.count;
+    const total = Math.max(Number.isInteger(count) ? count : 0, state.keys.length);
     const more = state.loaded < state.pages;
     const next = more ? Math.max(1, Math.min(pageSize, total - state.keys.length)) : 0;
     views.setAlbumProgress({ shown: state.keys.length, total, next, ...extra });
   }
 
   /** Draw the album with what is loaded so far, then load its first page if none is. */
-  async function showAlbum(album, mine) {
+  async function showAlbum(album) {
     const state = albumState(album.name);
     if (state.pages === null) state.pages = albumPages(album);
+    shownAlbum = album.name;
     views.showAlbum(album, k, {
       onK: (value) => { k = clampK(value); views.setTileK(k); },
-      onMore: () => loadMore(album, state, generation),
+      onMore: () => loadMore(album, state),
     });
     views.addAlbumTiles(album.name, state.keys, k);
-    albumProgress(album, state);
+    albumProgress(album, state, { loading: Boolean(state.loading) });
     if (state.lastFile) views.focusTile(state.lastFile);
-    if (state.loaded === 0 && state.pages > 0) await loadMore(album, state, mine);
+    if (state.loaded === 0 && state.pages > 0) await loadMore(album, state);
   }
 
-  /** Load the album's next listing page and append its tiles; a failure is shown with a retry. */
-  async function loadMore(album, state, mine) {
+  /**
+   * Load the album's next listing page and append its tiles to the album's grid if it is on screen
+   * (also when the user left and came back meanwhile); a failure is shown with a retry.
+   */
+  async function loadMore(album, state) {
     if (state.loading || state.loaded >= state.pages) return;
     const page = state.loaded + 1;
-    albumProgress(album, state, { loading: true });
     state.loading = page;
+    albumProgress(album, state, { loading: true });
     try {
       const listing = Array.isArray(album.images) && !Number.isInteger(album.pages)
         ? { images: album.images, pages: 1 } : await api.listing(album.name, page);
@@ -189,14 +196,15 @@ export function createApp({ api, views, win = window,
       state.loaded = page;
       // The listing is newer than albums.json when the album grew or shrank since it was loaded.
       if (Number.isInteger(listing.pages) && listing.pages >= 0) state.pages = listing.pages;
+      if (Number.isInteger(listing.count) && listing.count >= 0) state.count = listing.count;
       state.loading = null;
-      if (mine !== generation) return;
+      if (shownAlbum !== album.name) return;
       views.addAlbumTiles(album.name, keys, k);
       albumProgress(album, state);
     } catch (error) {
       state.loading = null;
-      if (mine !== generation) return;
-      albumProgress(album, state, { error, retry: () => loadMore(album, state, generation) });
+      if (shownAlbum !== album.name) return;
+      albumProgress(album, state, { error, retry: () => loadMore(album, state) });
     }
   }
 

@@ -276,8 +276,8 @@ export function createViews({ doc = document, main, indexInfo }) {
       startLazy();
       const skipped = Number.isInteger(album.skipped) && album.skipped > 0
         ? h("p", { className: "album-note", id: "album-skipped",
-          text: `${skippedText(album.skipped)} (not an image, a format the index does not take, `
-            + "damaged or too large); they are left out of the album." }) : null;
+          text: `${skippedText(album.skipped)} (not an image, damaged or too large) and are left out.` })
+        : null;
       replace(breadcrumb([["Albums", "#/"], [album.name, null]]),
         h("div", { className: "album-head" },
           h("h1", { text: album.name }),

@@ -167,6 +167,31 @@ def test_a_listing_page_that_fails_shows_an_error_and_a_retry(page, stub_site, o
     assert not page.errors
 
 
+def test_a_listing_page_that_arrives_after_leaving_and_coming_back_is_shown(page, stub_site):
+    big_album(stub_site, "big", 150)
+    held = []
+    page.route(stub_site.url + "listings/big/1.json", lambda route: held.append(route))
+    # GIVEN the first page of an album on its way WHEN the user leaves and comes back before it arrives
+    page.goto(stub_site.url + "#/album/big")
+    page.wait_for_function("() => (document.querySelector('#album-status') || {}).textContent"
+                           "?.includes('loading more')", timeout=TIMEOUT_MS)
+    page.goto(stub_site.url + "#/")
+    page.wait_for_selector(".album-card", timeout=TIMEOUT_MS)
+    page.goto(stub_site.url + "#/album/big")
+    page.wait_for_selector("#album-status", timeout=TIMEOUT_MS)
+    assert len(held) == 1  # asked for once
+    held[0].fallback()
+    # THEN its tiles appear on the album now shown, once, and the rest is one click away
+    page.wait_for_function("() => document.querySelectorAll('#album-grid .thumb').length === 100",
+                           timeout=TIMEOUT_MS)
+    assert page.locator("#album-status").inner_text() == "Showing 100 of 150 images."
+    page.click("#show-more")
+    page.wait_for_function("() => document.querySelectorAll('#album-grid .thumb').length === 150",
+                           timeout=TIMEOUT_MS)
+    assert len(set(tiles(page))) == 150
+    assert not page.errors
+
+
 def test_an_album_says_how_many_files_could_not_be_read(page, stub_site, output_dir):
     page.goto(stub_site.url + "#/album/wood")
     page.wait_for_selector("#album-grid .thumb", timeout=TIMEOUT_MS)
@@ -274,3 +299,21 @@ def test_the_picker_takes_phone_formats_and_the_error_names_them(page, stub_site
     for name in ("JPEG", "PNG", "WebP", "HEIC", "AVIF"):
         assert name in text
     assert not stub_site.uploads
+
+
+def test_an_album_at_phone_width(browser, make_stub_site, output_dir):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2,
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        stub_site = make_stub_site(page)
+        big_album(stub_site, "big", 300, skipped=4)
+        page.goto(stub_site.url + "#/album/big")
+        page.wait_for_selector("#album-grid .thumb img[src]", timeout=TIMEOUT_MS)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.screenshot(path=str(output_dir / "e2e-album-phone.png"))
+        # fewer tiles are near a phone's screen: fewer thumbnails are fetched
+        asked = [p for p in stub_site.requested if p.startswith("thumbs/big/")]
+        assert 0 < len(asked) < 40, len(asked)
+    finally:
+        context.close()
