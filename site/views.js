@@ -1,14 +1,12 @@
-// The views: build the DOM for each screen with createElement and textContent, never from HTML strings.
-// Over 300 lines on purpose: one short view per screen (albums, album, results, upload) sharing the
-// tile and timing builders that would otherwise be repeated.
-import { MAX_K, MIN_K } from "./k.js";
+// The views: one function per screen (home, query, answer, upload; the album screen is album_view.js),
+// built from view_parts.js with createElement and textContent, never from HTML strings. A new
+// screen is a new method here (or a module of its own, like album_view.js) using the same parts.
+import { createAlbumView } from "./album_view.js";
 import { IMAGE_TYPES_TEXT, UPLOAD_ACCEPT } from "./upload_file.js";
 import { splitKey, thumbUrl } from "./urls.js";
-
-export { IMAGE_TYPES_TEXT, splitKey };
-
-// Album tiles fetch their thumbnail when they come this close to the viewport, not all at once.
-const LAZY_MARGIN = "200px 0px";
+import {
+  albumHref, createParts, formatBytes, formatMs, imagesText, likeHref,
+} from "./view_parts.js";
 
 const TIMING_ROWS = [
   ["cache_read", "cache read"],
@@ -26,189 +24,16 @@ const PATH_LABELS = {
   cold: "cold path via SSM",
 };
 
-const ERROR_TITLES = {
-  unreachable: "The search API is unreachable",
-  timeout: "The search timed out",
-  bad_response: "The API sent an unexpected answer",
-  not_found: "Not found",
-};
-
-const STATUS_TITLES = {
-  400: "The request was refused",
-  404: "No such image",
-  413: "The image is too large",
-  422: "This file cannot be searched",
-  429: "Too many searches right now",
-  502: "The search agent failed",
-  503: "No search instance is available",
-  504: "The search ran out of time",
-};
-
-/** Create an element with attributes, properties and children (strings become text nodes). */
-export function el(doc, tag, attrs = {}, ...children) {
-  const node = doc.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "text") node.textContent = String(value);
-    else if (name === "className") node.className = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(typeof child === "string" ? doc.createTextNode(child) : child);
-  }
-  return node;
-}
-
-/** A title for a failed call, chosen by the kind of failure and the HTTP status. */
-export function errorTitle(error) {
-  if (error && error.kind === "answer") return STATUS_TITLES[error.status] || `The API answered HTTP ${error.status}`;
-  return ERROR_TITLES[error && error.kind] || "Something went wrong";
-}
-
-/** Format milliseconds for people: "12 ms", "1.23 s". */
-export function formatMs(ms) {
-  if (typeof ms !== "number" || !Number.isFinite(ms)) return "n/a";
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
-}
-
-/** The album route of a name, and the image route of an album image key with k. */
-export function albumHref(name) {
-  return `#/album/${encodeURIComponent(name)}`;
-}
-export function imageHref(key, k) {
-  const { album, file } = splitKey(key);
-  return `#/album/${encodeURIComponent(album)}/${encodeURIComponent(file)}?k=${k}`;
-}
-/** "More like this": the route searching a result's gallery image (its key may carry results/). */
-export function likeHref(key) {
-  const { album, file } = splitKey(key);
-  return `#/like/${encodeURIComponent(album)}/${encodeURIComponent(file)}`;
-}
-
-/** Bytes for people: "10 MiB", "512 KiB". */
-export function formatBytes(bytes) {
-  if (bytes >= 1024 * 1024) return `${+(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-  return `${Math.max(1, Math.round(bytes / 1024))} KiB`;
-}
-
-/** "1 file could not be read", "3 files could not be read". */
-export function skippedText(count) {
-  return `${count} file${count === 1 ? "" : "s"} could not be read`;
-}
-
-/** "1 image", "10,000 images". */
-export function imagesText(count) {
-  return `${Number(count).toLocaleString("en")} image${count === 1 ? "" : "s"}`;
-}
-
 /** The views bound to a document: main is the element each screen replaces. */
 export function createViews({ doc = document, main, indexInfo }) {
-  const h = (tag, attrs, ...children) => el(doc, tag, attrs, ...children);
-
-  // replaceChildren writes null as the text "null": optional parts are left out here instead.
-  const present = (nodes) => nodes.filter((node) => node !== null && node !== undefined && node !== false);
-
-  function replace(...nodes) {
-    main.replaceChildren(...present(nodes));
-  }
-
-  // The query screen's answer area (absent when the route moved on before a search ended).
-  function replaceAnswer(...nodes) {
-    const answer = main.querySelector("#answer");
-    if (answer) answer.replaceChildren(...present(nodes));
-  }
-
-  function focusHeading() {
-    // Move focus to the new screen's heading so keyboard and screen-reader users follow the route.
-    const heading = main.querySelector("h1, h2");
-    if (heading) {
-      heading.setAttribute("tabindex", "-1");
-      heading.focus({ preventScroll: false });
-    }
-  }
-
-  function breadcrumb(items) {
-    const list = h("ol", { className: "crumbs" });
-    items.forEach(([label, href], i) => {
-      const last = i === items.length - 1;
-      list.append(h("li", {}, last || !href
-        ? h("span", { "aria-current": last ? "page" : null, text: label })
-        : h("a", { href, text: label })));
-    });
-    return h("nav", { "aria-label": "Breadcrumb" }, list);
-  }
-
-  function kSelector(k, onK) {
-    const id = "k-select";
-    const select = h("select", { id, name: "k", onchange: (e) => onK(Number(e.target.value)) });
-    for (let i = MIN_K; i <= MAX_K; i += 1) {
-      const option = h("option", { value: i, text: String(i) });
-      if (i === k) option.selected = true;
-      select.append(option);
-    }
-    return h("div", { className: "k-picker" },
-      h("label", { for: id, text: "Matches (k)" }), select);
-  }
-
-  // A small source (the 28 px demo textures) is scaled up crisply; a photo is smoothed as usual.
-  function sharpenIfSmall(e) {
-    const img = e.target;
-    img.classList.toggle("pixel", img.naturalWidth > 0 && img.naturalWidth * 1.5 < img.clientWidth);
-  }
-
-  function photo(src, alt, className) {
-    return h("img", { src, alt, className: `photo ${className}`, loading: "lazy", decoding: "async",
-      onload: sharpenIfSmall });
-  }
-
-  let lazy = null; // the album grid's IntersectionObserver, one per shown album
-
-  function lazyPhoto(src, alt, className) {
-    const view = doc.defaultView;
-    if (!lazy || !view || typeof view.IntersectionObserver !== "function") return photo(src, alt, className);
-    const img = h("img", { alt, className: `photo ${className}`, decoding: "async", "data-src": src,
-      onload: sharpenIfSmall });
-    lazy.observe(img);
-    return img;
-  }
-
-  function startLazy() {
-    if (lazy) lazy.disconnect();
-    const view = doc.defaultView;
-    lazy = view && typeof view.IntersectionObserver === "function"
-      ? new view.IntersectionObserver((entries, observer) => {
-        for (const entry of entries) {
-          if (!entry.isIntersecting) continue;
-          entry.target.src = entry.target.dataset.src;
-          observer.unobserve(entry.target);
-        }
-      }, { rootMargin: LAZY_MARGIN }) : null;
-  }
+  const parts = createParts(doc, main);
+  const { h, replace, replaceAnswer, focusHeading, breadcrumb, kSelector, photo, loadingBox, errorBox } = parts;
 
   // Stands in for a match the API could not copy: the same size as an image, with text instead.
   function copyFailedTile(label) {
     return h("div", { className: "result-missing", role: "img", "aria-label": label },
       h("span", { className: "missing-icon", "aria-hidden": "true", text: "!" }),
       h("span", { className: "missing-text", text: "copy failed" }));
-  }
-
-  function loadingBox(text) {
-    return h("div", { className: "loading", role: "status" },
-      h("span", { className: "spinner", "aria-hidden": "true" }), h("span", { text }));
-  }
-
-  function errorBox(error, { retry, title } = {}) {
-    const details = [];
-    if (error && error.kind === "answer") {
-      details.push(`HTTP ${error.status}${error.code ? `, code ${error.code}` : ""}`);
-    }
-    return h("div", { className: "error", role: "alert", "data-kind": (error && error.kind) || "unknown" },
-      h("h2", { text: title || errorTitle(error) }),
-      h("p", { className: "error-message", text: (error && error.message) || String(error) }),
-      details.length ? h("p", { className: "error-details", text: details.join("") }) : null,
-      retry ? h("button", { type: "button", onclick: retry, text: "Try again" }) : null);
   }
 
   // One paste listener for the document; it acts only while the upload screen is shown.
@@ -223,6 +48,8 @@ export function createViews({ doc = document, main, indexInfo }) {
   });
 
   return {
+    ...createAlbumView({ doc, main, parts }),
+
     /** Show the index description; label demo (seeded) weights plainly, other weights by their label. */
     setIndexInfo(index) {
       indexInfo.replaceChildren();
@@ -266,81 +93,6 @@ export function createViews({ doc = document, main, indexInfo }) {
         h("h1", { text: "Albums" }),
         albums.length ? list : h("p", { text: "No albums were published." }));
       focusHeading();
-    },
-
-    /**
-     * An album's frame: its heading, the k selector, what could not be read, an empty grid and the
-     * "show more" area. Tiles come with addAlbumTiles, page by page, as the controller loads them.
-     */
-    showAlbum(album, k, { onK, onMore }) {
-      startLazy();
-      const skipped = Number.isInteger(album.skipped) && album.skipped > 0
-        ? h("p", { className: "album-note", id: "album-skipped",
-          text: `${skippedText(album.skipped)} (not an image, damaged or too large) and are left out.` })
-        : null;
-      replace(breadcrumb([["Albums", "#/"], [album.name, null]]),
-        h("div", { className: "album-head" },
-          h("h1", { text: album.name }),
-          h("p", { className: "hint", text: "Pick an image to find the ones that look most like it." }),
-          kSelector(k, onK)),
-        skipped,
-        h("ul", { className: "image-grid", id: "album-grid" }),
-        h("div", { className: "album-more", id: "album-more" },
-          h("p", { className: "album-status", id: "album-status", role: "status" }),
-          h("button", { type: "button", id: "show-more", hidden: true, onclick: onMore })));
-      focusHeading();
-    },
-
-    /** Append album tiles (gallery keys), each a link to its search with k. */
-    addAlbumTiles(album, keys, k) {
-      const grid = main.querySelector("#album-grid");
-      if (!grid) return;
-      const items = keys.map((key) => {
-        const { file } = splitKey(key);
-        return h("li", { "data-file": file },
-          h("a", { className: "thumb", href: imageHref(key, k), title: `Find images like ${file}`,
-            "data-key": key },
-          lazyPhoto(thumbUrl(key), `${album}: ${file}`, "thumb-img")));
-      });
-      grid.append(...items);
-    },
-
-    /** Point every tile at the search with this k. */
-    setTileK(k) {
-      for (const link of main.querySelectorAll("#album-grid a.thumb")) link.href = imageHref(link.dataset.key, k);
-    },
-
-    /**
-     * How much of the album is shown, and the way to the rest: {shown, total, next (images the button
-     * adds, 0 when all are shown), loading, error, retry}.
-     */
-    setAlbumProgress({ shown, total, next = 0, loading = false, error = null, retry = null }) {
-      const status = main.querySelector("#album-status");
-      const button = main.querySelector("#show-more");
-      if (!status || !button) return;
-      const area = status.parentElement;
-      for (const old of area.querySelectorAll(".error")) old.remove();
-      if (total === 0 && !loading && !error) {
-        status.textContent = "This album has no images yet.";
-      } else {
-        status.textContent = loading ? `Showing ${shown.toLocaleString("en")} of ${imagesText(total)}; loading more…`
-          : `Showing ${shown.toLocaleString("en")} of ${imagesText(total)}.`;
-      }
-      button.hidden = !next || loading || Boolean(error);
-      button.textContent = `Show ${next.toLocaleString("en")} more`;
-      if (error) {
-        const box = errorBox(error, { retry, title: "Part of this album could not be loaded" });
-        area.append(box);
-      }
-    },
-
-    /** Bring a tile into view and focus it (coming back from its search). */
-    focusTile(file) {
-      const item = [...main.querySelectorAll("#album-grid li")].find((li) => li.dataset.file === file);
-      const link = item && item.querySelector("a");
-      if (!link) return;
-      link.focus({ preventScroll: true });
-      link.scrollIntoView({ block: "center" });
     },
 
     /** The query screen: the chosen image, the k selector and an empty answer area. */
@@ -418,8 +170,8 @@ export function createViews({ doc = document, main, indexInfo }) {
       const known = typeof fraction === "number" && Number.isFinite(fraction);
       const bar = h("progress", { id: "upload-progress", max: "100" });
       if (known) bar.value = Math.round(fraction * 100);
-      const size = sent ? ` ${formatBytes(sent)}${original > sent ? ` (scaled down from ${formatBytes(original)})` : ""}`
-        : "";
+      const from = original > sent ? ` (scaled down from ${formatBytes(original)})` : "";
+      const size = sent ? ` ${formatBytes(sent)}${from}` : "";
       replaceAnswer(h("div", { className: "loading", role: "status" },
         h("label", { for: "upload-progress",
           text: `Uploading${size}… ${known ? `${Math.round(fraction * 100)}%` : ""}`.trim() }),
