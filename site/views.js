@@ -36,6 +36,14 @@ export function createViews({ doc = document, main, indexInfo }) {
       h("span", { className: "missing-text", text: "copy failed" }));
   }
 
+  // An image that fails to load (no preview yet, or a format this browser cannot show) becomes a box
+  // of the same size saying so, never a broken-image icon.
+  function withFallback(img, text) {
+    img.addEventListener("error", () => img.replaceWith(h("div", { className: "query-img no-preview", role: "img",
+      "aria-label": `${img.alt}, no preview`, text })));
+    return img;
+  }
+
   // One paste listener for the document; it acts only while the upload screen is shown.
   let pasteTarget = null;
   doc.addEventListener("paste", (e) => {
@@ -102,7 +110,7 @@ export function createViews({ doc = document, main, indexInfo }) {
       replace(breadcrumb([["Albums", "#/"], [album, albumHref(album)], [file, null]]),
         h("div", { className: "query" },
           h("figure", { className: "query-figure" },
-            photo(src, `query: ${album}/${file}`, "query-img"),
+            withFallback(photo(src, `query: ${album}/${file}`, "query-img"), "No preview of this image."),
             h("figcaption", { text: file })),
           h("div", { className: "query-side" },
             h("h1", { text: `Images like ${file}` }),
@@ -151,9 +159,8 @@ export function createViews({ doc = document, main, indexInfo }) {
       if (!figure) return;
       figure.hidden = false;
       // A format this browser cannot show (HEIC in most) still goes to the search: say so instead.
-      const noPreview = () => img.replaceWith(h("div", { className: "query-img no-preview", role: "img",
-        "aria-label": `your image: ${name}, no preview`, text: "No preview in this browser; it is searched all the same." }));
-      const img = h("img", { src, alt: `your image: ${name}`, className: "query-img upload-img", onerror: noPreview });
+      const img = withFallback(h("img", { src, alt: `your image: ${name}`, className: "query-img upload-img" }),
+        "No preview in this browser; it is searched all the same.");
       figure.replaceChildren(img, h("figcaption", { text: name }));
     },
 

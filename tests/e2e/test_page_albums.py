@@ -192,6 +192,14 @@ def test_a_listing_page_that_arrives_after_leaving_and_coming_back_is_shown(page
     assert not page.errors
 
 
+def test_a_missing_preview_is_said_not_shown_broken(page, stub_site):
+    page.goto(stub_site.url + "#/album/marble/gone.jpg?k=2")
+    box = page.wait_for_selector(".query-figure .no-preview", timeout=TIMEOUT_MS)
+    assert box.inner_text() == "No preview of this image."
+    assert page.locator(".query-figure img").count() == 0
+    assert not page.errors
+
+
 def test_an_album_says_how_many_files_could_not_be_read(page, stub_site, output_dir):
     page.goto(stub_site.url + "#/album/wood")
     page.wait_for_selector("#album-grid .thumb", timeout=TIMEOUT_MS)
