@@ -152,7 +152,8 @@ def form_parts(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
 
 
 class StubSite:
-    """The repo's site/ at a loopback origin, with albums.json, images and POST /api/search stubbed.
+    """The repo's site/ at a loopback origin, with albums.json, listing pages, images, POST /api/search,
+    POST /api/uploads and the upload form's POST stubbed.
 
     Everything is answered by Playwright routes inside the browser; nothing listens on the port.
     `search` maps a request body to (status, answer); every body the page sent is in `searches`.
