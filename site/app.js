@@ -145,7 +145,9 @@ export function createApp({ api, views, win = window,
   }
 
   function albumState(name) {
-    if (!albumStates.has(name)) albumStates.set(name, { keys: [], loaded: 0, pages: null, count: null, loading: null });
+    if (!albumStates.has(name)) {
+      albumStates.set(name, { keys: [], loaded: 0, pages: null, count: null, loading: null, lastFile: null });
+    }
     return albumStates.get(name);
   }
 
