@@ -131,8 +131,9 @@ write_env_file() {
         echo "AWS_REGION=$AWS_REGION"
         echo "AWS_DEFAULT_REGION=$AWS_REGION"
         echo "IMAGESEARCH_INDEX=s3://$GALLERY_BUCKET/index"
-        # Album images come from the site bucket; "more like this" and uploads from the gallery.
-        echo "IMAGESEARCH_ALLOWED_BUCKETS=${SITE_BUCKET:+$SITE_BUCKET,}$GALLERY_BUCKET"
+        # Every query image is in the gallery (album keys name gallery images; the site bucket holds
+        # only display copies, which `imagesearch ingest` writes, never reads as a query).
+        echo "IMAGESEARCH_ALLOWED_BUCKETS=$GALLERY_BUCKET"
         echo "IMAGESEARCH_SOCKET=/run/imagesearch/daemon.sock"
         echo "IMAGESEARCH_CACHE_DIR=/var/lib/imagesearch/cache"
         echo "IMAGESEARCH_COLD_CACHE_DIR=$COLD_CACHE"

@@ -100,7 +100,10 @@ def publish_albums(s3, site_bucket: str, gallery_bucket: str, images_dir: Path, 
     try:
         version = store.read_current()
         if version is None:
-            raise PublishError(f"no index in {store.root}: albums are listed from the index")
+            # Albums list what the index accepted; with no index (publish --no-index on a new stack)
+            # there is nothing to list yet.
+            log.warning("albums: no index in %s yet; no album is listed", store.root)
+            return Counts()
         manifest = store.read_manifest(version)
         keys = store.read_array(version, "keys").tolist()
         hashes = [h.decode("ascii") for h in store.read_array(version, "hashes").tolist()]

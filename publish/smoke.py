@@ -97,10 +97,20 @@ def _search(api_url: str, key: str, k: int, timeout: float) -> dict:
 
 
 def album_keys(site_url: str, timeout: float) -> list[str]:
-    """Every browsable image key of the site's albums.json."""
-    with urllib.request.urlopen(site_url + "albums.json", timeout=timeout) as resp:  # noqa: S310
-        albums = json.load(resp)["albums"]
-    return [key for album in albums for key in album["images"]]
+    """Every listed image of the site, album by album, as the API's album query key `albums/<a>/<f>`.
+
+    Read as the page reads it: albums.json, then each album's pages `listings/<album>/<n>.json`.
+    """
+    def get(path: str) -> dict:
+        with urllib.request.urlopen(site_url + path, timeout=timeout) as resp:  # noqa: S310 - the site's URL
+            return json.load(resp)
+
+    keys = []
+    for album in get("albums.json")["albums"]:
+        for page in range(1, int(album.get("pages") or 0) + 1):
+            keys += ["albums/" + img["key"].removeprefix("gallery/")
+                     for img in get(f"listings/{album['name']}/{page}.json")["images"]]
+    return keys
 
 
 def expiry_rule(s3, bucket: str) -> dict | None:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 # (name, default, help): the same shape as the search function's table.
 SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("GALLERY_BUCKET", "", "Private gallery bucket: the images, and ingest/<id>.json batch objects."),
-    ("SITE_BUCKET", "", "Public site bucket whose albums.json and albums/ copies follow the gallery."),
+    ("SITE_BUCKET", "", "Public site bucket: the public copies (thumbs/, previews/, results/) of images that "
+                        "left the gallery or that the index refused are deleted from it."),
     ("INGEST_DOCUMENT_NAME", "", "Name of the SSM Command document that applies a batch on the instance."),
     ("INSTANCE_TAG_KEY", "ImageSearchRole", "Tag key that marks the search instance."),
     ("INSTANCE_TAG_VALUE", "search", "Tag value that marks the search instance."),

@@ -24,7 +24,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("SITE_BUCKET", "",
-            "Public site bucket: query images (albums/...) are read from it and matches copied to results/."),
+            "Public site bucket: each match's preview (previews/...) is copied to results/ in it."),
     Setting("GALLERY_BUCKET", "",
             "Private gallery bucket the matches (gallery/...) are copied from."),
     Setting("SEARCH_DOCUMENT_NAME", "",

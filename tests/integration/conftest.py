@@ -50,13 +50,10 @@ def stack_s3(local_stack):
 
 @pytest.fixture(scope="session")
 def album_keys(local_stack) -> list[str]:
-    """Every browsable image key of albums.json, album by album."""
-    import json
-    import urllib.request
+    """Every listed image (albums.json and its album pages), album by album, as `albums/<a>/<f>` keys."""
+    from publish.smoke import album_keys as listed
 
-    with urllib.request.urlopen(local_stack["url"] + "albums.json", timeout=30) as resp:
-        albums = json.load(resp)["albums"]
-    return [key for album in albums for key in album["images"]]
+    return listed(local_stack["url"], 30.0)
 
 
 # --- a bare moto server (publish tests) ----------------------------------------------------------------

@@ -22,7 +22,7 @@ def cached(aws, ssm_stub, search_app, fake_time, ssm_answers, monkeypatch):
     """The wired app, the query image carrying its sha256 metadata, index/current.json naming V1."""
     monkeypatch.setenv("CACHE_VERSION_SECONDS", "0")
     instance_id = aws.launch()
-    aws.s3.put_object(Bucket=ssm_answers.site_bucket, Key=ssm_answers.query_key, Body=QUERY_BYTES,
+    aws.s3.put_object(Bucket=ssm_answers.gallery_bucket, Key=ssm_answers.query_image, Body=QUERY_BYTES,
                       Metadata={"sha256": SHA})
     search_app.use_clients(search_app.SearchClients(ec2=aws.ec2, ssm=ssm_stub.client, s3=aws.s3))
     search_app._service.clock, search_app._service.sleep = fake_time, fake_time.sleep
@@ -46,8 +46,8 @@ def queue_agent(state, version: str, asked_k: int = 10, bucket: str | None = Non
     keys = state.answers.gallery_keys[:10]
     state.stub.add_response("send_command", state.answers.send(), {
         "InstanceIds": [state.instance_id], "DocumentName": state.answers.document,
-        "Parameters": {"bucket": [bucket or state.answers.site_bucket],
-                       "key": [key or state.answers.query_key], "k": [str(asked_k)]},
+        "Parameters": {"bucket": [bucket or state.answers.gallery_bucket],
+                       "key": [key or state.answers.query_image], "k": [str(asked_k)]},
         "TimeoutSeconds": 30, "Comment": ANY})
     state.stub.add_response("get_command_invocation",
                             state.answers.invocation("Success", stdout=agent_answer(version, keys),
@@ -220,12 +220,13 @@ def test_a_failed_cache_write_is_logged_and_the_search_answers(cached, load_even
 
 def test_without_a_hash_or_a_live_version_the_cache_is_not_asked(cached, load_event, lambda_context):
     # An image published before hashes were recorded: SSM as before, asking for k only.
-    cached.s3.put_object(Bucket=cached.answers.site_bucket, Key=cached.answers.query_key, Body=QUERY_BYTES)
+    answers = cached.answers
+    cached.s3.put_object(Bucket=answers.gallery_bucket, Key=answers.query_image, Body=QUERY_BYTES)
     queue_agent(cached, V1, asked_k=5)
     answer = search(cached, load_event, lambda_context)
     assert answer["cache"] == "no_hash" and "cache_read" not in answer["timings_ms"]
     # No current.json: a miss (logged as nothing to read), SSM answers.
-    cached.s3.put_object(Bucket=cached.answers.site_bucket, Key=cached.answers.query_key, Body=QUERY_BYTES,
+    cached.s3.put_object(Bucket=answers.gallery_bucket, Key=answers.query_image, Body=QUERY_BYTES,
                          Metadata={"sha256": SHA})
     cached.s3.delete_object(Bucket=cached.gallery, Key="index/current.json")
     queue_agent(cached, V1)
@@ -265,7 +266,8 @@ def test_a_gallery_image_with_its_hash_is_cached_like_an_album_image(cached, loa
     cached.s3.put_object(Bucket=cached.gallery, Key=GALLERY_QUERY, Body=QUERY_BYTES, Metadata={"sha256": SHA})
     queue_agent(cached, V1, bucket=cached.gallery, key=GALLERY_QUERY)
     first = search(cached, load_event, lambda_context, {"key": GALLERY_QUERY, "k": 3})
-    assert first["path"] == "warm" and first["cache"] == "miss" and first["query"] == {"key": GALLERY_QUERY}
+    assert first["path"] == "warm" and first["cache"] == "miss" and first["query"] == {
+        "key": GALLERY_QUERY, "url": "https://site.example/previews/album/query.png"}
     second = search(cached, load_event, lambda_context, {"key": GALLERY_QUERY, "k": 3})
     assert second["path"] == "cache" and second["cache"] == "hit"
     assert [r["score"] for r in second["results"]] == [r["score"] for r in first["results"]]

@@ -161,7 +161,8 @@ def test_more_like_this_searches_a_gallery_image_in_the_gallery_bucket(wired, ss
            ssm_answers.agent_stdout(ssm_answers.gallery_keys[1:6]))
     status, answer = _search(wired, load_event, lambda_context, {"key": key, "k": 5})
     assert status == 200
-    assert answer["query"] == {"key": key}
+    preview = "https://site.example/" + key.replace("gallery/", "previews/", 1)
+    assert answer["query"] == {"key": key, "url": preview}
     assert len(answer["results"]) == 5
 
 

@@ -1,4 +1,4 @@
-"""One SQS batch through the ingest function: the batch object, the command, the albums, the failures."""
+"""One SQS batch through the ingest function: the batch object, the command, public copies, failures."""
 
 from __future__ import annotations
 
@@ -73,14 +73,10 @@ def test_a_successful_batch_writes_the_batch_object_sends_its_key_and_lists_the_
     batch = json.loads(s3.get_object(Bucket=GALLERY, Key=key)["Body"].read())
     assert [(c["key"], c["op"]) for c in batch["changes"]] == [("gallery/new/a.png", "put"),
                                                                ("gallery/new/b.png", "put")]
-    listing = json.loads(s3.get_object(Bucket=SITE, Key="albums.json")["Body"].read())
-    (album,) = listing["albums"]
-    # PER_ALBUM=3: the first three browsable names, the skipped one left off; count covers all files.
-    assert album == {"name": "new", "cover": "albums/new/a.png", "count": 4,
-                     "images": ["albums/new/a.png", "albums/new/c.png", "albums/new/d.png"]}
-    assert listing["index"]["version"] == "v2"
-    copies = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE, Prefix="albums/")["Contents"]}
-    assert copies == {"albums/new/a.png", "albums/new/c.png", "albums/new/d.png"}
+    # The instance writes the display copies and album pages (imagesearch ingest); the function
+    # never lists the bucket nor copies an original: the site holds nothing it wrote.
+    assert outcome.albums == ["new"]
+    assert s3.list_objects_v2(Bucket=SITE).get("KeyCount", 0) == 0
 
 
 def test_a_failed_command_reports_every_message_of_the_batch(aws):
@@ -107,12 +103,25 @@ def test_a_message_that_is_not_an_s3_event_alone_is_reported(aws):
     assert outcome.failures == ["bad"] and ssm.sent == []
 
 
-def test_keys_outside_the_key_table_or_other_buckets_send_nothing(aws):
+def test_keys_of_other_buckets_or_outside_gallery_send_nothing(aws):
     ssm = FakeSSM(stdout=_report())
-    records = [sqs_message("m1", s3_record("gallery/a/b c.png")),
-               sqs_message("m2", s3_record("gallery/x.png")),
+    records = [sqs_message("m1", s3_record("index/current.json")),
                sqs_message("m3", s3_record("gallery/a/ok.png", bucket="other-bucket"))]
     assert _run(aws, ssm, records).failures == [] and ssm.sent == []
+
+
+def test_names_outside_the_key_pattern_reach_the_instance_to_be_counted_never_copied(aws):
+    # Issue 24.1: the instance records them as skipped (the album counts them, `index info` names
+    # them); nothing public is ever made of them, and their public copies (if any) are not touched.
+    s3, _ = aws
+    hostile = ["gallery/a/b c.png", 'gallery/a/aaa"onerror=alert(1)".png', "gallery/a/.hidden.png",
+               "gallery/a/" + "x" * 900 + ".png", "gallery/x.png"]
+    ssm = FakeSSM(stdout=_report([{"key": k[:300], "reason": "bad_key"} for k in hostile]))
+    outcome = _run(aws, ssm, [sqs_message(f"m{i}", s3_record(k)) for i, k in enumerate(hostile)])
+    assert outcome.failures == [] and len(ssm.sent) == 1
+    batch = json.loads(s3.get_object(Bucket=GALLERY, Key=ssm.sent[0]["Parameters"]["key"][0])["Body"].read())
+    assert sorted(c["key"] for c in batch["changes"]) == sorted(hostile)
+    assert s3.list_objects_v2(Bucket=SITE).get("KeyCount", 0) == 0
 
 
 def test_the_same_changes_name_the_same_batch_object(aws):
@@ -124,36 +133,20 @@ def test_the_same_changes_name_the_same_batch_object(aws):
     assert ssm.sent[0]["Parameters"] == ssm.sent[1]["Parameters"]
 
 
-def test_a_deleted_image_leaves_the_album_and_its_copy_goes(aws):
+def test_a_deleted_or_refused_image_loses_its_thumb_preview_and_result_copy(aws):
     s3, _ = aws
-    for name in ("a.png", "b.png"):
+    for name in ("a.png", "b.png", "c.png"):
         _put(s3, f"gallery/new/{name}")
-    _run(aws, FakeSSM(stdout=_report()), [sqs_message("m1", s3_record("gallery/new/a.png"),
-                                                      s3_record("gallery/new/b.png"))])
-    # (both were shown as search results, so the site holds their results/ copies)
-    for name in ("a.png", "b.png"):
-        s3.put_object(Bucket=SITE, Key=f"results/gallery/new/{name}", Body=b"copied match")
+        # (published, and shown as search results: the site holds every public copy of each)
+        for prefix in ("thumbs/new", "previews/new", "results/gallery/new"):
+            s3.put_object(Bucket=SITE, Key=f"{prefix}/{name}", Body=b"public copy")
     s3.delete_object(Bucket=GALLERY, Key="gallery/new/a.png")
-    _run(aws, FakeSSM(stdout=_report()), [sqs_message("m2", s3_record("gallery/new/a.png",
-                                                                      "ObjectRemoved:Delete", "0099"))])
-    listing = json.loads(s3.get_object(Bucket=SITE, Key="albums.json")["Body"].read())
-    assert listing["albums"][0]["images"] == ["albums/new/b.png"]
-    copies = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE, Prefix="albums/")["Contents"]}
-    assert copies == {"albums/new/b.png"}
-    # AND its copy as a search result is gone too (docs/contracts.md, results/); the other stays
-    results = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE, Prefix="results/")["Contents"]}
-    assert results == {"results/gallery/new/b.png"}
-
-
-def test_a_copy_carries_its_gallery_objects_hash_into_the_listing(aws):
-    # The result cache key of an album image is the gallery object's x-amz-meta-sha256.
-    s3, _ = aws
-    digest = "ab" * 32
-    s3.put_object(Bucket=GALLERY, Key="gallery/new/a.png", Body=b"png", Metadata={"sha256": digest})
-    _put(s3, "gallery/new/b.png")  # put by another client: no hash
-    _run(aws, FakeSSM(stdout=_report()), [sqs_message("m1", s3_record("gallery/new/a.png"),
-                                                      s3_record("gallery/new/b.png"))])
-    assert s3.head_object(Bucket=SITE, Key="albums/new/a.png")["Metadata"] == {"sha256": digest}
-    assert s3.head_object(Bucket=SITE, Key="albums/new/b.png")["Metadata"] == {}
-    listing = json.loads(s3.get_object(Bucket=SITE, Key="albums.json")["Body"].read())
-    assert listing["albums"][0]["sha256"] == [digest, None]
+    _put(s3, "gallery/new/c.png", b"no longer an image")
+    # WHEN a batch deletes a.png and replaces c.png with a file the index refuses
+    ssm = FakeSSM(stdout=_report([{"key": "gallery/new/c.png", "reason": "bad_image"}]))
+    deleted = s3_record("gallery/new/a.png", "ObjectRemoved:Delete", "0099")
+    outcome = _run(aws, ssm, [sqs_message("m1", deleted, s3_record("gallery/new/c.png", sequencer="0098"))])
+    # THEN both lose every public copy; b.png keeps its own
+    assert outcome.failures == []
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE)["Contents"]}
+    assert left == {"thumbs/new/b.png", "previews/new/b.png", "results/gallery/new/b.png"}

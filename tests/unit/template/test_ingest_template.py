@@ -136,18 +136,13 @@ def test_ingest_function_is_least_privilege(resources):
     s3 = {g for g in grants if g[0].startswith("s3:")}
     assert s3 == {
         ("s3:PutObject", json.dumps({"Fn::Sub": "${GalleryBucket.Arn}/ingest/*"})),
-        ("s3:GetObject", json.dumps({"Fn::Sub": "${GalleryBucket.Arn}/gallery/*"})),
-        ("s3:ListBucket", json.dumps({"Fn::GetAtt": ["GalleryBucket", "Arn"]})),
-        ("s3:GetObject", json.dumps({"Fn::Sub": "${SiteBucket.Arn}/albums.json"})),
-        ("s3:PutObject", json.dumps({"Fn::Sub": "${SiteBucket.Arn}/albums.json"})),
-        ("s3:GetObject", json.dumps({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
-        ("s3:PutObject", json.dumps({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
-        ("s3:DeleteObject", json.dumps({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
-        # the copies as search results of images that left the gallery (docs/contracts.md)
+        # the public copies of images that left the gallery or that the index refused: thumbnails,
+        # previews and copies as search results (docs/contracts.md). The instance makes the copies
+        # and pages (issue 22); the function reads no gallery object and lists nothing.
+        ("s3:DeleteObject", json.dumps({"Fn::Sub": "${SiteBucket.Arn}/thumbs/*"})),
+        ("s3:DeleteObject", json.dumps({"Fn::Sub": "${SiteBucket.Arn}/previews/*"})),
         ("s3:DeleteObject", json.dumps({"Fn::Sub": "${SiteBucket.Arn}/results/*"})),
     }
-    listing = next(s for s in statements if s["Action"] == "s3:ListBucket")
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": "gallery/*"}}
     send = [s for s in statements if s["Action"] == "ssm:SendCommand"]
     assert {json.dumps(s["Resource"]) for s in send} == {
         json.dumps({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/"

@@ -214,7 +214,7 @@ def test_no_statement_allows_wildcard_actions_or_run_shell_script(resources):
         assert "AWS-RunPowerShellScript" not in _text(statement)
 
 
-def test_function_writes_only_results_and_uploads_and_reads_only_gallery_albums_and_uploads(resources):
+def test_function_writes_only_results_and_uploads_and_reads_only_gallery_previews_and_uploads(resources):
     s3 = {}
     for statement in _function_statements(resources):
         for action in _listify(statement["Action"]):
@@ -233,12 +233,11 @@ def test_function_writes_only_results_and_uploads_and_reads_only_gallery_albums_
          _text({"Fn::Sub": "${GalleryBucket.Arn}/cache/*"}),
          _text({"Fn::Sub": "${GalleryBucket.Arn}/index/current.json"}),
          _text({"Fn::Sub": "${GalleryBucket.Arn}/uploads/*"}),
-         _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})]
+         # a match's copy is its preview (issue 22): never an original, no albums/ any more
+         _text({"Fn::Sub": "${SiteBucket.Arn}/previews/*"})]
     )
-    # bucket-level only, so a missing upload answers 404 rather than 403
-    assert sorted(_text(r) for r in s3["s3:ListBucket"]) == sorted(
-        [_text({"Fn::GetAtt": ["SiteBucket", "Arn"]}), _text({"Fn::GetAtt": ["GalleryBucket", "Arn"]})]
-    )
+    # bucket-level only, so a missing upload or gallery image answers 404 rather than 403
+    assert sorted(_text(r) for r in s3["s3:ListBucket"]) == [_text({"Fn::GetAtt": ["GalleryBucket", "Arn"]})]
     writes = {a for a in s3 if not a.startswith(("s3:Get", "s3:List"))}
     assert writes == {"s3:PutObject"}
     for action in writes:
@@ -251,7 +250,7 @@ def test_unscoped_resources_only_for_actions_without_resource_level_permissions(
     assert unscoped == {"ssm:GetCommandInvocation", "ssm:CancelCommand", "ec2:DescribeInstances"}
 
 
-def test_instance_profile_reads_its_prefixes_albums_and_uploads_only(resources):
+def test_instance_profile_reads_its_prefixes_and_writes_display_copies_and_pages_only(resources):
     role = resources["SearchInstanceRole"]["Properties"]
     assert role["ManagedPolicyArns"] == [
         {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"}
@@ -263,7 +262,16 @@ def test_instance_profile_reads_its_prefixes_albums_and_uploads_only(resources):
                for prefix in ("gallery", "index", "models", "agent", "uploads", "ingest")}
     assert grants == gallery | {
         ("s3:ListBucket", _text({"Fn::GetAtt": ["GalleryBucket", "Arn"]})),
-        ("s3:GetObject", _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
+        # `imagesearch ingest` makes the display copies and album pages of what the index accepted
+        # (issue 22): puts thumbs/ and previews/, reads and writes listings/ and albums.json. It never
+        # reads the site's images (no albums/ any more) and deletes no public copy but stale pages.
+        ("s3:PutObject", _text({"Fn::Sub": "${SiteBucket.Arn}/thumbs/*"})),
+        ("s3:PutObject", _text({"Fn::Sub": "${SiteBucket.Arn}/previews/*"})),
+        ("s3:GetObject", _text({"Fn::Sub": "${SiteBucket.Arn}/listings/*"})),
+        ("s3:PutObject", _text({"Fn::Sub": "${SiteBucket.Arn}/listings/*"})),
+        ("s3:DeleteObject", _text({"Fn::Sub": "${SiteBucket.Arn}/listings/*"})),
+        ("s3:GetObject", _text({"Fn::Sub": "${SiteBucket.Arn}/albums.json"})),
+        ("s3:PutObject", _text({"Fn::Sub": "${SiteBucket.Arn}/albums.json"})),
         # `imagesearch ingest` publishes each batch as a new index version (issue 17).
         ("s3:PutObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/index/*"})),
         # ... and warms that version's result cache, pruning older versions (issue 12).
