@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagesearch.display import CACHE_CONTROL, CONTENT_TYPE, make_display_copies
+from imagesearch.display import CACHE_CONTROL, CONTENT_TYPE, JPEG_QUALITY, SIZES, make_display_copies
 from PIL import Image, ImageDraw
 from site_albums.pages import merge_albums_json, write_album
 
@@ -58,7 +58,10 @@ def phone_photo(seed: int, size: tuple[int, int] = PHONE_SIZE) -> bytes:
 
 
 def phone_display_copies(count: int, cache_dir: Path) -> list[tuple[bytes, bytes]]:
-    """(thumb, preview) of `count` phone photos, kept in cache_dir between runs (they take a while)."""
+    """(thumb, preview) of `count` phone photos, kept under cache_dir between runs (they take a while),
+    in a folder named by the display copies' sizes and qualities so a change of those remakes them."""
+    cache_dir = cache_dir / "-".join(f"{prefix}{SIZES[prefix]}q{JPEG_QUALITY[prefix]}"
+                                     for prefix in sorted(SIZES))
     cache_dir.mkdir(parents=True, exist_ok=True)
     copies = []
     for seed in range(count):

@@ -33,7 +33,7 @@ def site_albums(stack):
     from devstack.s3server import client
 
     s3 = client("s3", stack["s3_endpoint"])
-    copies = phone_display_copies(len(PHONES.files), STACK_WORK_DIR / "phone-display-copies")
+    copies = phone_display_copies(len(PHONES.files), STACK_WORK_DIR / "phone-display-copies")  # cached
     bucket = stack["site_bucket"]
     entries = [put_album(s3, bucket, PHONES, copies), put_album(s3, bucket, BIG, copies),
                put_album(s3, bucket, HUGE, copies, with_copies=HUGE_WITH_COPIES)]
