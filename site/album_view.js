@@ -11,6 +11,8 @@ export function createAlbumView({ doc, main, parts }) {
   const { h, replace, focusHeading, breadcrumb, kSelector, sharpenIfSmall, photo, errorBox } = parts;
 
   let lazy = null; // the album grid's IntersectionObserver, one per shown album
+  // "Show more" hides while it loads: the keyboard then continues at the first tile it added.
+  let continueFromMore = false;
 
   function lazyPhoto(src, alt, className) {
     const view = doc.defaultView;
@@ -41,6 +43,7 @@ export function createAlbumView({ doc, main, parts }) {
      */
     showAlbum(album, k, { onK, onMore }) {
       startLazy();
+      continueFromMore = false;
       const skipped = Number.isInteger(album.skipped) && album.skipped > 0
         ? h("p", { className: "album-note", id: "album-skipped",
           text: `${skippedText(album.skipped)} (not an image, damaged or too large) and are left out.` })
@@ -54,7 +57,8 @@ export function createAlbumView({ doc, main, parts }) {
         h("ul", { className: "image-grid", id: "album-grid" }),
         h("div", { className: "album-more", id: "album-more" },
           h("p", { className: "album-status", id: "album-status", role: "status" }),
-          h("button", { type: "button", id: "show-more", hidden: true, onclick: onMore })));
+          h("button", { type: "button", id: "show-more", hidden: true,
+            onclick: () => { continueFromMore = true; onMore(); } })));
       focusHeading();
     },
 
@@ -70,6 +74,8 @@ export function createAlbumView({ doc, main, parts }) {
           lazyPhoto(thumbUrl(key), `${album}: ${file}`, "thumb-img")));
       });
       grid.append(...items);
+      if (continueFromMore && items.length) items[0].querySelector("a").focus();
+      continueFromMore = false;
     },
 
     /** Point every tile at the search with this k. */
