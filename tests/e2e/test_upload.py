@@ -158,6 +158,9 @@ def test_a_phone_photo_is_sent_scaled_down_and_without_its_metadata(page, stack,
     assert sent["ContentType"] == "image/jpeg"
     data = sent["Body"].read()
     assert len(data) < len(photo) / 4
+    from .test_album_weight import record
+
+    record(output_dir, "phone_upload", {"original_bytes": len(photo), "sent_bytes": len(data)})
     with Image.open(io.BytesIO(data)) as img:
         assert img.size == (960, 1280)
         assert not img.getexif() and "exif" not in img.info and "xmp" not in img.info
