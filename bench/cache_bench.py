@@ -51,8 +51,9 @@ def measure_latency(work: Path, requests: int, k: int = 5) -> dict:
 
     with StackProcess(work_dir=work / "stack", log_path=work / "devstack.log") as stack:
         info = stack.info
-        with urllib.request.urlopen(info["url"] + "albums.json", timeout=30) as resp:  # noqa: S310
-            keys = [key for album in json.load(resp)["albums"] for key in album["images"]]
+        from publish.smoke import album_keys
+
+        keys = album_keys(info["url"], 30.0)
         rng = random.Random(0)
         picked = [rng.choice(keys) for _ in range(requests)]
         out = {"hit": [], "ssm": [], "hit_server": [], "ssm_server": [], "cache_read": [], "paths": set()}

@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int,
                    help="featurizer input size (default: IMAGESEARCH_INPUT_SIZE, else 224 for pretrained "
                    "weights and 32 for seed:N)")
-    p.add_argument("--per-album", type=int, default=DEFAULT_PER_ALBUM, help="browsable images per album")
+    p.add_argument("--per-album", type=int, default=DEFAULT_PER_ALBUM,
+                   help="images per album the result cache warm-up covers with --cache-warm albums")
     p.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="uploads at once")
     p.add_argument("--cache-dir", type=Path, default=Path("build/publish-cache"),
                    help="where downloaded weights, index versions and the sample collection are kept")

@@ -37,12 +37,6 @@ def summary_from_manifest(manifest: dict) -> dict:
     return index_summary(manifest)
 
 
-def albums_index_summary(s3, gallery_bucket: str) -> dict | None:
-    """The `index` object of albums.json from the live manifest (None when there is no index)."""
-    manifest = live_manifest(s3, gallery_bucket)
-    return summary_from_manifest(manifest) if manifest is not None else None
-
-
 def live_version(s3, gallery_bucket: str) -> str | None:
     """The live version id of s3://<gallery>/index; None when none is published or readable."""
     from imagesearch.storage import GALLERY_INDEX_PREFIX, S3IndexStore

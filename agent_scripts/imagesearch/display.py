@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -60,9 +61,11 @@ def open_oriented(data: bytes, *, draft_to: int, max_pixels: int = DEFAULT_MAX_P
             im = Image.open(io.BytesIO(data), formats=formats)
             if im.width * im.height > max_pixels:
                 raise SearchError("bad_image", f"image is {im.width}x{im.height}, over {max_pixels} pixels")
-            if im.format == "JPEG":
-                # DCT scaling: decode at 1/2, 1/4 or 1/8 while both sides stay >= the target box.
-                im.draft("RGB", (draft_to, draft_to))
+            if im.format == "JPEG" and max(im.size) > draft_to:
+                # DCT scaling: decode at 1/2, 1/4 or 1/8 while both sides stay >= the box of the
+                # same aspect whose long side is draft_to (a square box would keep a 4:3 photo whole).
+                scale = draft_to / max(im.size)
+                im.draft("RGB", (math.ceil(im.width * scale), math.ceil(im.height * scale)))
             im.load()
             icc = im.info.get("icc_profile")
             upright = to_rgb(ImageOps.exif_transpose(im))

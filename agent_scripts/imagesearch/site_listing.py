@@ -28,7 +28,9 @@ from site_albums import (
 from imagesearch.display import CACHE_CONTROL, CONTENT_TYPE, display_key, make_display_copies
 from imagesearch.errors import SearchError
 
-COPY_WORKERS = 4  # display copies decoded at once (each a reduced-scale decode, see display.py)
+# Display copies decoded at once on the instance (a JPEG is decoded at reduced scale, other formats
+# whole: two keep a t3.micro's memory for the daemon); publish passes its own concurrency.
+COPY_WORKERS = 2
 
 
 @dataclass
@@ -116,7 +118,7 @@ def refresh_albums(
             rows += made
             unshown = len(todo) - len(made)
             skipped = skipped_counts.get(album, 0) + unshown
-            entries[album] = write_album(s3, site_bucket, album, rows, skipped, old_pages=old_pages)
+            entries[album] = write_album(s3, site_bucket, album, rows, skipped, old=old_pages)
             done.listed += len(rows)
             done.skipped += skipped
     merge_albums_json(s3, site_bucket, entries, index=index_summary(manifest), replace_all=everything)

@@ -14,13 +14,12 @@ TIMEOUT_MS = 60_000
 
 @pytest.fixture(scope="module")
 def album_png(stack) -> bytes:
-    """A real image file: the first album's cover (its preview), as a user would have downloaded it."""
+    """A real image file: the first album's cover preview, as a user would have downloaded it."""
     import json
 
     with urllib.request.urlopen(stack["url"] + "albums.json", timeout=30) as resp:
-        cover = json.load(resp)["albums"][0]["cover"]
-    preview = "previews/" + cover.removeprefix("gallery/")
-    with urllib.request.urlopen(stack["url"] + preview, timeout=30) as resp:
+        cover = json.load(resp)["albums"][0]["cover"]  # a gallery key; its preview is public
+    with urllib.request.urlopen(stack["url"] + cover.replace("gallery/", "previews/", 1), timeout=30) as resp:
         return resp.read()
 
 

@@ -80,7 +80,9 @@ def test_more_like_this_on_a_result(local_stack, album_keys):
     gallery_key = first["results"][0]["key"].removeprefix("results/")
     status, answer = _search(local_stack["api"], {"key": gallery_key, "k": 3})
     assert status == 200, answer
-    assert answer["query"] == {"key": gallery_key}
+    # the query's preview is public (issue 22); the original stays private
+    assert answer["query"] == {"key": gallery_key,
+                               "url": local_stack["url"] + gallery_key.replace("gallery/", "previews/", 1)}
     assert gallery_key not in [r["key"].removeprefix("results/") for r in answer["results"]]
 
 

@@ -92,16 +92,19 @@ def _put_json(s3: Any, bucket: str, key: str, document: dict, **extra: Any) -> N
                   ContentType="application/json", CacheControl=LISTING_CACHE_CONTROL, **extra)
 
 
-def read_album_images(s3: Any, site_bucket: str, album: str) -> tuple[dict[str, dict], int]:
-    """The images an album's pages list now, by gallery key, and its page count (0: none)."""
+def read_album_pages(s3: Any, site_bucket: str, album: str) -> list[dict | None]:
+    """The page documents an album has now (a missing page is None; empty when it has none)."""
     first, _ = read_json(s3, site_bucket, page_key(album, 1))
     if first is None:
-        return {}, 0
-    images, pages = list(first.get("images", [])), int(first.get("pages", 1))
-    for page in range(2, pages + 1):
-        doc, _ = read_json(s3, site_bucket, page_key(album, page))
-        images += (doc or {}).get("images", [])
-    return {img["key"]: img for img in images}, pages
+        return []
+    return [first] + [read_json(s3, site_bucket, page_key(album, p))[0]
+                      for p in range(2, int(first.get("pages", 1)) + 1)]
+
+
+def read_album_images(s3: Any, site_bucket: str, album: str) -> tuple[dict[str, dict], list[dict | None]]:
+    """The images an album's pages list now, by gallery key, and those pages."""
+    pages = read_album_pages(s3, site_bucket, album)
+    return {img["key"]: img for doc in pages for img in (doc or {}).get("images", [])}, pages
 
 
 def listed_albums(s3: Any, site_bucket: str) -> list[str]:
@@ -112,12 +115,16 @@ def listed_albums(s3: Any, site_bucket: str) -> list[str]:
 
 
 def write_album(s3: Any, site_bucket: str, album: str, images: Iterable[Mapping], skipped: int,
-                old_pages: int = 0, page_size: int | None = None) -> dict | None:
-    """Write an album's pages, delete the pages it no longer has; its albums.json entry."""
+                old: list[dict | None] = (), page_size: int | None = None) -> dict | None:
+    """Write an album's pages that changed (`old`: its pages now), delete those it no longer has;
+    its albums.json entry. A page whose content is unchanged is not written again (every page
+    carries the album's count, so an addition or removal rewrites them all; a replacement only its
+    own page)."""
     pages = album_pages(album, images, page_size)
     for doc in pages:
-        _put_json(s3, site_bucket, page_key(album, doc["page"]), doc)
-    stale = [{"Key": page_key(album, p)} for p in range(len(pages) + 1, old_pages + 1)]
+        if doc["page"] > len(old) or old[doc["page"] - 1] != doc:
+            _put_json(s3, site_bucket, page_key(album, doc["page"]), doc)
+    stale = [{"Key": page_key(album, p)} for p in range(len(pages) + 1, len(old) + 1)]
     if stale:
         s3.delete_objects(Bucket=site_bucket, Delete={"Objects": stale, "Quiet": True})
     return album_entry(album, pages, skipped, page_size)

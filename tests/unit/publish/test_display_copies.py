@@ -65,6 +65,14 @@ def test_display_copies_are_upright_small_and_carry_no_private_metadata(kind):
     assert made.height > made.width
 
 
+def test_a_large_jpeg_is_decoded_at_reduced_scale():
+    from imagesearch.display import open_oriented
+
+    # 3264 x 2448 stored sideways: DCT scaling to 1/2 still covers a 1280 px long side
+    assert open_oriented(phone_jpeg(), draft_to=PREVIEW_SIZE).size == (1224, 1632)
+    assert open_oriented(phone_jpeg(), draft_to=THUMB_SIZE).size == (306, 408)  # 1/8
+
+
 def test_an_icc_profile_stays_and_nothing_else():
     profile = b"\x00\x00\x02\x0cfake-icc-profile-bytes" + b"\x00" * 64
     out = io.BytesIO()
