@@ -5,7 +5,7 @@ published: this writes thumbs/, previews/, listings/<album>/<page>.json and the 
 albums.json, the objects the page reads, with the listing writer publish and ingest use
 (site_albums.pages). Phone-like photos (8 megapixels,
 EXIF orientation 6, GPS and camera serial fields) are made here too; their display copies are made
-by the one maker publish and ingest use (imagesearch.display).
+by the one maker publish and ingest use (imagesearch.model.display).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagesearch.display import CACHE_CONTROL, CONTENT_TYPE, JPEG_QUALITY, SIZES, make_display_copies
+from imagesearch.model.display import CACHE_CONTROL, CONTENT_TYPE, JPEG_QUALITY, SIZES, make_display_copies
 from PIL import Image, ImageDraw
 from site_albums.pages import merge_albums_json, write_album
 
