@@ -75,10 +75,13 @@ def build_index(
     key_prefix: str = "gallery/",
     if_changed: bool = False,
     progress: bool = False,
+    near_duplicate_set: bool = False,
 ) -> dict:
     """Index every image under `images` (album folder or s3:// prefix) as a new live version.
 
     `weights`, `size` and `cache_dir` override the config's (a given featurizer sets the first two).
+    `near_duplicate_set`: measure the near-duplicate band on the labelled set (the operator's
+    machine, scikit-image installed; imagesearch.calibration), else the fallback rule.
     """
     started = time.perf_counter()
     config = _config(config)
@@ -117,6 +120,7 @@ def build_index(
     if not done.keys:
         reasons = dict(Counter(s["reason"] for s in skipped))
         raise SearchError("bad_request", f"no image under {images} could be indexed (skipped: {reasons})")
+    labelled = _labelled_set(featurizer, config) if near_duplicate_set else None
     arrays, manifest = assemble(
         done.keys,
         done.hashes,
@@ -131,6 +135,7 @@ def build_index(
             "operator (--size or IMAGESEARCH_INPUT_SIZE)" if size_from == "operator"
             else "weights default (224 pretrained, 32 not pretrained)"
         ),
+        labelled=labelled,
     )
     version = publish_version(store, arrays, manifest, keep=config.keep_versions)
     return build_report(
@@ -144,6 +149,18 @@ def build_index(
         featurize_seconds=round(featurize_s, 2),
         images_per_second=round(len(sources) / featurize_s, 1) if featurize_s > 0 else None,
     )
+
+
+def _labelled_set(featurizer: Featurizer, config: BuildConfig) -> Any:
+    """The labelled near-duplicate set featurized with the build's weights; bad_request without it."""
+    from imagesearch.calibration import featurize_labelled_set
+
+    labelled = featurize_labelled_set(featurizer, config.limits, threads=config.threads)
+    if labelled is None:
+        raise SearchError("bad_request", "the labelled near-duplicate set needs scikit-image "
+                          "(pip install scikit-image, the project's dev extras); build without it "
+                          "to use the fallback band rule")
+    return labelled
 
 
 def add_images(
@@ -281,6 +298,7 @@ def _reassemble(
         mode_rule=config.mode_rule,
         extra={"build": build},
         size_from=manifest["model"].get("input_size_from"),
+        kept_bands=manifest.get("bands"),
     )
 
 
