@@ -124,6 +124,7 @@ def warm_version(
     already warm (its marker exists), unless `force`. S3 failures raise SearchError("internal").
     """
     from imagesearch.batch_search import top_matches  # numpy: when used
+    from imagesearch.calibration import with_bands
     from imagesearch.querying import index_summary
 
     started = time.perf_counter()
@@ -147,7 +148,8 @@ def warm_version(
         futures = []
         t0 = time.perf_counter()
         for digest, results in top_matches(index, k=entries.TOP, mode=mode, hashes=hashes):
-            body = entries.encode_entry(version, digest, results, summary, "warm")
+            body = entries.encode_entry(version, digest, with_bands(results, index.manifest.get("bands")),
+                                        summary, "warm")
             futures.append((digest, pool.submit(put, entries.entry_key(version, digest), body)))
             size += len(body)
             if progress is not None:

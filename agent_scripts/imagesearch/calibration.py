@@ -43,6 +43,16 @@ def band_of(score: float, bands: dict | None) -> str | None:
     return "similar" if score >= bands["similar"] else "weak"
 
 
+def with_bands(results: list[dict], bands: dict | None) -> list[dict]:
+    """Each match {"key", "score"} with its "band" added (the agent's answer and the result cache)."""
+    return [{**r, "band": band_of(r["score"], bands)} for r in results]
+
+
+def answer_bands(bands: dict | None) -> dict | None:
+    """The thresholds an answer's `index` object carries: {"near_duplicate", "similar"}."""
+    return {"near_duplicate": bands["near_duplicate"], "similar": bands["similar"]} if bands else None
+
+
 @dataclass(frozen=True)
 class LabelledFeatures:
     """A labelled near-duplicate set featurized with an index's weights: rows of one group are copies."""

@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     from imagesearch.ingest_command import add_ingest_command
 
     add_ingest_command(sub)
+    from imagesearch.duplicates_command import add_duplicates_command
+
+    add_duplicates_command(sub)
     return parser
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from imagesearch.calibration import answer_bands, with_bands
 from imagesearch.errors import SearchError
 from imagesearch.images import content_hash
 from imagesearch.protocol import Request
@@ -91,7 +92,8 @@ def search_image_bytes(index: Any, data: bytes, k: int, *, mode: str | None = No
         search_s = time.perf_counter() - t0
     return {
         "ok": True,
-        "results": results,  # search_vector's [{"key", "score"}], scores already rounded
+        # search_vector's [{"key", "score"}] (scores already rounded), each with its score band.
+        "results": with_bands(results, _bands(index)),
         "index": index_summary(index, mode),
         "timings_ms": {"featurize": _ms(featurize_s), "search": _ms(search_s),
                        "total": _ms(time.perf_counter() - started)},
@@ -99,6 +101,12 @@ def search_image_bytes(index: Any, data: bytes, k: int, *, mode: str | None = No
     }
 
 
+def _bands(index: Any) -> dict | None:
+    return (getattr(index, "manifest", None) or {}).get("bands")
+
+
 def index_summary(index: Any, mode: str) -> dict:
-    """The answer's `index` object: version, count and the (resolved) mode actually used."""
-    return {"version": index.version, "count": index.count, "mode": mode}
+    """The answer's `index` object: version, count, the (resolved) mode actually used, and the
+    version's score bands (null for a version built before bands were measured)."""
+    return {"version": index.version, "count": index.count, "mode": mode,
+            "bands": answer_bands(_bands(index))}
