@@ -8,6 +8,7 @@ from pathlib import Path
 from publish.agent import publish_agent
 from publish.cache_warm import WarmReport, warm_cache, warm_counts
 from publish.collection import DEFAULT_PER_ALBUM, album_hashes, publish_albums, publish_gallery
+from publish.duplicates import publish_duplicates
 from publish.index import albums_index_summary, live_version, publish_index, remove_stale_results
 from publish.site import publish_site
 from publish.uploader import DEFAULT_CONCURRENCY, Counts
@@ -21,6 +22,7 @@ class Report:
     steps: dict[str, Counts] = field(default_factory=dict)
     warm: WarmReport | None = None
     removed_results: int = 0  # results/ copies deleted because their keys left the index
+    duplicate_groups: int | None = None  # groups in duplicates.json (None: not written)
 
     @property
     def total(self) -> Counts:
@@ -30,6 +32,8 @@ class Report:
     def lines(self) -> list[str]:
         """One human line per step."""
         lines = [f"{name:8} {counts}" for name, counts in self.steps.items()]
+        if self.duplicate_groups is not None:
+            lines.append(f"{'':8} duplicates.json: {self.duplicate_groups} groups of near-duplicates")
         if self.removed_results:
             lines.append(f"{'results':8} {self.removed_results} stale copies deleted")
         return lines
@@ -53,7 +57,7 @@ def publish_all(
     cache_warm: str = "all",
     cache_dir: Path | None = None,
 ) -> Report:
-    """Publish gallery, weights, agent, index, cache, albums and site in that order; return the counts.
+    """Publish gallery, weights, agent, index, cache, duplicates, albums and site in that order.
 
     The gallery goes first because the index names its keys; the result cache is warmed for the
     live index before albums.json lists the images, so every album image answers from the cache;
@@ -93,6 +97,12 @@ def publish_all(
                             concurrency=concurrency)
         report.steps["cache"] = warm_counts(warmed)
         report.warm = warmed
+    if index:
+        # Beside albums.json: the near-duplicate groups of the live version (issue 23).
+        work = cache_dir or (index_options or {}).get("work_dir")
+        report.steps["dups"], doc = publish_duplicates(s3, site_bucket, gallery_bucket, images_dir,
+                                                       work_dir=work)
+        report.duplicate_groups = len(doc["groups"]) if doc else None
     report.steps["albums"] = publish_albums(
         s3, site_bucket, images_dir, per_album=per_album,
         index=albums_index_summary(s3, gallery_bucket), **common,

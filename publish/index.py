@@ -92,7 +92,7 @@ def publish_index(
     the instance loads the same source, so publish_all passes weights it uploaded as s3:// URIs.
     Counts index versions: (1, 0) when a new version went live, (0, 1) when the live one was kept.
     """
-    from imagesearch import settings
+    from imagesearch import near_duplicate_set, settings
     from imagesearch.build import build_index
     from imagesearch.build_config import BuildConfig
     from imagesearch.storage import GALLERY_INDEX_PREFIX, S3IndexStore
@@ -107,7 +107,10 @@ def publish_index(
             # the same images (source digest), weights and input size: only manifest.json is fetched.
             report = build_index(str(images_dir), store, config=config, s3=s3,
                                  weights=str(weights) if weights else None, size=size, cache_dir=str(cache),
-                                 if_changed=not force, progress=progress)
+                                 if_changed=not force, progress=progress,
+                                 # The operator's machine measures the near-duplicate band on the
+                                 # labelled set (scikit-image, a dev dependency); else the fallback.
+                                 near_duplicate_set=near_duplicate_set.available())
         except SearchError as e:
             raise PublishError(f"index build failed ({e.code}): {e.message}") from e
     if report.get("skipped"):

@@ -23,6 +23,9 @@ RELOAD_TIMEOUT_S = 120.0
 # Up to this many indexed images the warm-up after a batch covers every one ("more like this"
 # included); above it only the album images, so a batch stays well inside a minute.
 WARM_ALL_MAX = 2000
+# Up to this many images a batch also rewrites duplicates.json (every image against every other:
+# about a minute at 30,000 on 2 cores, docs/benchmarks.md); above it publish does.
+DUPLICATES_MAX = 30_000
 
 
 def reload_daemon(socket_path: str) -> dict:
@@ -68,6 +71,30 @@ def warm_result_cache(version: str, *, s3: Any, bucket: str, index_root: str, ca
             **report.as_dict()}
 
 
+def write_duplicates(version: str, *, s3: Any, gallery_bucket: str, site_bucket: str, index_root: str,
+                     cache_dir: str, max_bytes: int) -> dict:
+    """Rewrite the site's duplicates.json for the new version (docs/contracts.md); never fails the batch."""
+    if not site_bucket:
+        return {"ok": False, "written": False, "reason": "no SITE_BUCKET in the instance's settings"}
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from imagesearch.duplicates import facts_from_bucket, find_duplicates, write_duplicates_json
+    from imagesearch.open_index import OpenIndex
+
+    try:
+        index = OpenIndex.open(index_root, s3=s3, cache_dir=cache_dir, version=version)
+        if index.count > DUPLICATES_MAX:
+            return {"ok": True, "written": False,
+                    "reason": f"{index.count} images, over {DUPLICATES_MAX}: publish writes duplicates.json"}
+        doc = find_duplicates(index, facts_from_bucket(s3, gallery_bucket, max_bytes))
+        size = write_duplicates_json(s3, site_bucket, doc)
+    except SearchError as e:
+        return {"ok": False, "written": False, "reason": f"{e.code}: {e.message}"[:300]}
+    except (ClientError, BotoCoreError) as e:
+        return {"ok": False, "written": False, "reason": f"cannot write duplicates.json: {e}"[:300]}
+    return {"ok": True, "written": True, "groups": len(doc["groups"]), "bytes": size}
+
+
 def sync_vector_backend(settings: Settings, index_root: str, version: str, *, s3: Any,
                         cache_dir: str | None, client: Any = None) -> dict:
     """With IMAGESEARCH_BACKEND=s3vectors, write the new version's vectors before the daemon reloads.
@@ -111,7 +138,11 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
         vectors = sync_vector_backend(settings, index_root, version, s3=s3, cache_dir=config.cache_dir)
         return {"vectors": vectors, "reload": reload_daemon(args.socket or settings.socket),
                 "cache": warm_result_cache(version, s3=s3, bucket=bucket, index_root=index_root,
-                                           cache_dir=config.cache_dir, settings=settings)}
+                                           cache_dir=config.cache_dir, settings=settings),
+                "duplicates": write_duplicates(version, s3=s3, gallery_bucket=bucket,
+                                               site_bucket=settings_table.get("SITE_BUCKET", environ),
+                                               index_root=index_root, cache_dir=config.cache_dir,
+                                               max_bytes=config.limits.max_bytes)}
 
     report = apply_batch(key, bucket=bucket, index_root=index_root, s3=s3, config=config,
                          cache_dir=config.cache_dir, lock_timeout_s=LOCK_TIMEOUT_S,
