@@ -29,7 +29,12 @@ from imagesearch.index import centre_and_normalise, scores_of
 BANDS = ("near_duplicate", "similar", "weak")
 SIMILAR_PERCENTILE = 99.0
 NN_QUERIES = 256  # nearest-neighbour scores measured for this many sampled images
-RANDOM_PAIRS = 4096  # random pairs of distinct images scored
+RANDOM_PAIRS = 20_000  # random pairs of distinct images scored
+# In a real gallery copies are far rarer than 1 in 1,000 random pairs; when more random pairs
+# than that score above the labelled threshold, these weights cannot tell this collection's
+# images from copies at that score, and the band rises to the collection's own FLOOR_PERCENTILE.
+FLOOR_PERCENTILE = 99.9
+FLOOR_MIN_IMAGES = 100  # below this, random pairs are too few (and too often copies) to be a floor
 ALL_PAIRS_UP_TO = 128  # below this many images every pair is scored instead of a sample
 RULE = "near_duplicate if score >= near_duplicate; similar if score >= similar; else weak"
 
@@ -187,6 +192,13 @@ def measure_bands(
     else:
         near = (similar + 1.0) / 2
         near_from = {"method": "fallback: halfway from similar to 1.0 (no labelled set at build)"}
+    if len(rows) >= FLOOR_MIN_IMAGES and labelled is not None:
+        floor = float(np.percentile(random, FLOOR_PERCENTILE))
+        if floor > near:
+            near_from["raised"] = (f"from {round(near, 4)} to p{FLOOR_PERCENTILE:g} of this index's "
+                                   "random-pair scores: more than 1 in 1,000 random pairs scored above "
+                                   "the labelled threshold")
+            near = floor
     if similar > near:
         # Copies must never rank as merely similar: the labelled threshold wins.
         similar_from["capped"] = f"at near_duplicate (measured {round(similar, 4)})"
