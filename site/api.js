@@ -89,6 +89,12 @@ export function createApi({ apiUrl, fetchImpl = globalThis.fetch.bind(globalThis
         albumsTimeoutMs, "the album list");
     },
 
+    /** The near-duplicate groups (duplicates.json, from the site root; docs/contracts.md). */
+    duplicates() {
+      return request("duplicates.json", { headers: { Accept: "application/json" }, cache: "no-cache" },
+        albumsTimeoutMs, "the duplicate list");
+    },
+
     /** Search for the k images most like the one at key ("albums/<album>/<file>" or "gallery/..."). */
     search(key, k) {
       return this.searchBy({ key }, k);
