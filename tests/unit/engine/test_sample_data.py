@@ -58,7 +58,7 @@ def test_the_sample_cache_is_made_once_and_whole(tmp_path, monkeypatch):
 
 
 def test_copies_add_a_re_saved_jpeg_of_the_first_image_of_that_many_albums(tmp_path):
-    # Issue 23: the demo's sample has near-duplicates for the Duplicates view; without copies, nothing changes.
+    # Issue 23: the demo's sample has copies for the Duplicates view; without them, nothing changes.
     counts = generate(str(tmp_path), count=20, seed=0, copies=2)
     plain = generate(str(tmp_path / "plain"), count=20, seed=0)
     first, second = list(plain)[:2]
