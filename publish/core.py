@@ -89,19 +89,31 @@ def publish_all(
         )
         # Images that left the index leave the public bucket too (docs/contracts.md, results/).
         report.removed_results = remove_stale_results(s3, gallery_bucket, site_bucket, before)
+    collected: list = []  # the duplicate groups the warm-up joins from its own top 10 (issue 23)
+
+    def observer(index):
+        from imagesearch.duplicates import collector_for
+
+        collector = collector_for(index)
+        collected.append(collector)
+        return collector.observe if collector is not None else None
+
     if cache_warm != "off":
         hashes = album_hashes(images_dir, per_album) if cache_warm == "albums" else None
         # The warm-up fetches the live version's arrays; the index build's work folder may hold them.
         work = cache_dir or (index_options or {}).get("work_dir")
         warmed = warm_cache(s3, gallery_bucket, work_dir=work, hashes=hashes, progress=progress,
-                            concurrency=concurrency)
+                            concurrency=concurrency, observer=observer if hashes is None else None)
         report.steps["cache"] = warm_counts(warmed)
         report.warm = warmed
     if index:
         # Beside albums.json: the near-duplicate groups of the live version (issue 23).
         work = cache_dir or (index_options or {}).get("work_dir")
+        # The warm-up's groups count only when it searched every image (not skipped, not albums only).
+        full = bool(report.warm and not report.warm.skipped and cache_warm == "all" and collected)
+        from_warm = collected[-1] if full else None
         report.steps["dups"], doc = publish_duplicates(s3, site_bucket, gallery_bucket, images_dir,
-                                                       work_dir=work)
+                                                       work_dir=work, collected=from_warm)
         report.duplicate_groups = len(doc["groups"]) if doc else None
     report.steps["albums"] = publish_albums(
         s3, site_bucket, images_dir, per_album=per_album,

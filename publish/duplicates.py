@@ -28,14 +28,17 @@ def _published(s3, site_bucket: str) -> dict | None:
 
 
 def publish_duplicates(s3, site_bucket: str, gallery_bucket: str, images_dir: Path, *,
-                       work_dir: Path | None = None) -> tuple[Counts, dict | None]:
+                       work_dir: Path | None = None, collected=None) -> tuple[Counts, dict | None]:
     """Put duplicates.json for the live version: (counts, the document); (nothing, None) without an index.
 
     Kept (counted unchanged) when the site's duplicates.json already names the live version.
+    `collected`: the groups the cache warm-up joined from its top 10 of every image of the live
+    version (imagesearch.duplicates.GroupCollector); without them the search runs here.
     """
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="duplicates-") as tmp:
-            return publish_duplicates(s3, site_bucket, gallery_bucket, images_dir, work_dir=Path(tmp))
+            return publish_duplicates(s3, site_bucket, gallery_bucket, images_dir, work_dir=Path(tmp),
+                                      collected=collected)
     from botocore.exceptions import BotoCoreError, ClientError
     from imagesearch.duplicates import facts_from_folder, find_duplicates, write_duplicates_json
     from imagesearch.errors import SearchError
@@ -51,7 +54,7 @@ def publish_duplicates(s3, site_bucket: str, gallery_bucket: str, images_dir: Pa
         if current is not None and current.get("version") == version:
             return Counts(0, 1), current
         index = OpenIndex.open(store, s3=s3, cache_dir=str(work_dir))
-        doc = find_duplicates(index, facts_from_folder(str(images_dir)))
+        doc = find_duplicates(index, facts_from_folder(str(images_dir)), collected=collected)
         write_duplicates_json(s3, site_bucket, doc)
     except SearchError as e:
         raise PublishError(f"cannot write duplicates.json ({e.code}): {e.message}") from e

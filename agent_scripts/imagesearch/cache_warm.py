@@ -117,9 +117,12 @@ def warm_version(
     prune_others: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Callable[[int], None] | None = None,
+    observe: Callable[[str, list[dict]], None] | None = None,
 ) -> WarmReport:
     """Write the top 10 of every image of the open `index` (or of `hashes` only) for its version.
 
+    `observe(hash, matches)` sees each image's top 10 as it is computed (the duplicate finder joins
+    them into groups: imagesearch.duplicates.GroupCollector), so that search runs once.
     Other versions' entries are pruned first when `prune_others`. Skipped when the version is
     already warm (its marker exists), unless `force`. S3 failures raise SearchError("internal").
     """
@@ -151,6 +154,8 @@ def warm_version(
             body = entries.encode_entry(version, digest, with_bands(results, index.manifest.get("bands")),
                                         summary, "warm")
             futures.append((digest, pool.submit(put, entries.entry_key(version, digest), body)))
+            if observe is not None:
+                observe(digest, results)
             size += len(body)
             if progress is not None:
                 progress(1)

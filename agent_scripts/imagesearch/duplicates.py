@@ -1,12 +1,14 @@
 """Groups of near-duplicates across the whole gallery, and which image of each group to keep.
 
-Every distinct image's top 10 comes from the engine's batch search (imagesearch.batch_search,
-the one publish's cache warm-up runs); a neighbour at or above the index's near_duplicate band
-(imagesearch.calibration) is an edge, and so are identical bytes under two keys (the search
-excludes them from each other's matches). Edges are joined transitively (union-find): copies of
-copies end in one group even when one pair alone scores below the band. The output is
-deterministic: images sorted by key within a group, groups by their first key; the suggested
-keep is the image with the most pixels, then the largest file, then the first key.
+Every distinct image's top 10 comes from the engine's batch search (imagesearch.batch_search)
+in the index's default mode: the daemon's own answers. At publish and after an ingest batch the
+cache warm-up's search is reused (GroupCollector.observe), not run twice. A neighbour at or
+above the index's near_duplicate band (imagesearch.calibration) is an edge, and so are
+identical bytes under two keys (the search excludes them from each other's matches). Edges are
+joined transitively (union-find): copies of copies end in one group even when one pair alone
+scores below the band. The output is deterministic: images sorted by key within a group, groups
+by their first key; the suggested keep is the image with the most pixels, then the largest
+file, then the first key.
 
 `duplicates_document` is the `duplicates.json` publish and ingest write to the site bucket root
 (docs/contracts.md, "duplicates.json").
@@ -65,33 +67,69 @@ class UnionFind:
         return sorted((sorted(m) for m in members.values() if len(m) > 1), key=lambda m: m[0])
 
 
+class GroupCollector:
+    """Joins neighbour lists into groups as they come, keeping only the edges at or above threshold.
+
+    Fed by `imagesearch duplicates` or, at publish and ingest, by the cache warm-up's own top 10
+    (imagesearch.cache_warm.warm_version's `observe`), so the search runs once for both.
+    """
+
+    def __init__(self, index: Any, threshold: float) -> None:
+        self._rows_by_hash: dict[str, list[int]] = index._rows_by_hash
+        self._key = index.key
+        self.version = getattr(index, "version", None)
+        self.threshold = threshold
+        self._uf = UnionFind()
+        self.images = 0
+
+    def add(self, keys: list[str], matches: list[dict]) -> None:
+        """One image (the keys of its identical copies) and its matches [{"key", "score"}]."""
+        self.images += 1
+        first = keys[0]
+        for other in keys[1:]:
+            self._uf.union(first, other)
+        for match in matches:
+            if match["score"] >= self.threshold:
+                self._uf.union(first, match["key"])
+
+    def observe(self, digest: str, matches: list[dict]) -> None:
+        """add() for a content hash of the index (the warm-up's callback)."""
+        self.add([self._key(int(r)) for r in self._rows_by_hash[digest]], matches)
+
+    def groups(self) -> list[list[str]]:
+        """The groups so far: sorted keys, sorted by first key."""
+        return self._uf.sets()
+
+
 def group_keys(neighbours: Iterable[tuple[list[str], list[dict]]], threshold: float) -> list[list[str]]:
     """Transitive groups from (keys of one image's identical copies, its matches [{"key", "score"}]).
 
     A match at or above `threshold` joins the image's group; so do identical copies.
     """
-    uf = UnionFind()
+    collector = GroupCollector(_NoIndex(), threshold)
     for keys, matches in neighbours:
-        first = keys[0]
-        for other in keys[1:]:
-            uf.union(first, other)
-        for match in matches:
-            if match["score"] >= threshold:
-                uf.union(first, match["key"])
-    return uf.sets()
+        collector.add(keys, matches)
+    return collector.groups()
 
 
-def index_neighbours(index: Any, *, k: int = NEIGHBOURS, batch: int | None = None,
-                     progress: Callable[[int, int], None] | None = None,
-                     ) -> Iterable[tuple[list[str], list[dict]]]:
-    """(keys of each distinct image, its top-k) for every image of an open index, exact mode."""
+class _NoIndex:
+    _rows_by_hash: dict = {}
+
+    @staticmethod
+    def key(row: int) -> str:
+        raise KeyError(row)
+
+
+def collect_groups(index: Any, *, batch: int | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> GroupCollector:
+    """Every image's top 10 by the engine's batch search, in the index's default mode (the daemon's
+    and the result cache's answers), joined into groups."""
     from imagesearch.batch_search import DEFAULT_BATCH, top_matches
 
-    rows_by_hash: dict[str, list[int]] = index._rows_by_hash
-    # Exact, not the default LSH mode: a copy LSH misses would be a duplicate never reported.
-    for digest, matches in top_matches(index, k=k, mode="exact", batch=batch or DEFAULT_BATCH,
-                                       progress=progress):
-        yield [index.key(int(r)) for r in rows_by_hash[digest]], matches
+    collector = GroupCollector(index, index.manifest["bands"]["near_duplicate"])
+    for digest, matches in top_matches(index, k=NEIGHBOURS, batch=batch or DEFAULT_BATCH, progress=progress):
+        collector.observe(digest, matches)
+    return collector
 
 
 @dataclass(frozen=True)
@@ -182,15 +220,34 @@ def duplicates_document(version: str, bands: dict, groups: list[dict]) -> dict:
             "images": sum(len(g["images"]) for g in groups), "groups": groups}
 
 
-def find_duplicates(index: Any, facts: Callable[[str], ImageFacts] | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> dict:
-    """duplicates.json of an open index (facts: where pixels and bytes are read; None: unknown)."""
+def collector_for(index: Any) -> GroupCollector | None:
+    """A collector for the warm-up to feed (None for an index without bands: nothing to group)."""
+    bands = index.manifest.get("bands")
+    return GroupCollector(index, bands["near_duplicate"]) if bands else None
+
+
+def require_bands(index: Any) -> dict:
+    """The index's bands; index_unavailable for a version built before them."""
     bands = index.manifest.get("bands")
     if not bands:
         raise SearchError("index_unavailable", f"index version {index.version} has no score bands; "
                           "rebuild it (imagesearch index build) to measure them")
-    groups = group_keys(index_neighbours(index, progress=progress), bands["near_duplicate"])
-    return duplicates_document(index.version, bands, describe_groups(groups, facts or (lambda _k: UNKNOWN)))
+    return bands
+
+
+def find_duplicates(index: Any, facts: Callable[[str], ImageFacts] | None = None,
+                    progress: Callable[[int, int], None] | None = None,
+                    collected: GroupCollector | None = None) -> dict:
+    """duplicates.json of an open index (facts: where pixels and bytes are read; None: unknown).
+
+    `collected`: groups the cache warm-up already joined from its own top 10 of every image;
+    without it the batch search runs here.
+    """
+    bands = require_bands(index)
+    if collected is None or collected.version != index.version:
+        collected = collect_groups(index, progress=progress)
+    return duplicates_document(index.version, bands,
+                               describe_groups(collected.groups(), facts or (lambda _k: UNKNOWN)))
 
 
 def encode_document(doc: dict) -> bytes:

@@ -41,12 +41,13 @@ def reload_daemon(socket_path: str) -> dict:
 
 
 def warm_result_cache(version: str, *, s3: Any, bucket: str, index_root: str, cache_dir: str,
-                      settings: Settings) -> dict:
+                      settings: Settings, collected: list | None = None) -> dict:
     """Warm the new version's result cache (docs/contracts.md, "Ingest"); never fails the batch.
 
     Every indexed image when the index is small (WARM_ALL_MAX), else the images the page offers
     (the site's album rule applied to the index's gallery keys). Skipped when the daemon answers
-    from elsewhere than this exact search: S3 Vectors, or a mode forced by IMAGESEARCH_MODE.
+    from elsewhere than this exact search: S3 Vectors, or a mode forced by IMAGESEARCH_MODE. A full
+    warm-up also joins its top 10 into duplicate groups, appended to `collected` (write_duplicates).
     """
     if settings.backend != "instance":
         return {"ok": True, "warmed": False,
@@ -63,7 +64,15 @@ def warm_result_cache(version: str, *, s3: Any, bucket: str, index_root: str, ca
         index = OpenIndex.open(index_root, s3=s3, cache_dir=cache_dir, version=version)
         hashes = None if index.count <= WARM_ALL_MAX else album_image_hashes(index, DEFAULT_PER_ALBUM,
                                                                              is_browsable)
-        report = warm_version(s3, bucket, index, hashes=hashes)
+        collector = None
+        if hashes is None and collected is not None:
+            from imagesearch.duplicates import collector_for
+
+            collector = collector_for(index)
+        report = warm_version(s3, bucket, index, hashes=hashes,
+                             observe=collector.observe if collector is not None else None)
+        if collector is not None and not report.skipped:
+            collected.append(collector)
     except SearchError as e:
         # The version is live already; its cache fills on misses instead.
         return {"ok": False, "warmed": False, "reason": f"{e.code}: {e.message}"[:300]}
@@ -72,8 +81,11 @@ def warm_result_cache(version: str, *, s3: Any, bucket: str, index_root: str, ca
 
 
 def write_duplicates(version: str, *, s3: Any, gallery_bucket: str, site_bucket: str, index_root: str,
-                     cache_dir: str, max_bytes: int) -> dict:
-    """Rewrite the site's duplicates.json for the new version (docs/contracts.md); never fails the batch."""
+                     cache_dir: str, max_bytes: int, collected: list | None = None) -> dict:
+    """Rewrite the site's duplicates.json for the new version (docs/contracts.md); never fails the batch.
+
+    `collected`: the groups the warm-up joined (warm_result_cache); else the search runs here.
+    """
     if not site_bucket:
         return {"ok": False, "written": False, "reason": "no SITE_BUCKET in the instance's settings"}
     from botocore.exceptions import BotoCoreError, ClientError
@@ -86,7 +98,8 @@ def write_duplicates(version: str, *, s3: Any, gallery_bucket: str, site_bucket:
         if index.count > DUPLICATES_MAX:
             return {"ok": True, "written": False,
                     "reason": f"{index.count} images, over {DUPLICATES_MAX}: publish writes duplicates.json"}
-        doc = find_duplicates(index, facts_from_bucket(s3, gallery_bucket, max_bytes))
+        doc = find_duplicates(index, facts_from_bucket(s3, gallery_bucket, max_bytes),
+                              collected=collected[-1] if collected else None)
         size = write_duplicates_json(s3, site_bucket, doc)
     except SearchError as e:
         return {"ok": False, "written": False, "reason": f"{e.code}: {e.message}"[:300]}
@@ -136,13 +149,15 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     def after_publish(version: str) -> dict:
         vectors = sync_vector_backend(settings, index_root, version, s3=s3, cache_dir=config.cache_dir)
+        collected: list = []  # the warm-up's top 10 joined into duplicate groups, reused below
         return {"vectors": vectors, "reload": reload_daemon(args.socket or settings.socket),
                 "cache": warm_result_cache(version, s3=s3, bucket=bucket, index_root=index_root,
-                                           cache_dir=config.cache_dir, settings=settings),
+                                           cache_dir=config.cache_dir, settings=settings,
+                                           collected=collected),
                 "duplicates": write_duplicates(version, s3=s3, gallery_bucket=bucket,
                                                site_bucket=settings_table.get("SITE_BUCKET", environ),
                                                index_root=index_root, cache_dir=config.cache_dir,
-                                               max_bytes=config.limits.max_bytes)}
+                                               max_bytes=config.limits.max_bytes, collected=collected)}
 
     report = apply_batch(key, bucket=bucket, index_root=index_root, s3=s3, config=config,
                          cache_dir=config.cache_dir, lock_timeout_s=LOCK_TIMEOUT_S,
