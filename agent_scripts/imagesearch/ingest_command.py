@@ -23,9 +23,11 @@ RELOAD_TIMEOUT_S = 120.0
 # Up to this many indexed images the warm-up after a batch covers every one ("more like this"
 # included); above it only the album images, so a batch stays well inside a minute.
 WARM_ALL_MAX = 2000
-# Up to this many images a batch also rewrites duplicates.json (every image against every other:
-# about a minute at 30,000 on 2 cores, docs/benchmarks.md); above it publish does.
-DUPLICATES_MAX = 30_000
+# Up to this many images a batch also rewrites duplicates.json. Up to WARM_ALL_MAX it reuses the
+# warm-up's search; above, it searches every image against every other itself, which grows with
+# the square of the count (about a minute at 10,000 on 2 shared cores, 8 minutes at 30,000:
+# docs/benchmarks.md), so above this publish writes it.
+DUPLICATES_MAX = 10_000
 
 
 def reload_daemon(socket_path: str) -> dict:
