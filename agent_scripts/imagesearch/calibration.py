@@ -76,12 +76,15 @@ def _percentiles(scores: np.ndarray, points: tuple[float, ...]) -> dict:
     return {"count": int(len(scores)), **named}
 
 
-def _distinct_rows(hashes: list[str]) -> np.ndarray:
-    """The first row of each distinct content hash: identical bytes are not a pair of images."""
+def _image_ids(hashes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each distinct content hash, each row's image id = its hash's first row).
+
+    Identical bytes are one image: never a pair, never each other's neighbour.
+    """
     first: dict[str, int] = {}
-    for row, digest in enumerate(hashes):
-        first.setdefault(digest, row)
-    return np.array(sorted(first.values()), dtype=np.int64)
+    ids = np.fromiter((first.setdefault(digest, row) for row, digest in enumerate(hashes)),
+                      dtype=np.int64, count=len(hashes))
+    return np.array(sorted(first.values()), dtype=np.int64), ids
 
 
 def random_pair_scores(vectors: np.ndarray, rows: np.ndarray, *, pairs: int, seed: int) -> np.ndarray:
@@ -100,7 +103,10 @@ def random_pair_scores(vectors: np.ndarray, rows: np.ndarray, *, pairs: int, see
     return np.einsum("ij,ij->i", left, right)
 
 
-def nearest_scores(vectors: np.ndarray, hashes: list[str], rows: np.ndarray, *, queries: int,
+NN_BLOCK = 65_536  # rows scored at once: (65,536 x 256) float32 = 64 MiB, whatever the index size
+
+
+def nearest_scores(vectors: np.ndarray, ids: np.ndarray, rows: np.ndarray, *, queries: int,
                    seed: int) -> np.ndarray:
     """The best score of each of up to `queries` sampled images against every other image."""
     if len(rows) < 2:
@@ -108,11 +114,13 @@ def nearest_scores(vectors: np.ndarray, hashes: list[str], rows: np.ndarray, *, 
     rng = np.random.default_rng(seed)
     sample = rows if len(rows) <= queries else np.sort(rng.choice(rows, size=queries, replace=False))
     q = np.asarray(vectors[sample], dtype=np.float32)
-    scores = np.asarray(scores_of(vectors, q), dtype=np.float32)  # (n, queries)
-    digests = np.array(hashes)
-    for j, row in enumerate(sample):
-        scores[digests == digests[row], j] = -np.inf  # itself and its identical copies
-    return scores.max(axis=0)
+    best = np.full(len(sample), -np.inf, dtype=np.float32)
+    for start in range(0, len(vectors), NN_BLOCK):
+        block = np.asarray(scores_of(vectors[start : start + NN_BLOCK], q), dtype=np.float32)
+        same = ids[start : start + NN_BLOCK, None] == ids[sample][None, :]
+        block[same] = -np.inf  # itself and its identical copies
+        np.maximum(best, block.max(axis=0), out=best)
+    return best
 
 
 def labelled_threshold(labelled: LabelledFeatures, mean: np.ndarray) -> dict:
@@ -174,9 +182,9 @@ def measure_bands(
     `labelled`: measure near_duplicate on it; else `kept` (a parent's `bands`) keeps the parent's
     near_duplicate threshold and its provenance; else the fallback rule.
     """
-    rows = _distinct_rows(hashes)
+    rows, ids = _image_ids(hashes)
     random = random_pair_scores(vectors, rows, pairs=RANDOM_PAIRS, seed=seed)
-    nearest = nearest_scores(vectors, hashes, rows, queries=NN_QUERIES, seed=seed)
+    nearest = nearest_scores(vectors, ids, rows, queries=NN_QUERIES, seed=seed)
     if len(random):
         similar = float(np.percentile(random, SIMILAR_PERCENTILE))
         similar_from: dict[str, Any] = {"method": f"p{SIMILAR_PERCENTILE:g} of random-pair scores"}
