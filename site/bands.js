@@ -7,6 +7,12 @@ export function bandLabel(band) {
   return Object.prototype.hasOwnProperty.call(BAND_LABELS, band) ? BAND_LABELS[band] : null;
 }
 
+/** The answer's thresholds in words, e.g. "near-duplicate ≥ 0.931 · similar ≥ 0.712"; null without. */
+export function bandsText(bands) {
+  if (!bands || typeof bands.near_duplicate !== "number" || typeof bands.similar !== "number") return null;
+  return `near-duplicate ≥ ${bands.near_duplicate.toFixed(3)} · similar ≥ ${bands.similar.toFixed(3)}`;
+}
+
 /**
  * Split the answer's match items into the ones shown and the weak ones: returns [list, details]
  * where details (null when no match is weak) holds the weak ones behind "show N weak matches".

@@ -2,7 +2,7 @@
 // Over 300 lines on purpose: one short view per screen (albums, album, results, upload) sharing the
 // tile and timing builders that would otherwise be repeated.
 import { MAX_K, MIN_K } from "./k.js";
-import { bandLabel, foldWeak } from "./bands.js";
+import { bandLabel, bandsText, foldWeak } from "./bands.js";
 import { duplicatesLink, duplicatesScreen } from "./duplicates.js";
 
 const TIMING_ROWS = [
@@ -376,6 +376,7 @@ export function createViews({ doc = document, main, indexInfo }) {
       const meta = [];
       if (result.index && result.index.mode) meta.push(`${result.index.mode} index`);
       if (result.index && result.index.version) meta.push(`version ${result.index.version}`);
+      if (result.index && bandsText(result.index.bands)) meta.push(bandsText(result.index.bands)); // issue 23
       if (result.request_id) meta.push(`request ${result.request_id}`);
       const failed = items.filter(({ node }) => node.classList.contains("copy-failed")).length;
       replaceAnswer(

@@ -114,6 +114,7 @@ def test_each_match_shows_its_band_and_weak_ones_are_folded(page, stub_site, out
         status, data = default(body)
         for match, band in zip(data["results"], bands, strict=False):
             match["band"] = band
+        data["index"] = {**data["index"], "bands": {"near_duplicate": 0.95, "similar": 0.875}}
         return status, data
 
     default = stub_site.search
@@ -132,6 +133,8 @@ def test_each_match_shows_its_band_and_weak_ones_are_folded(page, stub_site, out
     fold.locator("summary").click()
     assert weak.first.is_visible()
     assert [weak.nth(i).locator(".band").inner_text() for i in range(3)] == ["weak"] * 3
+    # the answer says where its bands start
+    assert "near-duplicate ≥ 0.950 · similar ≥ 0.875" in page.locator(".answer-meta").inner_text()
     # nothing stands in for an absent part of the answer (no stray "null" text)
     assert "null" not in page.locator("#answer").inner_text()
     page.screenshot(path=str(output_dir / "e2e-weak-folded.png"), full_page=True)
@@ -145,3 +148,31 @@ def test_an_answer_without_bands_shows_every_match_unfolded(page, stub_site):
     assert page.locator(".results .result").count() == 4
     assert page.locator("details.weak-fold").count() == 0
     assert page.locator(".band").count() == 0
+
+
+def test_the_local_stack_publishes_duplicates_and_the_page_shows_them(page, stack, output_dir):
+    # GIVEN the demo stack (its sample has re-saved copies; publish wrote duplicates.json)
+    page.goto(stack["url"])
+    link = page.locator(".duplicates-link a")
+    link.wait_for(timeout=TIMEOUT_MS)
+    assert link.inner_text().startswith("Duplicates: ")
+    # WHEN the user opens the view
+    link.click()
+    page.wait_for_selector(".dup-group", timeout=TIMEOUT_MS)
+    # THEN a re-saved copy sits beside its original, with album, size and one suggested keep per group
+    copies = page.locator(".dup-group", has=page.locator(".dup-name", has_text="_00000_copy.jpg"))
+    assert copies.count() >= 1
+    group = copies.first
+    names = [n.inner_text() for n in group.locator(".dup-name").all()]
+    copy = next(n for n in names if n.endswith("_00000_copy.jpg"))
+    assert copy.replace("_copy.jpg", ".png") in names
+    for each in page.locator(".dup-group").all():
+        assert each.locator(".keep-badge").count() == 1
+    assert "28 × 28" in group.locator(".dup-size").first.inner_text()
+    page.wait_for_function("() => [...document.querySelectorAll('.dup-img')].every(i => i.complete)",
+                           timeout=TIMEOUT_MS)
+    page.screenshot(path=str(output_dir / "e2e-duplicates-stack.png"), full_page=True)
+    # and each image is a link to its search, answered with a band on every match
+    group.locator(".dup-link").first.click()
+    page.wait_for_selector(".results .result .band", timeout=TIMEOUT_MS)
+    assert not page.errors
