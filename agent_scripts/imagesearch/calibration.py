@@ -49,7 +49,10 @@ def band_of(score: float, bands: dict | None) -> str | None:
 
 
 def with_bands(results: list[dict], bands: dict | None) -> list[dict]:
-    """Each match {"key", "score"} with its "band" added (the agent's answer and the result cache)."""
+    """Each match {"key", "score"} with its "band" added (the agent's answer and the result cache);
+    unchanged for a version without bands (the function then answers "band": null)."""
+    if not bands:
+        return results
     return [{**r, "band": band_of(r["score"], bands)} for r in results]
 
 

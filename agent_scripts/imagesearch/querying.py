@@ -107,6 +107,7 @@ def _bands(index: Any) -> dict | None:
 
 def index_summary(index: Any, mode: str) -> dict:
     """The answer's `index` object: version, count, the (resolved) mode actually used, and the
-    version's score bands (null for a version built before bands were measured)."""
+    version's score bands (left out for a version built before bands were measured)."""
+    bands = answer_bands(_bands(index))
     return {"version": index.version, "count": index.count, "mode": mode,
-            "bands": answer_bands(_bands(index))}
+            **({"bands": bands} if bands else {})}
