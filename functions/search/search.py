@@ -95,7 +95,7 @@ class SearchService:
 
         if request.min_score is not None:
             # Applied here, on the top-k, so the agent's command and the cache stay the same for every
-            # min_score (docs/contracts.md, "min_score").
+            # min_score (docs/contracts.md, "HTTP API").
             results = [r for r in results if r["score"] >= request.min_score]
         t_copy = clock()
         outcomes = copy_results(self.clients.s3, cfg.gallery_bucket, cfg.site_bucket,
