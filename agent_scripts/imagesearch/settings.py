@@ -164,7 +164,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GALLERY_BUCKET", "",
             "bootstrap.sh: the private gallery bucket holding agent/, index/ and models/."),
     Setting("SITE_BUCKET", "",
-            "bootstrap.sh: the public site bucket; query images (albums/...) are read from it."),
+            "bootstrap.sh: the public site bucket; query images (albums/...) are read from it and "
+            "`imagesearch ingest` writes duplicates.json to it."),
     Setting("AWS_REGION", "",
             "Region of the buckets; bootstrap.sh writes it to the env file for boto3 and the AWS CLI."),
 )

@@ -186,7 +186,7 @@ class LocalStack:
         # On the instance the thin client's settings come from this file (SSM passes only SSM_*).
         agent_settings = {k: v for k, v in env.items()
                           if k.startswith("IMAGESEARCH_")
-                          or k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "GALLERY_BUCKET")}
+                          or k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "GALLERY_BUCKET", "SITE_BUCKET")}
         env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(agent_settings.items())))
         self.ssm = from_template(template, DOCUMENT_NAME, [self.instance_id],
                                  env=self._runner_env(env_file), workdir=Path(self._tmp),
@@ -264,6 +264,7 @@ class LocalStack:
             "IMAGESEARCH_COLD_CACHE_DIR": str(work / "cache" / "cold"),
             "IMAGESEARCH_ALLOWED_BUCKETS": f"{SITE_BUCKET},{GALLERY_BUCKET}",
             "GALLERY_BUCKET": GALLERY_BUCKET,
+            "SITE_BUCKET": SITE_BUCKET,  # as the instance's UserData writes it: ingest puts duplicates.json
         })
         return env
 
