@@ -7,10 +7,13 @@ local album folder the gallery was published from (the same bytes).
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
 from publish.uploader import Counts, PublishError
+
+log = logging.getLogger(__name__)
 
 
 def _published(s3, site_bucket: str) -> dict | None:
@@ -54,6 +57,9 @@ def publish_duplicates(s3, site_bucket: str, gallery_bucket: str, images_dir: Pa
         if current is not None and current.get("version") == version:
             return Counts(0, 1), current
         index = OpenIndex.open(store, s3=s3, cache_dir=str(work_dir))
+        if not index.manifest.get("bands"):
+            log.warning("duplicates.json: index version %s has no score bands; rebuild it", version)
+            return Counts(), None
         doc = find_duplicates(index, facts_from_folder(str(images_dir)), collected=collected)
         write_duplicates_json(s3, site_bucket, doc)
     except SearchError as e:

@@ -102,7 +102,9 @@ def build_index(
         # are hashed only when the weights and input size already match.
         live, manifest = live
         wanted = size or default_input_size(bool(manifest["weights"].get("pretrained")))
-        if manifest["weights"]["source"] == weights and manifest["model"]["input_size"] == wanted:
+        # A version without score bands (built before them) is rebuilt even when nothing else changed.
+        if (manifest["weights"]["source"] == weights and manifest["model"]["input_size"] == wanted
+                and "bands" in manifest):
             probe = featurize_sources(sources, None, limits, threads=threads, progress=progress)
             if manifest["source_digest"] == source_digest(zip(probe.keys, probe.hashes, strict=True)):
                 return build_report(

@@ -18,6 +18,7 @@ COMMANDS = [
     ["query"],
     ["weights"],
     ["weights", "fetch"],
+    ["duplicates"],
 ]
 
 

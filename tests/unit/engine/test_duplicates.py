@@ -287,3 +287,21 @@ def test_the_duplicates_command_prints_a_table_or_json(built, tmp_path, capsys):
 def test_the_duplicates_command_on_a_missing_index_is_a_clear_error(tmp_path, capsys):
     assert main(["duplicates", "--index", str(tmp_path / "none"), "--quiet"]) == 1
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "index_unavailable"
+
+
+def test_an_unchanged_collection_is_rebuilt_when_its_live_version_has_no_bands(built, featurizer, tmp_path):
+    # A version from before bands (its manifest rewritten without them) is not kept by --if-changed.
+    albums, root = built
+    store = open_store(root)
+    live = store.read_current()
+    path = os.path.join(root, live, "manifest.json")
+    with open(path) as f:
+        manifest = json.load(f)
+    del manifest["bands"]
+    with open(path, "w") as f:
+        json.dump(manifest, f)
+    report = build_index(albums, root, featurizer=featurizer, if_changed=True, cache_dir=str(tmp_path / "c"))
+    assert report["unchanged"] is False and report["version"] != live
+    assert "bands" in store.read_manifest(report["version"])
+    again = build_index(albums, root, featurizer=featurizer, if_changed=True, cache_dir=str(tmp_path / "c"))
+    assert again["unchanged"] is True
