@@ -2,9 +2,9 @@
 
 The stack starts when the first test that needs it runs and stops at the end of the session; the
 integration and e2e tests share it. In one process the unit tests run first (pyproject's testpaths),
-so the stack never idles through them; under pytest-xdist (`make test`) the tests of the stack form
-one group on one worker while the other worker runs unit tests. Tests that change what every other
-test sees (the gallery's ingest) start one of their own with `stack_factory`.
+so the stack never idles through them; under pytest-xdist (`make test`) the tests that use it form
+one group on one worker while the other worker runs everything else. Tests that change what every
+other test sees (the gallery's ingest) start one of their own with `stack_factory`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,15 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-STACK_FOLDERS = (TESTS / "integration", TESTS / "e2e")
+STACK_FIXTURES = {"local_stack", "stack_factory"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test`), every test of the shared stack runs on one worker."""
+    """Under pytest-xdist (`make test`), every test of the shared stack, or of a stack sharing its
+    work dir (stack_factory), runs on one worker; the rest (unit tests, a stack or a moto server in a
+    folder of its own, the page on a stub) on either."""
     for item in items:
-        if any(folder in Path(item.path).parents for folder in STACK_FOLDERS):
+        if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("stack"))
 
 
