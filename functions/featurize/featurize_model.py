@@ -73,6 +73,10 @@ class ModelCache:
         self._sha: str | None = None
         self._model: OnnxFeaturizer | None = None
 
+    def add(self, onnx_sha256: str, model: OnnxFeaturizer) -> None:
+        """Hold a model already loaded and verified (tests, and a host that loads it once)."""
+        self._model, self._sha = model, onnx_sha256
+
     def get(self, s3: Any, bucket: str, key: str, onnx_sha256: str, weights_sha256: str) -> OnnxFeaturizer:
         """The model at `key`, verified by its hash and by the weights digest it carries."""
         if self._sha != onnx_sha256 or self._model is None:
