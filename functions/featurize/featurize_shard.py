@@ -53,8 +53,8 @@ class ShardOutcome:
     failed: list[dict] = field(default_factory=list)
 
 
-def shard_exists(s3: Any, bucket: str, key: str) -> bool:
-    """Whether `key` exists, by listing it (the role may list reindex/ but not head what is absent)."""
+def object_exists(s3: Any, bucket: str, key: str) -> bool:
+    """Whether `key` exists, by listing it (the role may list gallery/ and reindex/, not head the absent)."""
     listing = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
     return any(item["Key"] == key for item in listing.get("Contents", []))
 
@@ -66,7 +66,10 @@ def read_image(s3: Any, bucket: str, key: str, config: FeaturizeConfig) -> tuple
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as e:
-        if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        code = e.response.get("Error", {}).get("Code")
+        # S3 answers AccessDenied, not NoSuchKey, for a missing key when the role may not list that
+        # exact key; the role may list gallery/, which tells a deleted image from a broken role.
+        if code in ("NoSuchKey", "404") or (code == "AccessDenied" and not object_exists(s3, bucket, key)):
             return None, "the object does not exist (deleted since the run listed it)"
         raise
     if response.get("ContentLength", 0) > config.max_bytes:
@@ -80,7 +83,7 @@ def featurize_batch(request: BatchRequest, clients: FeaturizeClients, config: Fe
     """Featurize `request`'s images and write its shard, unless the shard is already written."""
     bucket = config.gallery_bucket
     record_key = shard_record_key(request.run, request.batch)
-    if shard_exists(clients.s3, bucket, record_key):
+    if object_exists(clients.s3, bucket, record_key):
         log.info("shard %s already written; batch %d skipped", record_key, request.batch)
         return ShardOutcome("exists", record_key)
     keys: list[str] = []

@@ -155,7 +155,7 @@ def test_twin_deliveries_racing_keep_the_first_record(s3, onnx_model, models, mo
     request = _request(model, ["gallery/a/one.png"])
     _run(s3, request, models)
     first = _record(s3)
-    monkeypatch.setattr(featurize_shard, "shard_exists", lambda *a: False)
+    monkeypatch.setattr(featurize_shard, "object_exists", lambda *a: False)
     # WHEN this one finishes
     outcome = _run(s3, request, models)
     # THEN its conditional put loses and the first record stands
