@@ -99,8 +99,7 @@ def measure(n_images: int, repeat: int) -> dict:
     import onnxruntime
     from featurize_model import OnnxFeaturizer
     from imagesearch.features import Featurizer
-
-    from publish.onnx_model import export_model
+    from imagesearch.onnx_model import export_model
 
     images = sample_bytes(n_images)
     t = time.perf_counter()

@@ -155,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     from imagesearch.ingest_command import add_ingest_command
 
     add_ingest_command(sub)
+    # Operator tooling: re-index the gallery on Lambda (imagesearch/reindex_command.py).
+    from imagesearch.reindex_command import add_reindex_command
+
+    add_reindex_command(sub)
     return parser
 
 

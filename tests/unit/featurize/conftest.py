@@ -37,7 +37,7 @@ def featurizer():
 @pytest.fixture(scope="session")
 def onnx_model(featurizer, tmp_path_factory):
     """(bytes, OnnxModel) of the seed:0 network converted as publish converts it."""
-    from publish.onnx_model import export_model
+    from imagesearch.onnx_model import export_model
 
     path = tmp_path_factory.mktemp("onnx") / "model.onnx"
     model = export_model(featurizer, path)

@@ -18,9 +18,8 @@ from featurize_request import BatchRequest, shard_record_key
 from featurize_settings import FeaturizeConfig
 from featurize_shard import FeaturizeClients, featurize_batch
 from imagesearch.features import Featurizer
+from imagesearch.onnx_model import export_model
 from parity_images import parity_images
-
-from publish.onnx_model import export_model
 
 MIN_COSINE = 0.9999
 

@@ -87,3 +87,14 @@ def test_a_run_id_is_not_reused_for_another_plan(s3, sqs, onnx_model, featurizer
                      onnx_sha256=model.sha256, input_size=SIZE)
     with pytest.raises(SearchError, match="another plan"):
         start_run(s3, sqs[0], GALLERY, sqs[1], other)
+
+
+def test_the_reindex_command_needs_the_bucket_and_the_queue(capsys):
+    from imagesearch.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["reindex", "--bucket", GALLERY])
+    assert "--queue-url" in capsys.readouterr().err
+    argv = ["reindex", "--bucket", GALLERY, "--queue-url", "http://q", "--run", "r1"]
+    args = build_parser().parse_args(argv)
+    assert (args.bucket, args.queue_url, args.run, args.batch_size) == (GALLERY, "http://q", "r1", 64)
