@@ -32,6 +32,7 @@ def reindex_step(sqs: Any, queue_url: str, *, batch_size: int | None = None, tim
         from imagesearch.reindex import (
             DEFAULT_BATCH,
             assemble_run,
+            catch_up,
             gallery_keys,
             plan_run,
             start_run,
@@ -51,7 +52,11 @@ def reindex_step(sqs: Any, queue_url: str, *, batch_size: int | None = None, tim
                             batch_size=batch_size or DEFAULT_BATCH)
             start_run(s3, sqs, gallery_bucket, queue_url, plan)
             wait_for_shards(s3, gallery_bucket, plan, timeout_s=timeout_s, progress=progress, between=between)
-            assemble_run(s3, gallery_bucket, plan, S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX))
+            plan, gone = catch_up(s3, sqs, gallery_bucket, queue_url, plan,
+                                  batch_size=batch_size or DEFAULT_BATCH)
+            wait_for_shards(s3, gallery_bucket, plan, timeout_s=timeout_s, progress=progress, between=between)
+            assemble_run(s3, gallery_bucket, plan, S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX),
+                         drop=gone)
         except SearchError as e:
             raise PublishError(f"re-index failed ({e.code}): {e.message}") from e
         return Counts(1, 0)

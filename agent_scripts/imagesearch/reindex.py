@@ -85,6 +85,36 @@ def plan_run(run: str, keys: Iterable[str], *, weights: dict, onnx_sha256: str, 
     return RunPlan(run, weights, onnx_sha256, input_size, batches)
 
 
+def load_plan(s3: Any, bucket: str, run: str) -> RunPlan | None:
+    """The stored plan of `run` (a resumed run keeps its batches), or None for a new run."""
+    try:
+        data = s3.get_object(Bucket=bucket, Key=f"{run_prefix(run)}run.json")["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return RunPlan.from_json(data)
+
+
+def catch_up(s3: Any, sqs: Any, bucket: str, queue_url: str, plan: RunPlan, *,
+             batch_size: int = DEFAULT_BATCH) -> tuple[RunPlan, set[str]]:
+    """Images put or deleted during the run: new keys as more batches of the run, gone keys to drop.
+
+    Ingest keeps applying gallery events to the live version while a run featurizes; the run's
+    version replaces that one, so before assembling, the gallery is listed again: keys added since
+    the plan are featurized as further batches (queued and stored in run.json), keys deleted since
+    are left out. An event after this listing reaches the new version through ingest as usual.
+    """
+    now = set(gallery_keys(s3, bucket))
+    planned = {k for batch in plan.batches for k in batch}
+    added = sorted(now - planned)
+    if added:
+        more = [added[i : i + batch_size] for i in range(0, len(added), batch_size)]
+        plan = RunPlan(plan.run, plan.weights, plan.onnx_sha256, plan.input_size, plan.batches + more)
+        s3.put_object(Bucket=bucket, Key=f"{run_prefix(plan.run)}run.json", Body=plan.to_json(),
+                      ContentType="application/json")
+        start_run(s3, sqs, bucket, queue_url, plan)
+    return plan, planned - now
+
+
 def written_batches(s3: Any, bucket: str, run: str) -> set[int]:
     """The batches of `run` whose shard record exists."""
     done = set()
@@ -98,10 +128,7 @@ def written_batches(s3: Any, bucket: str, run: str) -> set[int]:
 def start_run(s3: Any, sqs: Any, bucket: str, queue_url: str, plan: RunPlan) -> list[int]:
     """Store the plan (or check it matches the stored one) and queue every batch without a shard."""
     plan_key = f"{run_prefix(plan.run)}run.json"
-    try:
-        stored = RunPlan.from_json(s3.get_object(Bucket=bucket, Key=plan_key)["Body"].read())
-    except s3.exceptions.NoSuchKey:
-        stored = None
+    stored = load_plan(s3, bucket, plan.run)
     if stored is None:
         s3.put_object(Bucket=bucket, Key=plan_key, Body=plan.to_json(), ContentType="application/json")
     elif stored != plan:
@@ -144,8 +171,9 @@ def wait_for_shards(s3: Any, bucket: str, plan: RunPlan, *, poll_s: float = 5.0,
         bar.close()
 
 
-def read_shards(s3: Any, bucket: str, plan: RunPlan) -> tuple[list[str], list[str], np.ndarray, list[dict]]:
-    """Keys, content hashes, float16 features and unreadable images of every shard, checked."""
+def read_shards(s3: Any, bucket: str, plan: RunPlan,
+                drop: set[str] = frozenset()) -> tuple[list[str], list[str], np.ndarray, list[dict]]:
+    """Keys, content hashes, float16 features and unreadable images of every shard (`drop` left out)."""
     keys: list[str] = []
     hashes: list[str] = []
     parts: list[np.ndarray] = []
@@ -158,14 +186,16 @@ def read_shards(s3: Any, bucket: str, plan: RunPlan) -> tuple[list[str], list[st
         vectors = np.load(io.BytesIO(data), allow_pickle=False)
         if vectors.shape != (record["count"], 2048) or len(record["keys"]) != record["count"]:
             raise SearchError("internal", f"shard {batch} of run {plan.run} is inconsistent")
-        keys += record["keys"]
-        hashes += record["hashes"]
-        parts.append(vectors)
-        failed += record["failed"]
+        keep = [i for i, key in enumerate(record["keys"]) if key not in drop]
+        keys += [record["keys"][i] for i in keep]
+        hashes += [record["hashes"][i] for i in keep]
+        parts.append(vectors[keep])
+        failed += [f for f in record["failed"] if f["key"] not in drop]
     return keys, hashes, np.concatenate(parts).astype(np.float16), failed
 
 
-def assemble_run(s3: Any, bucket: str, plan: RunPlan, index_root: Any, *, config: Any = None) -> dict:
+def assemble_run(s3: Any, bucket: str, plan: RunPlan, index_root: Any, *, config: Any = None,
+                 drop: set[str] = frozenset()) -> dict:
     """One new live version from the run's shards (as any build: assemble, store, pointer, prune)."""
     from imagesearch import settings
     from imagesearch.build_config import BuildConfig
@@ -174,7 +204,7 @@ def assemble_run(s3: Any, bucket: str, plan: RunPlan, index_root: Any, *, config
 
     started = time.perf_counter()
     config = config if config is not None else BuildConfig.from_settings(settings.load())
-    keys, hashes, features, failed = read_shards(s3, bucket, plan)
+    keys, hashes, features, failed = read_shards(s3, bucket, plan, drop)
     if not keys:
         raise SearchError("bad_request", f"run {plan.run}: no image was featurized ({len(failed)} failed)")
     arrays, manifest = assemble(

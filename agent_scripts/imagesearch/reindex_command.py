@@ -20,18 +20,31 @@ def run_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from imagesearch.cli import print_json, progress_bar
     from imagesearch.features import Featurizer
     from imagesearch.onnx_model import ensure_model
-    from imagesearch.reindex import assemble_run, gallery_keys, plan_run, start_run, wait_for_shards
+    from imagesearch.reindex import (
+        assemble_run,
+        catch_up,
+        gallery_keys,
+        load_plan,
+        plan_run,
+        start_run,
+        wait_for_shards,
+    )
 
     s3, sqs = boto3.client("s3"), boto3.client("sqs")
     featurizer = Featurizer.load(args.weights or settings.weights, size=args.size or settings.input_size,
                                  s3=s3, cache_dir=settings.cache_dir)
     model = ensure_model(s3, args.bucket, featurizer)
     run = args.run or dt.datetime.now(dt.UTC).strftime("r%Y%m%dT%H%M%SZ")
-    plan = plan_run(run, gallery_keys(s3, args.bucket), weights=featurizer.weights,
-                    onnx_sha256=model.sha256, input_size=featurizer.size, batch_size=args.batch_size)
+    # A resumed run keeps its stored batches; a new one lists the gallery now.
+    plan = load_plan(s3, args.bucket, run) or plan_run(
+        run, gallery_keys(s3, args.bucket), weights=featurizer.weights, onnx_sha256=model.sha256,
+        input_size=featurizer.size, batch_size=args.batch_size)
     queued = start_run(s3, sqs, args.bucket, args.queue_url, plan)
     wait_for_shards(s3, args.bucket, plan, timeout_s=args.timeout, progress=progress_bar(args))
-    report = assemble_run(s3, args.bucket, plan, args.index_root or f"s3://{args.bucket}/index")
+    # Images put or deleted while the run featurized (ingest applied them to the old version).
+    plan, gone = catch_up(s3, sqs, args.bucket, args.queue_url, plan, batch_size=args.batch_size)
+    wait_for_shards(s3, args.bucket, plan, timeout_s=args.timeout, progress=progress_bar(args))
+    report = assemble_run(s3, args.bucket, plan, args.index_root or f"s3://{args.bucket}/index", drop=gone)
     print_json({**report, "run": run, "batches": len(plan.batches), "queued": len(queued)})
     return 0
 

@@ -14,7 +14,15 @@ from featurize_settings import FeaturizeConfig
 from featurize_shard import FeaturizeClients
 from imagesearch.build import build_index
 from imagesearch.errors import SearchError
-from imagesearch.reindex import assemble_run, gallery_keys, plan_run, start_run, wait_for_shards
+from imagesearch.reindex import (
+    assemble_run,
+    catch_up,
+    gallery_keys,
+    load_plan,
+    plan_run,
+    start_run,
+    wait_for_shards,
+)
 from imagesearch.sample_data import ALBUMS, render
 from imagesearch.storage import open_store
 
@@ -98,3 +106,26 @@ def test_the_reindex_command_needs_the_bucket_and_the_queue(capsys):
     argv = ["reindex", "--bucket", GALLERY, "--queue-url", "http://q", "--run", "r1"]
     args = build_parser().parse_args(argv)
     assert (args.bucket, args.queue_url, args.run, args.batch_size) == (GALLERY, "http://q", "r1", 64)
+
+
+def test_images_put_or_deleted_during_a_run_are_not_lost(s3, sqs, onnx_model, models, featurizer, tmp_path):
+    # GIVEN a run that featurized a gallery of four images
+    _, model = onnx_model
+    for n in range(4):
+        s3.put_object(Bucket=GALLERY, Key=f"gallery/marble/{n}.png", Body=_png("marble", n))
+    plan = plan_run("run3", gallery_keys(s3, GALLERY), weights=featurizer.weights, onnx_sha256=model.sha256,
+                    input_size=SIZE, batch_size=2)
+    start_run(s3, sqs[0], GALLERY, sqs[1], plan)
+    drain = _event_source(s3, sqs, models)
+    wait_for_shards(s3, GALLERY, plan, progress=False, between=drain)
+    # WHEN, meanwhile, ingest events put one image and deleted another
+    s3.put_object(Bucket=GALLERY, Key="gallery/brick/new.png", Body=_png("brick", 9))
+    s3.delete_object(Bucket=GALLERY, Key="gallery/marble/0.png")
+    plan, gone = catch_up(s3, sqs[0], GALLERY, sqs[1], plan, batch_size=2)
+    wait_for_shards(s3, GALLERY, plan, progress=False, between=drain)
+    report = assemble_run(s3, GALLERY, plan, str(tmp_path / "index"), drop=gone)
+    # THEN the version is the gallery as it is now, and a resume keeps the extended plan
+    keys = open_store(str(tmp_path / "index")).read_array(report["version"], "keys").tolist()
+    assert keys == ["gallery/brick/new.png", "gallery/marble/1.png", "gallery/marble/2.png",
+                    "gallery/marble/3.png"]
+    assert gone == {"gallery/marble/0.png"} and load_plan(s3, GALLERY, "run3") == plan
