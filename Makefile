@@ -40,7 +40,9 @@ PYENV_LATEST = $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare
 PYENV_PAIR = $(subst $(eval) ,:,$(strip $(call PYENV_LATEST,3\.11) $(call PYENV_LATEST,3\.12)))
 SAM_BUILD_ENV = $(if $(PYENV_PAIR),PYENV_VERSION=$(PYENV_PAIR))
 
-lint: validate checkov
+# ruff and shellcheck; cfn-lint, `sam validate --lint` and checkov run once, as tests
+# (tests/unit/template), so `make test` runs each of them once (`make validate checkov` alone).
+lint: $(STAMP)
 	$(BIN)/ruff check .
 	@if command -v shellcheck >/dev/null; then shellcheck agent_scripts/bootstrap.sh; \
 	else echo "shellcheck not installed: skipping agent_scripts/bootstrap.sh (make system-deps installs it)"; fi
@@ -68,36 +70,50 @@ sam-build: $(STAMP)
 publish: $(STAMP) wheelhouse
 	$(BIN)/python -m publish $(if $(IMAGES),--images $(IMAGES)) $(ARGS)
 
-test: $(STAMP) system-deps lint wheelhouse
-	$(BIN)/python -m pytest -q
+# Two workers (the machine's two cores): the unit tests spread over both; the integration and e2e
+# tests share one local stack, so they stay together on one worker (xdist_group "stack", tests/conftest.py).
+PYTEST_WORKERS ?= 2
+test: $(STAMP) system-deps lint wheelhouse runtime-venv $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 	$(MAKE) --no-print-directory test-runtime
 
-# The function also runs on the template's runtime (python3.12): its unit tests run there too,
-# in a small venv of the function's own dependencies and the test tools.
+# The functions also run on the template's runtime (python3.12): the search function's unit tests
+# run there too, and the local stack runs both functions' containers on it (docs/local.md), in a
+# small venv of the functions' own dependencies and the test tools.
 RUNTIME_VENV := .venv-runtime
-$(RUNTIME_VENV)/.installed: constraints.txt functions/search/requirements.txt
+$(RUNTIME_VENV)/.installed: constraints.txt functions/search/requirements.txt functions/ingest/requirements.txt \
+		functions/featurize/requirements.txt functions/featurize/layer/requirements.txt
 	$(SAM_BUILD_ENV) python3.12 -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/bin/pip install --quiet -c constraints.txt -r functions/search/requirements.txt \
+		-r functions/ingest/requirements.txt -r functions/featurize/requirements.txt \
 		boto3 moto pytest pytest-socket pytest-timeout
+	# The featurize layer's own pins (numpy 2 for Python 3.12; constraints.txt pins the instance's 1.23).
+	$(RUNTIME_VENV)/bin/pip install --quiet -r functions/featurize/layer/requirements.txt
 	touch $@
 
-test-runtime:
+# Built where python3.12 exists; elsewhere the local stack says it runs the functions on .venv's Python.
+.PHONY: runtime-venv
+runtime-venv:
 	@if $(SAM_BUILD_ENV) python3.12 --version >/dev/null 2>&1; then \
-		$(MAKE) --no-print-directory $(RUNTIME_VENV)/.installed && \
-		$(RUNTIME_VENV)/bin/python -m pytest -q tests/unit/function; \
+		$(MAKE) --no-print-directory $(RUNTIME_VENV)/.installed; \
+	else echo "python3.12 not found: the local stack runs the functions on $(PYTHON)"; fi
+
+test-runtime: runtime-venv
+	@if [ -x $(RUNTIME_VENV)/bin/python ]; then $(RUNTIME_VENV)/bin/python -m pytest -q tests/unit/function; \
 	else echo "python3.12 not found: the function's tests on its runtime were not run"; fi
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) runtime-venv
 	$(BIN)/python -m pytest -q tests/unit
 
-demo: $(STAMP)
+demo: $(STAMP) runtime-venv
 	$(BIN)/python -m devstack $(if $(IMAGES),--images $(IMAGES)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(ARGS)
 
 # N searches (default 20) with p50/p95 per stage and the access checks (docs/deploy.md): against the
-# deployed stack (its outputs), or the local one: make smoke URL=<page URL> S3=<moto URL> (make demo prints both).
+# deployed stack (its outputs), or one given by its URLs: make smoke URL=<page URL> S3=<S3 endpoint>
+# [SITE=<site bucket>] (make demo prints them; the tool never imports the local stack).
 .PHONY: smoke
 smoke: $(STAMP)
-	$(BIN)/python -m publish.smoke $(if $(URL),--url $(URL) --s3-endpoint $(S3)) $(if $(N),--searches $(N)) $(ARGS)
+	$(BIN)/python -m publish.smoke $(if $(URL),--url $(URL) --s3-endpoint $(S3) $(if $(SITE),--site-bucket $(SITE))) $(if $(N),--searches $(N)) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --out docs/benchmarks.md --made-by "make bench" $(ARGS)
@@ -130,6 +146,12 @@ bundle: $(STAMP) wheelhouse
 .PHONY: settings-doc
 settings-doc: $(STAMP)
 	$(BIN)/python docs/settings_doc.py
+
+# The figures README.md and docs/*.md quote are rewritten from docs/bench/figures.json, which the
+# bench targets write; run it after a bench run (a unit test fails when a quote differs).
+.PHONY: figures-doc
+figures-doc: $(STAMP)
+	$(BIN)/python docs/figures_doc.py
 
 # The growth curve (docs/benchmarks.md, last section): synthetic features at 30,000 to 1,000,000
 # vectors; see docs/benchmarks.md for its wall time here; up to ~13 GiB of memory. SIZES=30000,100000 for less.

@@ -76,6 +76,7 @@ readonly SYSTEM_LIBS=(
     libc.so.6=glibc
     libdl.so.2=glibc
     libm.so.6=glibc
+    libmvec.so.1=glibc
     libpthread.so.0=glibc
     librt.so.1=glibc
     libgcc_s.so.1=libgcc
@@ -131,8 +132,9 @@ write_env_file() {
         echo "AWS_REGION=$AWS_REGION"
         echo "AWS_DEFAULT_REGION=$AWS_REGION"
         echo "IMAGESEARCH_INDEX=s3://$GALLERY_BUCKET/index"
-        # Album images come from the site bucket; "more like this" and uploads from the gallery.
-        echo "IMAGESEARCH_ALLOWED_BUCKETS=${SITE_BUCKET:+$SITE_BUCKET,}$GALLERY_BUCKET"
+        # Every query image is in the gallery (album keys name gallery images; the site bucket holds
+        # only display copies, which `imagesearch ingest` writes, never reads as a query).
+        echo "IMAGESEARCH_ALLOWED_BUCKETS=$GALLERY_BUCKET"
         echo "IMAGESEARCH_SOCKET=/run/imagesearch/daemon.sock"
         echo "IMAGESEARCH_CACHE_DIR=/var/lib/imagesearch/cache"
         echo "IMAGESEARCH_COLD_CACHE_DIR=$COLD_CACHE"
@@ -216,7 +218,7 @@ activate_release() {
     # -I: a root-run command ignores PYTHONPATH and friends from whoever calls it.
     local name module
     for name in imagesearch imagesearch-query; do
-        if [[ $name == imagesearch ]]; then module=imagesearch.cli; else module=imagesearch.client; fi
+        if [[ $name == imagesearch ]]; then module=imagesearch.cli; else module=imagesearch.agent.client; fi
         printf '#!%s -I\nimport sys\nfrom %s import main\nsys.exit(main())\n' "$VENV/bin/python" "$module" \
             >"$WORK/$name"
         install_if_changed "$WORK/$name" "$BIN_DIR/$name" 0755 || true

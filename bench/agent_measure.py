@@ -24,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from devstack.s3server import DUMMY_CREDENTIALS, MotoServer, client
-from imagesearch import sample_data
-from imagesearch.client import DaemonUnavailable, ask_daemon
-from imagesearch.protocol import Request, search_request
+from imagesearch.agent.client import DaemonUnavailable, ask_daemon
+from imagesearch.agent.protocol import Request, search_request
+from imagesearch.model import sample_data
 
 BUCKET = "bench-site"
 

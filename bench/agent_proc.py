@@ -11,8 +11,8 @@ from pathlib import Path
 
 from devstack.daemon_proc import DaemonProcess
 from devstack.s3server import DUMMY_CREDENTIALS
-from imagesearch.client import ask_daemon
-from imagesearch.protocol import search_request
+from imagesearch.agent.client import ask_daemon
+from imagesearch.agent.protocol import search_request
 
 
 def console_script(name: str) -> str:

@@ -10,14 +10,8 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 import plots
-from imagesearch.index import (
-    DEFAULT_PROBES,
-    LshBuildParams,
-    LshTables,
-    default_probes,
-    exact_search,
-    lsh_search,
-)
+from imagesearch.index.lsh import DEFAULT_PROBES, LshBuildParams, LshTables, default_probes, lsh_search
+from imagesearch.index.vectors import exact_search
 from report import Section, figure, table
 from stats import summarize
 

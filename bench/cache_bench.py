@@ -25,8 +25,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
+from figures import Figure, figure_path, ratio_digits, report_name  # noqa: E402
+from figures import write as write_figures  # noqa: E402
 from report import Section, render, table  # noqa: E402
-from stats import fmt_ratio, summarize  # noqa: E402
+from stats import fmt_ratio, ratio, summarize  # noqa: E402
 
 GALLERY = "bench-cache-gallery"
 
@@ -35,10 +37,12 @@ def log(message: str) -> None:
     print(f"[result-cache {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def post(api: str, body: dict) -> tuple[float, dict]:
+def post(api: str, body: dict, fresh_token: str = "") -> tuple[float, dict]:
     data = json.dumps(body).encode()
+    # "fresh" needs the operator's token (docs/function.md, "Fresh"); the local stack reports its own.
     request = urllib.request.Request(api + "/search", data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              "x-imagesearch-fresh-token": fresh_token})
     t0 = time.perf_counter()
     with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310 - loopback stack
         answer = json.load(resp)
@@ -51,18 +55,19 @@ def measure_latency(work: Path, requests: int, k: int = 5) -> dict:
 
     with StackProcess(work_dir=work / "stack", log_path=work / "devstack.log") as stack:
         info = stack.info
-        with urllib.request.urlopen(info["url"] + "albums.json", timeout=30) as resp:  # noqa: S310
-            keys = [key for album in json.load(resp)["albums"] for key in album["images"]]
+        from publish.smoke import album_keys
+
+        keys = album_keys(info["url"], 30.0)
         rng = random.Random(0)
         picked = [rng.choice(keys) for _ in range(requests)]
         out = {"hit": [], "ssm": [], "hit_server": [], "ssm_server": [], "cache_read": [], "paths": set()}
         post(info["api"], {"key": picked[0], "k": k})  # untimed: containers and daemon warm
-        post(info["api"], {"key": picked[0], "k": k, "fresh": True})
+        post(info["api"], {"key": picked[0], "k": k, "fresh": True}, info["fresh_token"])
         for i, key in enumerate(picked):
             # Alternate which goes first, so neither side always follows the other.
             order = [("hit", {}), ("ssm", {"fresh": True})]
             for side, extra in (order if i % 2 == 0 else order[::-1]):
-                ms, answer = post(info["api"], {"key": key, "k": k, **extra})
+                ms, answer = post(info["api"], {"key": key, "k": k, **extra}, info["fresh_token"])
                 out[side].append(ms)
                 out[f"{side}_server"].append(answer["timings_ms"]["total"])
                 out["paths"].add((side, answer["path"]))
@@ -72,8 +77,8 @@ def measure_latency(work: Path, requests: int, k: int = 5) -> dict:
 
 
 def build_index(work: Path, count: int) -> Path:
-    from imagesearch import sample_data
-    from imagesearch.build import build_index as engine_build
+    from imagesearch.model import sample_data
+    from imagesearch.ops.build import build_index as engine_build
 
     images = work / f"images-{count}"
     if not (images / ".complete").exists():
@@ -200,6 +205,27 @@ copies as the SSM path, which the cache spares its SSM calls and instance time.
     return Section("Result cache", body)
 
 
+def figures(lat: dict, warm: dict, report: str = "docs/result_cache_bench.md") -> list[Figure]:
+    """This run's figures for docs/bench/figures.json, as the section prints them."""
+    where = f"{report}#Result cache"
+    hit, ssm = summarize(lat["hit"]), summarize(lat["ssm"])
+    r = warm["report"]
+    speedup = ratio(lat["ssm"], lat["hit"])[0]
+    return [
+        Figure("cache_hit_ms", hit.p50, "ms", 1, "cache hit, client p50, local stack", where),
+        Figure("cache_hit_p95_ms", hit.p95, "ms", 1, "cache hit, client p95, local stack", where),
+        Figure("cache_ssm_ms", ssm.p50, "ms", 1, "SSM path (fresh: true), client p50, local stack", where),
+        Figure("cache_ssm_p95_ms", ssm.p95, "ms", 1, "SSM path (fresh: true), client p95, local stack",
+               where),
+        Figure("cache_hit_speedup", speedup, "x", ratio_digits(speedup),
+               "SSM path / cache hit, client medians", where),
+        Figure("cache_warm_images", warm["count"], "", 0, "images warmed", where),
+        Figure("cache_warm_s", r.total_s, "s", 1, "warm-up of every indexed image", where),
+        Figure("cache_warm_mb", warm["stored"] / 1e6, "MB", 1, "bytes the warm-up stored", where),
+        Figure("cache_entry_bytes", warm["stored"] / max(r.entries, 1), "bytes", 0, "bytes an entry", where),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=30000)
@@ -215,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     text = render("Result cache", f"One run, {time.perf_counter() - started:.0f} s.", [section(lat, warm)])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
+    write_figures(figure_path(args.out), figures(lat, warm, report_name(args.out)), "make bench-cache")
+    log("wrote figures.json: `make figures-doc` carries its figures into the documents")
     log(f"wrote {args.out}")
     return 0
 

@@ -42,7 +42,7 @@ def copy_sequential(s3, source_bucket: str, dest_bucket: str, keys: Sequence[str
     """The old system's copy stage: the Lambda's own single copy, one after another."""
     copier = lambda_code.module("copier")
     for key in keys:
-        _check([copier.copy_one(s3, source_bucket, dest_bucket, key)])
+        _check([copier.copy_one(s3, dest_bucket, key)])  # a match's preview, site to site
 
 
 def lambda_parallel(workers: int) -> CopyFn:
@@ -50,7 +50,7 @@ def lambda_parallel(workers: int) -> CopyFn:
     copier = lambda_code.module("copier")
 
     def run(s3, source_bucket: str, dest_bucket: str, keys: Sequence[str]) -> None:
-        _check(copier.copy_results(s3, source_bucket, dest_bucket, keys, workers))
+        _check(copier.copy_results(s3, dest_bucket, keys, workers))  # previews/, site to site
 
     return run
 
@@ -95,7 +95,9 @@ def measure_with(s3, ks: Sequence[int], repeats: int, latency_s: float, workers:
     out: dict[str, dict[int, list[float]]] = {name: {} for name in strategies}
     create_buckets(s3, GALLERY, SITE)
     for key in keys:
-        s3.put_object(Bucket=GALLERY, Key=key, Body=b"\x89PNG\r\n\x1a\n" + bytes(1024))
+        # The copier copies each match's preview (previews/<album>/<file>) within the site bucket.
+        preview = "previews/" + key.removeprefix("gallery/")
+        s3.put_object(Bucket=SITE, Key=preview, Body=b"\xff\xd8" + bytes(1024))
     inject_latency(s3, "CopyObject", latency_s)
     for k in ks:
         for name, fn in strategies.items():

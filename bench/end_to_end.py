@@ -37,10 +37,10 @@ class E2EResult:
 
 
 def album_keys(base_url: str) -> list[str]:
-    """Every browsable image key the page offers (from albums.json)."""
-    with urllib.request.urlopen(base_url + "albums.json", timeout=30) as resp:  # noqa: S310 - loopback URL
-        albums = json.load(resp)["albums"]
-    return [key for album in albums for key in album["images"]]
+    """Every image key the page offers (albums.json and the album pages), as album query keys."""
+    from publish.smoke import album_keys as listed
+
+    return listed(base_url, 30.0)
 
 
 def post_search(api_url: str, key: str, k: int) -> tuple[float, dict]:

@@ -47,10 +47,10 @@ def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
 
 def cmd_sizes(args: argparse.Namespace) -> dict:
     from imagesearch import settings
-    from imagesearch.features import Featurizer
-    from imagesearch.images import decode_image
-    from imagesearch.index import centre_and_normalise, feature_mean
-    from imagesearch.sources import local_sources
+    from imagesearch.index.vectors import centre_and_normalise, feature_mean
+    from imagesearch.model.features import Featurizer
+    from imagesearch.model.images import decode_image
+    from imagesearch.model.sources import local_sources
 
     sources, _ = local_sources(args.images)
     by_album: dict[str, list] = {}
@@ -86,9 +86,10 @@ def cmd_sizes(args: argparse.Namespace) -> dict:
 
 
 def cmd_lsh_grid(args: argparse.Namespace) -> dict:
-    from imagesearch.artifacts import load_version
-    from imagesearch.index import LshBuildParams, measure_recall
-    from imagesearch.storage import LocalIndexStore
+    from imagesearch.index.artifacts import load_version
+    from imagesearch.index.lsh import LshBuildParams
+    from imagesearch.index.recall import measure_recall
+    from imagesearch.index.storage import LocalIndexStore
 
     store = LocalIndexStore(args.index)
     version = store.read_current()
@@ -115,8 +116,8 @@ def cmd_lsh_grid(args: argparse.Namespace) -> dict:
 
 def _holder(index: str, queries: int) -> dict:
     """In a fresh process: open the index, load the model, query, report timings and peak RSS."""
-    from imagesearch.open_index import OpenIndex
-    from imagesearch.querying import search_image_bytes
+    from imagesearch.agent.querying import search_image_bytes
+    from imagesearch.index.opened import OpenIndex
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
@@ -191,7 +192,7 @@ def cmd_full(args: argparse.Namespace) -> dict:
     if holder.returncode != 0:
         raise SystemExit(f"the measuring process failed:\n{holder.stderr}")
     out["holder"] = json.loads(holder.stdout)
-    from imagesearch.storage import LocalIndexStore
+    from imagesearch.index.storage import LocalIndexStore
 
     store = LocalIndexStore(args.out)
     manifest = store.read_manifest(store.read_current())

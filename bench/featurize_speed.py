@@ -6,7 +6,7 @@ image_prep decode and input), on this machine's CPU:
 - "containers": processes running the function's path (decode + input + ONNX Runtime) with one
   intra-op thread each (about the one vCPU a 2048 MB Lambda gets), one alone and two at once.
 S3 reads are not included (they overlap nothing here; on Lambda they are in the function's time).
-The section goes into docs/benchmarks.md (below make bench's kept-tail marker) and the figures into
+The section goes into docs/benchmarks.md (between its own markers) and the figures into
 docs/bench/featurize_speed.json, which docs/scale.md's projection uses.
 
 Usage: python bench/featurize_speed.py [--images 48] [--repeat 3] [--out docs/benchmarks.md]
@@ -25,16 +25,19 @@ import tempfile
 import time
 from pathlib import Path
 
+from doc_section import write_section
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "functions" / "featurize"))
-TITLE = "13. Featurize: ONNX Runtime (the featurize function) against MXNet (the instance)"
+TITLE = "Featurize: ONNX Runtime (the featurize function) against MXNet (the instance)"
+SECTION = "featurize-speed"  # its markers in docs/benchmarks.md (bench/doc_section.py)
 SIZE = 224
 COMMAND = "python bench/featurize_speed.py"
 
 
 def sample_bytes(n: int) -> list[bytes]:
     """n PNGs of the sample collection at 320 px (decoded and resized to 224 like any image)."""
-    from imagesearch.sample_data import ALBUMS, render
+    from imagesearch.model.sample_data import ALBUMS, render
 
     out = []
     albums = list(ALBUMS)
@@ -49,7 +52,9 @@ def _inputs(images: list[bytes]):
     import image_prep
     import numpy as np
 
-    return np.stack([image_prep.to_input(image_prep.decode(b, max_pixels=10**8), SIZE) for b in images])
+    square = (SIZE, SIZE)  # decoded for the input size, as the function and the instance do
+    return np.stack([image_prep.to_input(image_prep.decode(b, max_pixels=10**8, size=square), SIZE)
+                     for b in images])
 
 
 def _per_image(run, x, batch: int, repeat: int) -> float:
@@ -98,8 +103,8 @@ def measure(n_images: int, repeat: int) -> dict:
     import mxnet
     import onnxruntime
     from featurize_model import OnnxFeaturizer
-    from imagesearch.features import Featurizer
-    from imagesearch.onnx_model import export_model
+    from imagesearch.model.features import Featurizer
+    from imagesearch.model.onnx_model import export_model
 
     images = sample_bytes(n_images)
     t = time.perf_counter()
@@ -131,6 +136,8 @@ def section(r: dict) -> str:
              f"{1 / p[f'onnx_b{b}']:.1f} |" for b in (1, 16)]
     c = r["containers_img_s"]
     return "\n".join([
+        f"## {TITLE}",
+        "",
         f"Made by `{r['command']}` (its own command; `make bench` keeps it). Seeded ResNet-50 (`seed:0`) at "
         f"{r['size']} px on {r['images']} sample images, median of {r['repeat']} passes, on {r['cores']} "
         f"shared cores (1-minute load average {r['load_average']:.1f} when it ran: other work shared the "
@@ -153,19 +160,6 @@ def section(r: dict) -> str:
     ])
 
 
-def write_section(out: Path, body: str) -> None:
-    """Replace (or append) this section in the report, keeping every other section."""
-    text = out.read_text() if out.exists() else "# Benchmarks\n"
-    head = f"## {TITLE}"
-    new = f"{head}\n\n{body.strip()}\n"
-    if head not in text:
-        out.write_text(text.rstrip() + f"\n\n{new}")
-        return
-    start = text.index(head)
-    nxt = text.find("\n## ", start + len(head))
-    out.write_text(text[:start] + new + (text[nxt:] if nxt != -1 else ""))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     p = argparse.ArgumentParser(prog="bench/featurize_speed.py", description=__doc__.splitlines()[0])
@@ -176,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     result = measure(args.images, args.repeat)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
-    write_section(args.out, section(result))
+    write_section(SECTION, section(result), args.out)
     print(section(result))
     return 0
 

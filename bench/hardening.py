@@ -75,9 +75,10 @@ def hostile_bodies(key: str) -> list[tuple[str, bytes]]:
 def run_hostile(stack: LocalStack, api: str, key: str) -> dict:
     """Every hostile body once, plus a chunked and a short one on raw connections."""
     from devstack.s3server import client
-    from devstack.stack import SITE_BUCKET
+    from devstack.stack import GALLERY_BUCKET
 
-    client("s3", stack.endpoint_url).put_object(Bucket=SITE_BUCKET, Key="albums/hostile/not_an_image.png",
+    # albums/hostile/not_an_image.png names this gallery object (the site holds no originals).
+    client("s3", stack.endpoint_url).put_object(Bucket=GALLERY_BUCKET, Key="gallery/hostile/not_an_image.png",
                                                 Body=b"%PDF-1.4 not an image")
     answers = {}
     for name, body in hostile_bodies(key):
@@ -170,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     config = StackConfig(count=args.count, work_dir=args.work_dir)
     with LocalStack(config, say=lambda m: print(m, file=sys.stderr)) as stack:
         api = stack.url.rstrip("/") + "/api"
-        with urllib.request.urlopen(stack.url + "albums.json", timeout=30) as resp:  # noqa: S310 - loopback
-            keys = [key for album in json.load(resp)["albums"] for key in album["images"]]
+        from publish.smoke import album_keys
+
+        keys = album_keys(stack.url, 30.0)
         for key in keys[:3]:
             _post(api, json.dumps({"key": key, "k": 5}).encode())  # warm-up
         figures = {"daemon_before": daemon_figures(stack.daemon.proc.pid)}

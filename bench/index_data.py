@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from imagesearch.artifacts import load_version
-from imagesearch.storage import LocalIndexStore
+from imagesearch.index.artifacts import load_version
+from imagesearch.index.storage import LocalIndexStore
 
 
 @dataclass

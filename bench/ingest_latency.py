@@ -5,7 +5,7 @@ Run: nice -n 19 .venv/bin/python bench/ingest_latency.py   (prints a markdown se
 1. A local stack (python -m devstack, 64 sample images) is started; N images (near-duplicate
    pairs) are put under gallery/ through its S3; each counts as searchable when a search for its
    twin, over the HTTP API, returns it. Latency = that moment minus its put.
-2. The engine's incremental add (imagesearch.build.update_images, one new version) of M new
+2. The engine's incremental add (imagesearch.ops.build.update_images, one new version) of M new
    images onto an index of the same 64 (seeded demo weights, default input size): images per second.
 """
 
@@ -48,11 +48,11 @@ def stack_latency(pairs: int) -> dict:
 def add_throughput(count: int) -> dict:
     """update_images of `count` new sample images onto a 64-image index: images per second."""
     from imagesearch import settings
-    from imagesearch.build import build_index, update_images
-    from imagesearch.build_config import BuildConfig
-    from imagesearch.features import Featurizer
-    from imagesearch.sample_data import generate
-    from imagesearch.sources import local_sources
+    from imagesearch.index.build_params import BuildConfig
+    from imagesearch.model.features import Featurizer
+    from imagesearch.model.sample_data import generate
+    from imagesearch.model.sources import local_sources
+    from imagesearch.ops.build import build_index, update_images
 
     # The local stack's weights: seeded, offline (the same cost per image as pretrained ones).
     config = dataclasses.replace(BuildConfig.from_settings(settings.load()), weights="seed:0")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import old_table
 import plots
-from imagesearch.open_index import OpenIndex
+from imagesearch.index.opened import OpenIndex
 from index_data import open_live
 from report import Section, figure, table
 from stats import fmt_ratio, summarize, time_ms

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import plots
-from imagesearch.images import decode_image
-from imagesearch.index import centre_and_normalise, exact_search, feature_mean
+from imagesearch.index.vectors import centre_and_normalise, exact_search, feature_mean
+from imagesearch.model.images import decode_image
 from report import Section, figure, table
 
 KS = (1, 5, 10)

@@ -12,8 +12,8 @@ from pathlib import Path
 import agent_proc
 import numpy as np
 import plots
+from imagesearch.index.opened import OpenIndex
 from imagesearch.keys import album_key
-from imagesearch.open_index import OpenIndex
 from report import Section, figure, table
 from stats import fmt_ratio, summarize
 

@@ -17,17 +17,20 @@ import ann_recall
 import build_speed
 import copy_stage
 import end_to_end
+import figures
 import load_time
 import machine
 import memory
 import old_system
 import quality
 import query_latency
+import run_figures
 from agent_proc import agent_env, running_daemon
 from devstack.launcher import StackProcess
 from devstack.s3server import MotoServer, client, create_buckets
-from imagesearch import sample_data, settings
-from imagesearch.weights import default_input_size
+from imagesearch import settings
+from imagesearch.model import sample_data
+from imagesearch.model.weights import default_input_size
 from index_data import open_live
 from report import Section, render, table, with_kept_tail
 
@@ -138,7 +141,7 @@ def preamble(args: argparse.Namespace, count: int, seconds: float, weights: str)
     return "\n\n".join([
         f"Made by `{made_by}` on {dt.date.today().isoformat()} in {seconds / 60:.1f} minutes; every figure "
         f"below comes from that one run ({'quick' if args.quick else 'full'} plan: {count:,} generated "
-        "sample images in labelled albums, `imagesearch.sample_data.generate(seed=0)`). "
+        "sample images in labelled albums, `imagesearch.model.sample_data.generate(seed=0)`). "
         f"Weights: {weights}. Figures are medians with their spread (IQR and p95) and n; ratios carry a "
         "bootstrap 95% interval.",
         table(["machine", ""], rows),
@@ -208,6 +211,10 @@ def run(args: argparse.Namespace) -> Path:
     text = render("Benchmarks", preamble(args, count, seconds, label), sections)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(with_kept_tail(text, out.read_text() if out.exists() else ""))
+    # The same figures, machine-readable, for the documents that quote them (docs/figures_doc.py).
+    measured = run_figures.figures(builds, load, query, mem, e2e, figures.report_name(out))
+    written = figures.write(figures.figure_path(out), measured, args.made_by or "python bench/run.py")
+    log(f"wrote {written.name}: `make figures-doc` carries its figures into the documents")
     log(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out} in {seconds / 60:.1f} min")
     return out
 

@@ -26,20 +26,17 @@ import numpy as np
 import plots
 from agent_proc import agent_env, running_daemon, search
 from devstack.s3server import MotoServer, client, create_buckets
-from imagesearch import sample_data, settings
-from imagesearch.build_config import BuildConfig
-from imagesearch.features import Featurizer
-from imagesearch.index import (
-    as_float32,
-    centre_and_normalise,
-    exact_batch,
-    exact_search,
-    lsh_search,
-    top_k,
-)
-from imagesearch.manifest import assemble
-from imagesearch.open_index import OpenIndex
-from imagesearch.storage import open_store, publish_version
+from figures import Figure, figure_path, report_name
+from figures import write as write_figures
+from imagesearch import settings
+from imagesearch.index.build_params import BuildConfig
+from imagesearch.index.lsh import lsh_search
+from imagesearch.index.manifest import assemble
+from imagesearch.index.opened import OpenIndex
+from imagesearch.index.storage import open_store, publish_version
+from imagesearch.index.vectors import as_float32, centre_and_normalise, exact_batch, exact_search, top_k
+from imagesearch.model import sample_data
+from imagesearch.model.features import Featurizer
 from instance_venv import instance_python
 from memory import peak_rss_mib
 from report import table
@@ -392,12 +389,21 @@ INSTANCES = (("t3.micro", 1024), ("t3.small", 2048), ("t3.medium", 4096), ("t3.l
 FIT_FRACTION = 0.75
 
 
-def instance_for(peak_mib: float) -> str:
-    """The smallest instance type whose memory holds `peak_mib` under the 75% rule."""
+def smallest_instance(peak_mib: float) -> tuple[str, int] | None:
+    """(type, MiB) of the smallest instance whose memory holds `peak_mib` under the 75% rule."""
     for name, mib in INSTANCES:
         if peak_mib <= mib * FIT_FRACTION:
-            return f"{name} ({peak_mib / mib:.0%} of {mib // 1024} GiB)"
-    return "larger than t3.large"
+            return name, mib
+    return None
+
+
+def instance_for(peak_mib: float) -> str:
+    """The smallest instance type whose memory holds `peak_mib` under the 75% rule, with its share."""
+    fit = smallest_instance(peak_mib)
+    if fit is None:
+        return "larger than t3.large"
+    name, mib = fit
+    return f"{name} ({peak_mib / mib:.0%} of {mib // 1024} GiB)"
 
 
 def verdict(value: float, limit: float, *, at_most: bool, digits: int = 1) -> str:
@@ -444,6 +450,51 @@ def targets(results: list[SizeResult], seconds: float) -> str:
     ])
 
 
+def size_name(n: int) -> str:
+    """30,000 -> '30k', 1,000,000 -> '1m': the size in a figure's name."""
+    return f"{n // 1_000_000}m" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def figures(results: list[SizeResult], seconds: float, report: str = "docs/benchmarks.md") -> list[Figure]:
+    """The growth section's figures for docs/bench/figures.json, as the section prints them."""
+    where = f"{report}#{TITLE}"
+    out = [Figure("scale_wall_minutes", seconds / 60, "minutes", 1, "`make bench-scale` wall time", where)]
+    for r in results:
+        s, d = size_name(r.n), r.daemon
+        ex, ex32, ls = (summarize(v).p50 for v in (r.exact_ms, r.exact32_ms, r.lsh_ms))
+        at = f"at {r.n:,} vectors"
+        out += [
+            Figure(f"scale_build_{s}", r.build_s, "s", 1, f"index build {at}", where),
+            Figure(f"scale_disk_{s}", r.disk_bytes / 2**20, "MiB", 0, f"index on disk {at}", where),
+            Figure(f"scale_open_{s}", r.open_ms, "ms", 0, f"index open {at}", where),
+            Figure(f"scale_exact_ms_{s}", ex, "ms", 2, f"exact (float16) search p50 {at}", where),
+            Figure(f"scale_exact32_ms_{s}", ex32, "ms", 2, f"exact float32 search p50 {at}", where),
+            Figure(f"scale_lsh_ms_{s}", ls, "ms", 2, f"LSH search p50 {at}", where),
+            Figure(f"scale_lsh_recall_{s}", r.lsh_recall, "", 3, f"LSH recall@10 {at}", where),
+            Figure(f"scale_exact_lsh_ratio_{s}", ex / ls, "x", 1, f"exact / LSH p50 {at}", where),
+            Figure(f"scale_exact32_lsh_ratio_{s}", ex32 / ls, "x", 1, f"exact float32 / LSH p50 {at}", where),
+            Figure(f"scale_default_mode_{s}", r.default_mode, "", 0, f"the build's default mode {at}", where),
+        ]
+        if r.ann:
+            out.append(Figure(f"scale_faiss_ms_{s}", summarize(r.ann["ms"]).p50, "ms", 2,
+                              f"FAISS IVF-SQfp16 search p50 {at}", where))
+        if d:
+            out += [Figure(f"daemon_peak_{s}", d["peak_mib"], "MiB", 0,
+                           f"daemon peak (VmHWM) {at}, 224 px model, instance venv", where),
+                    Figure(f"daemon_anon_{s}", d["anon_mib"], "MiB", 0, f"daemon anonymous memory {at}",
+                           where),
+                    Figure(f"daemon_file_{s}", d["file_mib"], "MiB", 0, f"daemon file-backed memory {at}",
+                           where)]
+            fit = smallest_instance(d["peak_mib"])
+            if fit is not None:
+                name, mib = fit
+                out += [Figure(f"instance_{s}", name, "", 0, f"smallest instance holding the peak {at}",
+                               where),
+                        Figure(f"instance_share_{s}", 100 * d["peak_mib"] / mib, "%", 0,
+                               f"the peak {at} as a share of that instance's memory", where)]
+    return out
+
+
 def write_section(out: Path, body: str) -> None:
     """Replace (or append) this section in the report, keeping every other section."""
     text = out.read_text() if out.exists() else "# Benchmarks\n"
@@ -488,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     plot(results, args.out.parent / "bench" / "scale.png")
     seconds = time.perf_counter() - started
     write_section(args.out, section(results, seconds, gen.shape, args.queries))
+    write_figures(figure_path(args.out), figures(results, seconds, report_name(args.out)), "make bench-scale")
+    log("wrote figures.json: `make figures-doc` carries its figures into the documents")
     log(f"wrote {args.out} in {seconds / 60:.1f} min")
     return 0
 

@@ -55,14 +55,21 @@ requires-python = ">=3.11,<3.12"
 
 [project.scripts]
 imagesearch = "imagesearch.cli:main"
-imagesearch-query = "imagesearch.client:main"
+imagesearch-query = "imagesearch.agent.client:main"
 
 [tool.setuptools]
-packages = ["imagesearch", "cache_entries", "site_albums", "image_prep"]
+packages = {packages}
 """
 
 _SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 _SKIP_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
+
+
+def engine_packages(agent_dir: Path) -> list[str]:
+    """The `imagesearch` package and its sub-packages (each folder with an __init__.py), sorted."""
+    root = agent_dir / "imagesearch"
+    return sorted(".".join(p.parent.relative_to(agent_dir).parts) for p in root.rglob("__init__.py")
+                  if not _SKIP_DIRS & set(p.parts))
 
 
 def _package_version(agent_dir: Path) -> str:
@@ -94,7 +101,9 @@ def bundle_files(agent_dir: Path = AGENT_DIR, wheelhouse: Path | None = None,
         if not path.is_file():
             raise FileNotFoundError(f"the agent bundle needs {path}")
         files[rel] = (path.read_bytes(), mode)
-    files["pyproject.toml"] = (PYPROJECT.format(version=_package_version(agent_dir)).encode(), 0o644)
+    packages = [*engine_packages(agent_dir), *SHARED_PACKAGES]
+    files["pyproject.toml"] = (PYPROJECT.format(version=_package_version(agent_dir),
+                                                packages=json.dumps(packages)).encode(), 0o644)
     if wheelhouse is not None:
         for path in locked_wheels(Path(wheelhouse), agent_dir / "requirements.lock").values():
             files[f"wheels/{path.name}"] = (path.read_bytes(), 0o644)

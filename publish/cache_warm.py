@@ -1,6 +1,6 @@
 """Warm the result cache of the live index version at publish (the engine's warm-up, with progress).
 
-The work itself is the engine's (imagesearch.cache_warm, which `imagesearch ingest` runs on the
+The work itself is the engine's (imagesearch.ops.cache_warm, which `imagesearch ingest` runs on the
 instance too): the top 10 of every indexed image (or only of the album images), equal to the
 daemon's answer, written under `cache/<version>/`, other versions pruned.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from imagesearch.cache_warm import MARKER, WarmReport, cached_versions
+from imagesearch.ops.cache_warm import MARKER, WarmReport, cached_versions
 
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, PublishError
 
@@ -42,10 +42,10 @@ def warm_cache(
         with tempfile.TemporaryDirectory(prefix="cache-warm-") as tmp:
             return warm_cache(s3, gallery_bucket, work_dir=Path(tmp), hashes=hashes, force=force,
                               concurrency=concurrency, progress=progress, index_root=index_root)
-    from imagesearch.cache_warm import images_to_warm, warm_version  # numpy: imported when used
     from imagesearch.errors import SearchError
-    from imagesearch.open_index import OpenIndex
-    from imagesearch.storage import GALLERY_INDEX_PREFIX, open_store
+    from imagesearch.index.opened import OpenIndex
+    from imagesearch.index.storage import GALLERY_INDEX_PREFIX, open_store
+    from imagesearch.ops.cache_warm import images_to_warm, warm_version  # numpy: imported when used
     from tqdm import tqdm
 
     index_root = index_root or f"s3://{gallery_bucket}/{GALLERY_INDEX_PREFIX}"

@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int,
                    help="featurizer input size (default: IMAGESEARCH_INPUT_SIZE, else 224 for pretrained "
                    "weights and 32 for seed:N)")
-    p.add_argument("--per-album", type=int, default=DEFAULT_PER_ALBUM, help="browsable images per album")
+    p.add_argument("--per-album", type=int, default=DEFAULT_PER_ALBUM,
+                   help="images per album the result cache warm-up covers with --cache-warm albums")
     p.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="uploads at once")
     p.add_argument("--cache-dir", type=Path, default=Path("build/publish-cache"),
                    help="where downloaded weights, index versions and the sample collection are kept")
@@ -70,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _sample_collection(cache_dir: Path, count: int) -> Path:
     """A deterministic sample collection, generated once per count into the cache folder."""
-    from imagesearch.sample_data import cached_collection
+    from imagesearch.model.sample_data import cached_collection
 
     return cached_collection(cache_dir, count=count)
 

@@ -1,29 +1,32 @@
 """The image collection on disk (one subfolder per album) and its two published forms.
 
 Gallery: every image at `gallery/<album>/<file>` in the private bucket (what the index names).
-Albums: up to N images per album at `albums/<album>/<file>` in the site bucket, plus albums.json,
-so the page can list albums and a user can pick a query image. The folder is read by the engine's
-album walk (imagesearch.albums), the same one the index build uses.
+Albums: a thumbnail and a preview of every image the live index holds (`thumbs/`, `previews/`,
+no private metadata), the album pages `listings/<album>/<n>.json` and albums.json in the site
+bucket (imagesearch.ops.site_listing), so the page can list albums and a user can pick a query image.
+The folder is read by the engine's album walk (imagesearch.model.albums), the same one the index build uses.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
-from imagesearch.albums import AlbumFile, walk_albums
 from imagesearch.errors import SearchError
-from imagesearch.images import file_sha256
+from imagesearch.model.albums import AlbumFile, walk_albums
+from imagesearch.model.images import file_sha256
 
 # The listing rule and albums.json's shape have one home, shared with the ingest function.
-from site_albums import ALBUMS_JSON, DEFAULT_PER_ALBUM, IMAGE_CACHE_CONTROL, album_entry, is_browsable
+from site_albums import ALBUMS_JSON, DEFAULT_PER_ALBUM, is_browsable
 
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, PublishError, sync
 
-__all__ = ["ALBUMS_JSON", "DEFAULT_PER_ALBUM", "IMAGE_CACHE_CONTROL", "albums_document", "browsable",
-           "publish_albums", "publish_gallery", "scan"]
+__all__ = ["ALBUMS_JSON", "DEFAULT_PER_ALBUM", "browsable", "publish_albums", "publish_gallery", "scan"]
 log = logging.getLogger(__name__)
+# The retired prefix of byte copies of originals; publish empties it.
+RETIRED = "albums/"
+# Largest gallery object publish reads back to make a display copy (the agent's default cap).
+MAX_READ_BYTES = 10 * 1024 * 1024
 
 
 def scan(images_dir: Path) -> dict[str, list[AlbumFile]]:
@@ -54,20 +57,8 @@ def sha256_metadata(image: AlbumFile) -> dict[str, str]:
 
 
 def browsable(images: list[AlbumFile], per_album: int) -> list[AlbumFile]:
-    """The first per_album images a browser can show, in name order."""
+    """The first per_album images a browser can show, in name order (the warm-up's "albums" scope)."""
     return [i for i in images if is_browsable(i.path.name)][:per_album]
-
-
-def albums_document(albums: dict[str, list[AlbumFile]], per_album: int, index: dict | None) -> dict:
-    """The albums.json content of docs/contracts.md."""
-    entries = []
-    for name, images in albums.items():
-        shown = browsable(images, per_album)
-        entry = album_entry(name, [i.album_key for i in shown], len(images),
-                            sha256=[sha256_of(i) for i in shown])
-        if entry:
-            entries.append(entry)
-    return {"albums": entries, "index": index}
 
 
 def publish_gallery(s3, gallery_bucket: str, images_dir: Path, *, progress: bool = True,
@@ -83,17 +74,54 @@ def album_hashes(images_dir: Path, per_album: int = DEFAULT_PER_ALBUM) -> list[s
     return [sha256_of(img) for images in scan(images_dir).values() for img in browsable(images, per_album)]
 
 
-def publish_albums(s3, site_bucket: str, images_dir: Path, *, per_album: int = DEFAULT_PER_ALBUM,
-                   index: dict | None = None, progress: bool = True,
+def remove_original_copies(s3, site_bucket: str) -> int:
+    """Delete every object under the retired `albums/` prefix (byte copies of originals, EXIF included)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=site_bucket, Prefix=RETIRED)
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": k} for k in keys[start:start + 1000]]
+        s3.delete_objects(Bucket=site_bucket, Delete={"Objects": batch, "Quiet": True})
+    return len(keys)
+
+
+def publish_albums(s3, site_bucket: str, gallery_bucket: str, images_dir: Path, *,
                    concurrency: int = DEFAULT_CONCURRENCY) -> Counts:
-    """Upload up to per_album browsable images per album and albums.json to the site bucket."""
-    if per_album < 1:
-        raise PublishError(f"per_album must be at least 1, got {per_album}")
-    albums = scan(images_dir)
-    items = [Item(key=img.album_key, path=img.path, cache_control=IMAGE_CACHE_CONTROL,
-                  metadata=sha256_metadata(img))
-             for images in albums.values() for img in browsable(images, per_album)]
-    document = albums_document(albums, per_album, index)
-    items.append(Item(key=ALBUMS_JSON, data=json.dumps(document, indent=1).encode() + b"\n",
-                      content_type="application/json", cache_control="no-cache"))
-    return sync(s3, site_bucket, items, label="albums", progress=progress, concurrency=concurrency)
+    """Display copies, album pages and albums.json of what the live index holds (docs/contracts.md).
+
+    The listing derives from the index (its keys, hashes and skipped files), never from the folder
+    or a bucket listing; an image's bytes are read from the folder, or from the gallery bucket when
+    the index holds a key the folder lacks (added by ingest). Counts: copies made, entries kept.
+    """
+    from imagesearch.index.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+    from imagesearch.ops.site_listing import refresh_albums
+    from imagesearch.s3io import read_s3_capped
+
+    store = S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX)
+    try:
+        version = store.read_current()
+        if version is None:
+            # Albums list what the index accepted; with no index (publish --no-index on a new stack)
+            # there is nothing to list yet.
+            log.warning("albums: no index in %s yet; no album is listed", store.root)
+            return Counts()
+        manifest = store.read_manifest(version)
+        keys = store.read_array(version, "keys").tolist()
+        hashes = [h.decode("ascii") for h in store.read_array(version, "hashes").tolist()]
+    except SearchError as e:
+        raise PublishError(f"cannot read the live index to list the albums: {e.message}") from e
+    paths = {img.gallery_key: img.path for images in scan(images_dir).values() for img in images}
+
+    def read(key: str) -> bytes:
+        path = paths.get(key)
+        if path is not None:
+            return path.read_bytes()
+        return read_s3_capped(s3, gallery_bucket, key, MAX_READ_BYTES)
+
+    done = refresh_albums(s3, site_bucket, keys=keys, hashes=hashes, manifest=manifest, read=read,
+                          workers=concurrency)
+    for failed in done.failed:
+        log.warning("no display copy of %s (%s): %s", failed["key"], failed["reason"], failed["message"])
+    removed = remove_original_copies(s3, site_bucket)
+    if removed:
+        log.info("albums: deleted %d byte copies of originals under %s", removed, RETIRED)
+    return Counts(done.copied, done.listed - done.copied)

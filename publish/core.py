@@ -9,7 +9,7 @@ from pathlib import Path
 from publish.agent import publish_agent
 from publish.cache_warm import WarmReport, warm_cache, warm_counts
 from publish.collection import DEFAULT_PER_ALBUM, album_hashes, publish_albums, publish_gallery
-from publish.index import albums_index_summary, live_version, publish_index, remove_stale_results
+from publish.index import live_version, publish_index, remove_stale_results
 from publish.site import publish_site
 from publish.uploader import DEFAULT_CONCURRENCY, Counts
 from publish.weights import publish_weights, resolve_weights
@@ -96,9 +96,7 @@ def publish_all(
                             concurrency=concurrency)
         report.steps["cache"] = warm_counts(warmed)
         report.warm = warmed
-    report.steps["albums"] = publish_albums(
-        s3, site_bucket, images_dir, per_album=per_album,
-        index=albums_index_summary(s3, gallery_bucket), **common,
-    )
+    report.steps["albums"] = publish_albums(s3, site_bucket, gallery_bucket, images_dir,
+                                            concurrency=concurrency)
     report.steps["site"] = publish_site(s3, site_bucket, Path(site_dir), api_url, **common)
     return report

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def live_manifest(s3, gallery_bucket: str) -> dict | None:
     """The manifest of the live version of s3://<gallery>/index; None when none is published or readable."""
-    from imagesearch.storage import GALLERY_INDEX_PREFIX, S3IndexStore  # numpy: imported when used
+    from imagesearch.index.storage import GALLERY_INDEX_PREFIX, S3IndexStore  # numpy: imported when used
 
     store = S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX)
     try:
@@ -37,15 +37,9 @@ def summary_from_manifest(manifest: dict) -> dict:
     return index_summary(manifest)
 
 
-def albums_index_summary(s3, gallery_bucket: str) -> dict | None:
-    """The `index` object of albums.json from the live manifest (None when there is no index)."""
-    manifest = live_manifest(s3, gallery_bucket)
-    return summary_from_manifest(manifest) if manifest is not None else None
-
-
 def live_version(s3, gallery_bucket: str) -> str | None:
     """The live version id of s3://<gallery>/index; None when none is published or readable."""
-    from imagesearch.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+    from imagesearch.index.storage import GALLERY_INDEX_PREFIX, S3IndexStore
 
     try:
         return S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX).read_current()
@@ -59,7 +53,7 @@ def remove_stale_results(s3, gallery_bucket: str, site_bucket: str, before: str 
     Publish never deletes gallery objects (the gallery is additive and versioned); an image leaves
     the product when it leaves the index, so that is when its `results/` copy goes.
     """
-    from imagesearch.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+    from imagesearch.index.storage import GALLERY_INDEX_PREFIX, S3IndexStore
     from site_albums import PublicCopiesNotDeleted, delete_public_copies, keys_that_left
 
     store = S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX)
@@ -93,9 +87,9 @@ def publish_index(
     Counts index versions: (1, 0) when a new version went live, (0, 1) when the live one was kept.
     """
     from imagesearch import settings
-    from imagesearch.build import build_index
-    from imagesearch.build_config import BuildConfig
-    from imagesearch.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+    from imagesearch.index.build_params import BuildConfig
+    from imagesearch.index.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+    from imagesearch.ops.build import build_index
 
     store = S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX)
     with tempfile.TemporaryDirectory(prefix="publish-index-") as tmp:

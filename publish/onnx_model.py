@@ -1,4 +1,4 @@
-"""publish's step for the featurize function: the converted model (imagesearch.onnx_model) to models/."""
+"""The featurize function's model (imagesearch.model.onnx_model), to models/."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from imagesearch.onnx_model import OnnxModel, export_model
+from imagesearch.model.onnx_model import OnnxModel, export_model
 
 from publish.uploader import DEFAULT_CONCURRENCY, Counts, Item, sync
 

@@ -1,4 +1,4 @@
-"""publish's index step done on Lambda (`make publish ARGS=--reindex`): imagesearch.reindex's run.
+"""publish's index step done on Lambda (`make publish ARGS=--reindex`): imagesearch.ops.reindex's run.
 
 It stands in for publish.index.publish_index inside publish_all (same signature, same Counts), so
 what follows a new version is unchanged: stale result copies removed, the result cache warmed,
@@ -28,8 +28,9 @@ def reindex_step(sqs: Any, queue_url: str, *, batch_size: int | None = None, tim
              size: int | None = None, work_dir: Path | None = None, force: bool = False,
              progress: bool = True) -> Counts:
         from imagesearch import settings
-        from imagesearch.features import Featurizer
-        from imagesearch.reindex import (
+        from imagesearch.index.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+        from imagesearch.model.features import Featurizer
+        from imagesearch.ops.reindex import (
             DEFAULT_BATCH,
             assemble_run,
             catch_up,
@@ -38,7 +39,6 @@ def reindex_step(sqs: Any, queue_url: str, *, batch_size: int | None = None, tim
             start_run,
             wait_for_shards,
         )
-        from imagesearch.storage import GALLERY_INDEX_PREFIX, S3IndexStore
 
         config = settings.load()
         try:

@@ -1,6 +1,7 @@
 """`make smoke`: N real searches against a deployed stack (its CloudFormation outputs) or the local
 stack (its URL), the p50/p95 of every stage, and the three access checks a first deploy must pass.
-Each search asks with `fresh` (past the result cache), so every one makes the SSM round trip.
+Each search asks with `fresh` (past the result cache), so every one makes the SSM round trip; it
+sends the operator's fresh token, read from the stack's SSM parameter (docs/function.md, "Fresh").
 
 Checks: every result URL is publicly readable; a gallery object is NOT readable anonymously; the
 site bucket has the rule that expires results/. Exit 0 only when all searches and checks pass.
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+from botocore import UNSIGNED
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from publish.stack import samconfig_value, stack_outputs
@@ -30,9 +33,12 @@ RESULTS_PREFIX = "results/"
 DEFAULT_SEARCHES = 20
 DEFAULT_STACK = "visual-image-search"
 SAMCONFIG = Path("samconfig.toml")
-# The local stack's bucket names (local/devstack/stack.py).
+# The local stack's site bucket (`python -m devstack` prints it; --site-bucket for another).
 LOCAL_SITE_BUCKET = "imagesearch-local-site"
 LOCAL_GALLERY_BUCKET = "imagesearch-local-gallery"
+# The local stack's fresh token parameter (/<stack name>/fresh-token; the local stack name).
+LOCAL_FRESH_TOKEN_PARAMETER = "/imagesearch-local/fresh-token"  # noqa: S105 - a name, not the token
+FRESH_TOKEN_HEADER = "x-imagesearch-fresh-token"  # noqa: S105 - a header name
 
 
 @dataclass
@@ -44,6 +50,7 @@ class Target:
     site_bucket: str
     gallery_public_url: Callable[[str], str]  # the URL anyone would use for a gallery key
     s3: object
+    fresh_token: str = ""  # sent with every search so `fresh` is allowed
 
 
 @dataclass
@@ -81,13 +88,13 @@ def _get(url: str, timeout: float) -> int:
         return e.code
 
 
-def _search(api_url: str, key: str, k: int, timeout: float) -> dict:
+def _search(api_url: str, key: str, k: int, timeout: float, fresh_token: str) -> dict:
     request = urllib.request.Request(  # noqa: S310 - the stack's own API
         # fresh: past the result cache (publish warms it for every album image), so each search
-        # makes the SSM round trip this check is for.
+        # makes the SSM round trip this check is for; only the operator's token may ask for it.
         api_url.rstrip("/") + "/search", data=json.dumps({"key": key, "k": k, "fresh": True}).encode(),
         method="POST",
-        headers={"Content-Type": "application/json"})
+        headers={"Content-Type": "application/json", FRESH_TOKEN_HEADER: fresh_token})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
             return json.load(resp)
@@ -97,10 +104,20 @@ def _search(api_url: str, key: str, k: int, timeout: float) -> dict:
 
 
 def album_keys(site_url: str, timeout: float) -> list[str]:
-    """Every browsable image key of the site's albums.json."""
-    with urllib.request.urlopen(site_url + "albums.json", timeout=timeout) as resp:  # noqa: S310
-        albums = json.load(resp)["albums"]
-    return [key for album in albums for key in album["images"]]
+    """Every listed image of the site, album by album, as the API's album query key `albums/<a>/<f>`.
+
+    Read as the page reads it: albums.json, then each album's pages `listings/<album>/<n>.json`.
+    """
+    def get(path: str) -> dict:
+        with urllib.request.urlopen(site_url + path, timeout=timeout) as resp:  # noqa: S310 - the site's URL
+            return json.load(resp)
+
+    keys = []
+    for album in get("albums.json")["albums"]:
+        for page in range(1, int(album.get("pages") or 0) + 1):
+            keys += ["albums/" + img["key"].removeprefix("gallery/")
+                     for img in get(f"listings/{album['name']}/{page}.json")["images"]]
+    return keys
 
 
 def expiry_rule(s3, bucket: str) -> dict | None:
@@ -133,7 +150,7 @@ def run_smoke(target: Target, *, searches: int = DEFAULT_SEARCHES, k: int = 5, s
     for _ in range(searches):
         key = rng.choice(keys)
         try:
-            answer = _search(target.api_url, key, k, timeout)
+            answer = _search(target.api_url, key, k, timeout, target.fresh_token)
         except PublishError as e:
             report.failures.append(str(e))
             continue
@@ -182,6 +199,19 @@ def run_smoke(target: Target, *, searches: int = DEFAULT_SEARCHES, k: int = 5, s
     return report
 
 
+def fresh_token(ssm, parameter: str) -> str:
+    """The operator's fresh token from its SecureString parameter; PublishError saying how to set it."""
+    try:
+        return ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "ParameterNotFound":
+            raise
+        raise PublishError(
+            f"no fresh token: smoke asks with \"fresh\", which needs the SecureString parameter {parameter}; "
+            f"create it with: aws ssm put-parameter --type SecureString --name {parameter} "
+            f"--value \"$(openssl rand -hex 32)\" (docs/function.md, \"Fresh\")") from e
+
+
 def deployed_target(session: boto3.Session, stack: str, endpoint: str | None = None) -> Target:
     """The deployed stack's target, from its CloudFormation outputs (as publish reads them)."""
     outputs = stack_outputs(session.client("cloudformation", endpoint_url=endpoint), stack)
@@ -192,21 +222,33 @@ def deployed_target(session: boto3.Session, stack: str, endpoint: str | None = N
         site_url=site_url, api_url=outputs["ApiUrl"], site_bucket=outputs["SiteBucketName"],
         gallery_public_url=lambda key: f"https://{gallery}.s3.{region}.amazonaws.com/"
                                        + urllib.parse.quote(key),
-        s3=session.client("s3", endpoint_url=endpoint))
+        s3=session.client("s3", endpoint_url=endpoint),
+        fresh_token=fresh_token(session.client("ssm", endpoint_url=endpoint),
+                                outputs["FreshTokenParameterName"]))
 
 
-def local_target(url: str, s3_endpoint: str) -> Target:
-    """The local stack's target: the dev server's URL and moto's endpoint (both printed by `make demo`).
+def local_target(url: str, s3_endpoint: str, site_bucket: str = LOCAL_SITE_BUCKET,
+                 session: boto3.Session | None = None) -> Target:
+    """A stack served from URLs alone: its page URL (the API under `api`) and its S3 endpoint (the
+    local stack prints both), e.g. the local stack's dev server and moto.
 
-    moto does not enforce bucket policies, so the anonymous gallery read is tried where the public
-    reads the product locally: the dev server, which serves the site bucket alone.
+    A local S3 stand-in does not enforce bucket policies, so the anonymous gallery read is tried
+    where the public reads the product there: the page's origin, which serves the site bucket
+    alone. Requests to the endpoint are signed with the environment's credentials when it has
+    any, else sent unsigned (moto checks no signature).
     """
-    from devstack.s3server import client
-
+    session = session or boto3.Session()
+    signing = {} if session.get_credentials() else {"signature_version": UNSIGNED}
+    s3 = session.client("s3", endpoint_url=s3_endpoint, region_name=session.region_name or "us-east-1",
+                        config=Config(s3={"addressing_style": "path"}, **signing))
     site_url = url.rstrip("/") + "/"
-    return Target(site_url=site_url, api_url=site_url + "api", site_bucket=LOCAL_SITE_BUCKET,
-                  gallery_public_url=lambda key: site_url + urllib.parse.quote(key),
-                  s3=client("s3", s3_endpoint))
+    return Target(site_url=site_url, api_url=site_url + "api", site_bucket=site_bucket,
+                  gallery_public_url=lambda key: site_url + urllib.parse.quote(key), s3=s3,
+                  # moto serves every service on one endpoint; the local stack put its token there.
+                  fresh_token=fresh_token(session.client("ssm", endpoint_url=s3_endpoint,
+                                                         region_name=session.region_name or "us-east-1",
+                                                         config=Config(**signing)),
+                                          LOCAL_FRESH_TOKEN_PARAMETER))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -216,6 +258,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--url",
                    help="the local stack's page URL (with --s3-endpoint); default: the deployed stack")
     p.add_argument("--s3-endpoint", help="the local stack's moto endpoint (printed by `make demo`)")
+    p.add_argument("--site-bucket", default=LOCAL_SITE_BUCKET,
+                   help=f"with --url: the site bucket at --s3-endpoint (default {LOCAL_SITE_BUCKET})")
     p.add_argument("--stack-name", help=f"deployed stack (default: samconfig.toml's, else {DEFAULT_STACK})")
     p.add_argument("--region", help="AWS region (default: samconfig.toml's, else the AWS config)")
     p.add_argument("--endpoint-url", help="CloudFormation/S3 endpoint for the deployed stack (tests)")
@@ -235,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.url:
-            target = local_target(args.url, args.s3_endpoint)
+            target = local_target(args.url, args.s3_endpoint, args.site_bucket)
         else:
             region = args.region or samconfig_value(SAMCONFIG, "region")
             stack = args.stack_name or samconfig_value(SAMCONFIG, "stack_name") or DEFAULT_STACK

@@ -15,8 +15,8 @@ VECTOR_INDEX_NAME = "images"  # the template's VectorIndex IndexName
 def publish_vectors(s3vectors: Any, s3: Any, gallery_bucket: str, vector_bucket: str, *, cache_dir: Path,
                     index_name: str = VECTOR_INDEX_NAME) -> Any:
     """Sync s3://<gallery>/index's live version into the vector index (the diff; all for new weights)."""
-    from imagesearch.s3vectors_backend import VectorIndexRef, sync_index_version
-    from imagesearch.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+    from imagesearch.index.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+    from imagesearch.s3vectors.backend import VectorIndexRef, sync_index_version
 
     store = S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX)
     try:

@@ -1,7 +1,7 @@
 """The featurizer's weights to the gallery bucket: verified, content-addressed under models/.
 
 The instance loads weights only from there (the manifest names the s3:// key and the file's
-sha256); `--weights pretrained` is the operator's fetched-and-verified file (imagesearch.weights_fetch).
+sha256); `--weights pretrained` is the operator's fetched-and-verified file (imagesearch.model.weights_fetch).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def resolve_weights(weights: str | Path | None) -> str | Path | None:
     """`pretrained` as the verified local file (fetched once, then cached); other values unchanged."""
     if str(weights) != "pretrained":
         return weights
-    from imagesearch.weights_fetch import ensure_pretrained
+    from imagesearch.model.weights_fetch import ensure_pretrained
 
     try:
         return Path(ensure_pretrained())
@@ -38,8 +38,8 @@ def resolve_weights(weights: str | Path | None) -> str | Path | None:
 def publish_weights(s3, gallery_bucket: str, weights: Path, *, progress: bool = True,
                     concurrency: int = DEFAULT_CONCURRENCY) -> tuple[Counts, str]:
     """Verify a weights file, upload it and its record to models/; return the counts and its s3 key."""
-    from imagesearch.weights import is_pretrained_file, read_provenance
-    from imagesearch.weights_fetch import verify_params_file
+    from imagesearch.model.weights import is_pretrained_file, read_provenance
+    from imagesearch.model.weights_fetch import verify_params_file
 
     weights = Path(weights)
     if not weights.is_file():

@@ -1,4 +1,5 @@
 // The API client: every network call the page makes, with timeouts and checked responses.
+import { listingUrl } from "./urls.js";
 
 /** A failed call. kind is "unreachable", "timeout", "answer" (the API said no) or "bad_response". */
 export class ApiError extends Error {
@@ -89,7 +90,17 @@ export function createApi({ apiUrl, fetchImpl = globalThis.fetch.bind(globalThis
         albumsTimeoutMs, "the album list");
     },
 
-    /** Search for the k images most like the one at key ("albums/<album>/<file>" or "gallery/..."). */
+    /** One page (from 1) of an album's listing: {album, page, pages, count, images: [{key, ...}]}. */
+    async listing(album, page) {
+      const body = await request(listingUrl(album, page), { headers: { Accept: "application/json" } },
+        albumsTimeoutMs, `page ${page} of the album`);
+      if (!body || typeof body !== "object" || !Array.isArray(body.images)) {
+        throw new ApiError("bad_response", `Page ${page} of the album has no image list.`);
+      }
+      return body;
+    },
+
+    /** Search for the k images most like the one at key ("gallery/<album>/<file>" or "albums/..."). */
     search(key, k) {
       return this.searchBy({ key }, k);
     },

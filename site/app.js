@@ -1,9 +1,12 @@
 // The controller: hash routes to screens, given an api and views so it can run against stubs.
 import { DEFAULT_K, clampK } from "./k.js";
+import { IMAGE_TYPES_TEXT, imageType } from "./upload_file.js";
+import { galleryKey, previewUrl } from "./urls.js";
 
 // The API's default upload limit, shown before the first upload form says the real one.
 export const DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
-const TYPES_TEXT = "JPEG, PNG, GIF, WebP, BMP or TIFF";
+// The listing's page size when albums.json does not say (docs/contracts.md, "Site bucket").
+const DEFAULT_PAGE_SIZE = 100;
 
 /** What to tell the user when their image cannot be searched, by error code (undefined: keep the API's). */
 export function uploadAdvice(code, { size = 0, maxBytes = DEFAULT_MAX_UPLOAD_BYTES } = {}) {
@@ -13,7 +16,7 @@ export function uploadAdvice(code, { size = 0, maxBytes = DEFAULT_MAX_UPLOAD_BYT
       + "Choose a smaller image, or resize it and try again.";
   }
   if (code === "bad_image") {
-    return `This file is not an image that can be searched. Choose a ${TYPES_TEXT} file.`;
+    return `This file is not an image that can be searched. Choose a ${IMAGE_TYPES_TEXT} file.`;
   }
   return undefined;
 }
@@ -41,11 +44,26 @@ export function parseRoute(hash) {
   return { name: "unknown" };
 }
 
-/** The application: call start() once; it renders the current route and follows hash changes. */
-export function createApp({ api, views, win = window }) {
+/** The gallery keys of a listing page's images (entries without a key are left out). */
+export function listingKeys(listing) {
+  return listing.images.map((image) => (typeof image === "string" ? image : image && image.key))
+    .filter((key) => typeof key === "string" && key !== "");
+}
+
+/**
+ * The application: call start() once; it renders the current route and follows hash changes.
+ * prepareUpload(file) gives the file to send ({file, original, scaled}); main.js passes the
+ * browser-side downscale, tests may pass anything.
+ */
+export function createApp({ api, views, win = window,
+                            prepareUpload = async (file) => ({ file, original: file, scaled: false }) }) {
   let catalog = null; // albums.json once loaded
   let k = DEFAULT_K;
   let generation = 0; // bumps on every route so a late answer never paints over a newer screen
+  // Each album's loaded listing pages, kept while the page is open: back from a search shows the same
+  // tiles at once, and the tile last searched is brought into view.
+  const albumStates = new Map();
+  let shownAlbum = null; // the album whose grid is on screen: where a late listing page goes
 
   async function loadCatalog() {
     if (!catalog) {
@@ -77,6 +95,7 @@ export function createApp({ api, views, win = window }) {
     generation += 1;
     const mine = generation;
     const route = parseRoute(win.location.hash);
+    shownAlbum = null;
     if (!catalog) views.showLoading("Loading albums…");
     try {
       await loadCatalog();
@@ -91,11 +110,11 @@ export function createApp({ api, views, win = window }) {
     } else if (route.name === "album") {
       const album = findAlbum(route.album);
       if (!album) return showMissing(`There is no album called “${route.album}”.`);
-      const showAlbum = () => views.showAlbum(album, k, { onK: (value) => { k = clampK(value); showAlbum(); } });
-      showAlbum();
+      await showAlbum(album);
     } else if (route.name === "image") {
       if (route.k !== null) k = route.k;
-      const key = `albums/${route.album}/${route.file}`;
+      const key = galleryKey(route.album, route.file);
+      albumState(route.album).lastFile = route.file;
       views.showQuery(route.album, key, k, {
         onK: (value) => {
           k = clampK(value);
@@ -103,15 +122,15 @@ export function createApp({ api, views, win = window }) {
           win.location.hash = `#/album/${encodeURIComponent(route.album)}/${encodeURIComponent(route.file)}?k=${k}`;
         },
         onSearch: () => search(key, generation),
-      });
+      }, previewUrl(route.album, route.file));
       await search(key, mine);
     } else if (route.name === "like") {
-      // "More like this": the result's gallery image; its public copy is at results/<gallery key>.
-      const key = `gallery/${route.album}/${route.file}`;
+      // "More like this": the result's gallery image, shown by its preview.
+      const key = galleryKey(route.album, route.file);
       views.showQuery(route.album, key, k, {
         onK: (value) => { k = clampK(value); search(key, generation); },
         onSearch: () => search(key, generation),
-      }, `results/${key}`);
+      }, previewUrl(route.album, route.file));
       await search(key, mine);
     } else if (route.name === "upload") {
       let last = null; // the last chosen file, searched again when k changes
@@ -125,29 +144,104 @@ export function createApp({ api, views, win = window }) {
     }
   }
 
+  function albumState(name) {
+    if (!albumStates.has(name)) {
+      albumStates.set(name, { keys: [], loaded: 0, pages: null, count: null, loading: null, lastFile: null });
+    }
+    return albumStates.get(name);
+  }
+
+  /** An album's listing pages: albums.json says how many; an older albums.json lists the images inline. */
+  function albumPages(album) {
+    if (Number.isInteger(album.pages) && album.pages >= 0) return album.pages;
+    return Array.isArray(album.images) ? 1 : 0;
+  }
+
+  function albumProgress(album, state, extra = {}) {
+    const pageSize = Number.isInteger(album.page_size) && album.page_size > 0 ? album.page_size : DEFAULT_PAGE_SIZE;
+    const count = state.count ?? album.count;
+    const total = Math.max(Number.isInteger(count) ? count : 0, state.keys.length);
+    const more = state.loaded < state.pages;
+    const next = more ? Math.max(1, Math.min(pageSize, total - state.keys.length)) : 0;
+    views.setAlbumProgress({ shown: state.keys.length, total, next, ...extra });
+  }
+
+  /** Draw the album with what is loaded so far, then load its first page if none is. */
+  async function showAlbum(album) {
+    const state = albumState(album.name);
+    if (state.pages === null) state.pages = albumPages(album);
+    shownAlbum = album.name;
+    views.showAlbum(album, k, {
+      onK: (value) => { k = clampK(value); views.setTileK(k); },
+      onMore: () => loadMore(album, state),
+    });
+    views.addAlbumTiles(album.name, state.keys, k);
+    albumProgress(album, state, { loading: Boolean(state.loading) });
+    if (state.lastFile) views.focusTile(state.lastFile);
+    if (state.loaded === 0 && state.pages > 0) await loadMore(album, state);
+  }
+
+  /**
+   * Load the album's next listing page and append its tiles to the album's grid if it is on screen
+   * (also when the user left and came back meanwhile); a failure is shown with a retry.
+   */
+  async function loadMore(album, state) {
+    if (state.loading || state.loaded >= state.pages) return;
+    const page = state.loaded + 1;
+    state.loading = page;
+    albumProgress(album, state, { loading: true });
+    try {
+      const listing = Array.isArray(album.images) && !Number.isInteger(album.pages)
+        ? { images: album.images, pages: 1 } : await api.listing(album.name, page);
+      const keys = listingKeys(listing);
+      state.keys.push(...keys);
+      state.loaded = page;
+      // The listing is newer than albums.json when the album grew or shrank since it was loaded.
+      if (Number.isInteger(listing.pages) && listing.pages >= 0) state.pages = listing.pages;
+      if (Number.isInteger(listing.count) && listing.count >= 0) state.count = listing.count;
+      state.loading = null;
+      if (shownAlbum !== album.name) return;
+      views.addAlbumTiles(album.name, keys, k);
+      albumProgress(album, state);
+    } catch (error) {
+      state.loading = null;
+      if (shownAlbum !== album.name) return;
+      albumProgress(album, state, { error, retry: () => loadMore(album, state) });
+    }
+  }
+
   let maxBytes = DEFAULT_MAX_UPLOAD_BYTES;
-  let previewUrl = null;
+  let uploadPreview = null; // the object URL of the chosen file's preview
 
   function refuse(code, file) {
     const message = uploadAdvice(code, { size: file.size, maxBytes });
     return { kind: "answer", status: 422, code, message };
   }
 
-  /** Check, preview, upload (with progress) and search one file the user chose, dropped or pasted. */
-  async function searchFile(file, mine) {
-    if (previewUrl) URL.revokeObjectURL(previewUrl);
-    const isImage = typeof file.type === "string" && file.type.startsWith("image/");
-    previewUrl = isImage ? URL.createObjectURL(file) : null;
-    if (previewUrl) views.showUploadPreview(previewUrl, file.name || "pasted image");
-    const retry = () => searchFile(file, generation);
-    if (!isImage) return views.showSearchError(refuse("bad_image", file), {});
+  /**
+   * Check, preview, scale down, upload (with progress) and search one file the user chose, dropped or
+   * pasted. The size limit applies to what is sent: a large phone photo passes once scaled down.
+   */
+  async function searchFile(chosen, mine) {
+    if (uploadPreview) URL.revokeObjectURL(uploadPreview);
+    const isImage = imageType(chosen) !== "";
+    uploadPreview = isImage ? URL.createObjectURL(chosen) : null;
+    if (uploadPreview) views.showUploadPreview(uploadPreview, chosen.name || "pasted image");
+    const retry = () => searchFile(chosen, generation);
+    if (!isImage) return views.showSearchError(refuse("bad_image", chosen), {});
+    views.showPreparing(chosen.name);
+    const { file } = await prepareUpload(chosen);
+    if (mine !== generation) return;
     if (file.size > maxBytes) return views.showSearchError(refuse("too_large", file), {});
-    views.showUploadProgress(null);
+    const sizes = { sent: file.size, original: chosen.size };
+    views.showUploadProgress(null, sizes);
     try {
       const form = await api.requestUpload();
       maxBytes = form.max_bytes || maxBytes;
       if (file.size > maxBytes) return views.showSearchError(refuse("too_large", file), {});
-      await api.upload(form, file, (fraction) => { if (mine === generation) views.showUploadProgress(fraction); });
+      await api.upload(form, file, (fraction) => {
+        if (mine === generation) views.showUploadProgress(fraction, sizes);
+      });
       if (mine !== generation) return;
       views.showSearching(k);
       const answer = await api.searchBy({ upload: form.upload_id }, k);

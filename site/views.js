@@ -1,7 +1,12 @@
-// The views: build the DOM for each screen with createElement and textContent, never from HTML strings.
-// Over 300 lines on purpose: one short view per screen (albums, album, results, upload) sharing the
-// tile and timing builders that would otherwise be repeated.
-import { MAX_K, MIN_K } from "./k.js";
+// The views: one function per screen (home, query, answer, upload; the album screen is album_view.js),
+// built from view_parts.js with createElement and textContent, never from HTML strings. A new
+// screen is a new method here (or a module of its own, like album_view.js) using the same parts.
+import { createAlbumView } from "./album_view.js";
+import { IMAGE_TYPES_TEXT, UPLOAD_ACCEPT } from "./upload_file.js";
+import { splitKey, thumbUrl } from "./urls.js";
+import {
+  albumHref, createParts, formatBytes, formatMs, imagesText, likeHref,
+} from "./view_parts.js";
 
 const TIMING_ROWS = [
   ["cache_read", "cache read"],
@@ -19,130 +24,10 @@ const PATH_LABELS = {
   cold: "cold path via SSM",
 };
 
-const ERROR_TITLES = {
-  unreachable: "The search API is unreachable",
-  timeout: "The search timed out",
-  bad_response: "The API sent an unexpected answer",
-  not_found: "Not found",
-};
-
-const STATUS_TITLES = {
-  400: "The request was refused",
-  404: "No such image",
-  413: "The image is too large",
-  422: "This file cannot be searched",
-  429: "Too many searches right now",
-  502: "The search agent failed",
-  503: "No search instance is available",
-  504: "The search ran out of time",
-};
-
-/** Create an element with attributes, properties and children (strings become text nodes). */
-export function el(doc, tag, attrs = {}, ...children) {
-  const node = doc.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "text") node.textContent = String(value);
-    else if (name === "className") node.className = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(typeof child === "string" ? doc.createTextNode(child) : child);
-  }
-  return node;
-}
-
-/** The album name and file name of a key such as "albums/marble/x.png" or "gallery/marble/x.png". */
-export function splitKey(key) {
-  const parts = String(key).split("/");
-  return { album: parts.length >= 3 ? parts[parts.length - 2] : "", file: parts[parts.length - 1] };
-}
-
-/** A title for a failed call, chosen by the kind of failure and the HTTP status. */
-export function errorTitle(error) {
-  if (error && error.kind === "answer") return STATUS_TITLES[error.status] || `The API answered HTTP ${error.status}`;
-  return ERROR_TITLES[error && error.kind] || "Something went wrong";
-}
-
-/** Format milliseconds for people: "12 ms", "1.23 s". */
-export function formatMs(ms) {
-  if (typeof ms !== "number" || !Number.isFinite(ms)) return "n/a";
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
-}
-
-/** The album route of a name, and the image route of an album image key with k. */
-export function albumHref(name) {
-  return `#/album/${encodeURIComponent(name)}`;
-}
-export function imageHref(key, k) {
-  const { album, file } = splitKey(key);
-  return `#/album/${encodeURIComponent(album)}/${encodeURIComponent(file)}?k=${k}`;
-}
-/** "More like this": the route searching a result's gallery image (its key may carry results/). */
-export function likeHref(key) {
-  const { album, file } = splitKey(key);
-  return `#/like/${encodeURIComponent(album)}/${encodeURIComponent(file)}`;
-}
-
-/** Bytes for people: "10 MiB", "512 KiB". */
-export function formatBytes(bytes) {
-  if (bytes >= 1024 * 1024) return `${+(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-  return `${Math.max(1, Math.round(bytes / 1024))} KiB`;
-}
-
-export const IMAGE_TYPES_TEXT = "JPEG, PNG, GIF, WebP, BMP or TIFF";
-
 /** The views bound to a document: main is the element each screen replaces. */
 export function createViews({ doc = document, main, indexInfo }) {
-  const h = (tag, attrs, ...children) => el(doc, tag, attrs, ...children);
-
-  function replace(...nodes) {
-    main.replaceChildren(...nodes);
-  }
-
-  // The query screen's answer area (absent when the route moved on before a search ended).
-  function replaceAnswer(...nodes) {
-    const answer = main.querySelector("#answer");
-    if (answer) answer.replaceChildren(...nodes);
-  }
-
-  function focusHeading() {
-    // Move focus to the new screen's heading so keyboard and screen-reader users follow the route.
-    const heading = main.querySelector("h1, h2");
-    if (heading) {
-      heading.setAttribute("tabindex", "-1");
-      heading.focus({ preventScroll: false });
-    }
-  }
-
-  function breadcrumb(items) {
-    const list = h("ol", { className: "crumbs" });
-    items.forEach(([label, href], i) => {
-      const last = i === items.length - 1;
-      list.append(h("li", {}, last || !href
-        ? h("span", { "aria-current": last ? "page" : null, text: label })
-        : h("a", { href, text: label })));
-    });
-    return h("nav", { "aria-label": "Breadcrumb" }, list);
-  }
-
-  function kSelector(k, onK) {
-    const id = "k-select";
-    const select = h("select", { id, name: "k", onchange: (e) => onK(Number(e.target.value)) });
-    for (let i = MIN_K; i <= MAX_K; i += 1) {
-      const option = h("option", { value: i, text: String(i) });
-      if (i === k) option.selected = true;
-      select.append(option);
-    }
-    return h("div", { className: "k-picker" },
-      h("label", { for: id, text: "Matches (k)" }), select);
-  }
-
-  function pixelImage(src, alt, className) {
-    return h("img", { src, alt, className: `pixel ${className}`, loading: "lazy", decoding: "async" });
-  }
+  const parts = createParts(doc, main);
+  const { h, replace, replaceAnswer, focusHeading, breadcrumb, kSelector, photo, loadingBox, errorBox } = parts;
 
   // Stands in for a match the API could not copy: the same size as an image, with text instead.
   function copyFailedTile(label) {
@@ -151,21 +36,12 @@ export function createViews({ doc = document, main, indexInfo }) {
       h("span", { className: "missing-text", text: "copy failed" }));
   }
 
-  function loadingBox(text) {
-    return h("div", { className: "loading", role: "status" },
-      h("span", { className: "spinner", "aria-hidden": "true" }), h("span", { text }));
-  }
-
-  function errorBox(error, { retry } = {}) {
-    const details = [];
-    if (error && error.kind === "answer") {
-      details.push(`HTTP ${error.status}${error.code ? `, code ${error.code}` : ""}`);
-    }
-    return h("div", { className: "error", role: "alert", "data-kind": (error && error.kind) || "unknown" },
-      h("h2", { text: errorTitle(error) }),
-      h("p", { className: "error-message", text: (error && error.message) || String(error) }),
-      details.length ? h("p", { className: "error-details", text: details.join("") }) : null,
-      retry ? h("button", { type: "button", onclick: retry, text: "Try again" }) : null);
+  // An image that fails to load (no preview yet, or a format this browser cannot show) becomes a box
+  // of the same size saying so, never a broken-image icon.
+  function withFallback(img, text) {
+    img.addEventListener("error", () => img.replaceWith(h("div", { className: "query-img no-preview", role: "img",
+      "aria-label": `${img.alt}, no preview`, text })));
+    return img;
   }
 
   // One paste listener for the document; it acts only while the upload screen is shown.
@@ -180,6 +56,8 @@ export function createViews({ doc = document, main, indexInfo }) {
   });
 
   return {
+    ...createAlbumView({ doc, main, parts }),
+
     /** Show the index description; label demo (seeded) weights plainly, other weights by their label. */
     setIndexInfo(index) {
       indexInfo.replaceChildren();
@@ -210,10 +88,10 @@ export function createViews({ doc = document, main, indexInfo }) {
     showHome(albums) {
       const list = h("ul", { className: "album-list" });
       for (const album of albums) {
-        const count = `${album.count} image${album.count === 1 ? "" : "s"}`;
+        const count = imagesText(album.count ?? 0);
         list.append(h("li", {},
           h("a", { className: "album-card", href: albumHref(album.name) },
-            album.cover ? pixelImage(album.cover, "", "cover") : h("span", { className: "cover empty" }),
+            album.cover ? photo(thumbUrl(album.cover), "", "cover") : h("span", { className: "cover empty" }),
             h("span", { className: "album-name", text: album.name }),
             h("span", { className: "album-count", text: count }))));
       }
@@ -225,32 +103,14 @@ export function createViews({ doc = document, main, indexInfo }) {
       focusHeading();
     },
 
-    /** An album: the k selector and a grid of its images, each a link to its search. */
-    showAlbum(album, k, { onK }) {
-      const grid = h("ul", { className: "image-grid" });
-      for (const key of album.images) {
-        const { file } = splitKey(key);
-        grid.append(h("li", {},
-          h("a", { className: "thumb", href: imageHref(key, k), title: `Find images like ${file}` },
-            pixelImage(key, `${album.name}: ${file}`, "thumb-img"))));
-      }
-      replace(breadcrumb([["Albums", "#/"], [album.name, null]]),
-        h("div", { className: "album-head" },
-          h("h1", { text: album.name }),
-          h("p", { className: "hint", text: "Pick an image to find the ones that look most like it." }),
-          kSelector(k, onK)),
-        grid);
-      focusHeading();
-    },
-
     /** The query screen: the chosen image, the k selector and an empty answer area. */
-    showQuery(album, key, k, { onK, onSearch }, src = key) {
+    showQuery(album, key, k, { onK, onSearch }, src) {
       const { file } = splitKey(key);
       const answer = h("section", { className: "answer", "aria-live": "polite", id: "answer" });
       replace(breadcrumb([["Albums", "#/"], [album, albumHref(album)], [file, null]]),
         h("div", { className: "query" },
           h("figure", { className: "query-figure" },
-            pixelImage(src, `query: ${album}/${file}`, "query-img"),
+            withFallback(photo(src, `query: ${album}/${file}`, "query-img"), "No preview of this image."),
             h("figcaption", { text: file })),
           h("div", { className: "query-side" },
             h("h1", { text: `Images like ${file}` }),
@@ -262,7 +122,7 @@ export function createViews({ doc = document, main, indexInfo }) {
 
     /** "Search with your own image": file picker, drop zone, paste, k, a preview and the answer area. */
     showUpload(k, { onK, onFile, maxBytes }) {
-      const input = h("input", { type: "file", id: "upload-input", accept: "image/*", className: "visually-hidden",
+      const input = h("input", { type: "file", id: "upload-input", accept: UPLOAD_ACCEPT, className: "visually-hidden",
         onchange: (e) => { if (e.target.files && e.target.files[0]) onFile(e.target.files[0]); } });
       const drop = h("div", { className: "drop-zone", id: "upload-drop", tabindex: "0",
         "aria-describedby": "upload-hint",
@@ -285,7 +145,8 @@ export function createViews({ doc = document, main, indexInfo }) {
           h("div", { className: "query-side" },
             h("h1", { text: "Search with your own image" }),
             h("p", { className: "hint", id: "upload-hint",
-              text: `${IMAGE_TYPES_TEXT}, up to ${formatBytes(maxBytes)}. It is kept privately for a day.` }),
+              text: `${IMAGE_TYPES_TEXT}, up to ${formatBytes(maxBytes)}. Large photos are scaled down to `
+                + "about 1280 pixels before they are sent. Your image is kept privately for a day." }),
             drop,
             kSelector(k, onK))),
         h("section", { className: "answer", "aria-live": "polite", id: "answer" }));
@@ -297,17 +158,30 @@ export function createViews({ doc = document, main, indexInfo }) {
       const figure = main.querySelector("#upload-preview");
       if (!figure) return;
       figure.hidden = false;
-      figure.replaceChildren(h("img", { src, alt: `your image: ${name}`, className: "query-img upload-img" }),
-        h("figcaption", { text: name }));
+      // A format this browser cannot show (HEIC in most) still goes to the search: say so instead.
+      const img = withFallback(h("img", { src, alt: `your image: ${name}`, className: "query-img upload-img" }),
+        "No preview in this browser; it is searched all the same.");
+      figure.replaceChildren(img, h("figcaption", { text: name }));
     },
 
-    /** Upload progress: a fraction 0..1, or null when the browser cannot tell (a staged indicator). */
-    showUploadProgress(fraction) {
+    /** While a large photo is scaled down in the browser, before its upload. */
+    showPreparing(name) {
+      replaceAnswer(loadingBox(`Scaling ${name || "your image"} down for the upload…`));
+    },
+
+    /**
+     * Upload progress: a fraction 0..1, or null when the browser cannot tell (a staged indicator);
+     * sizes {sent, original} say what crosses the link when the photo was scaled down.
+     */
+    showUploadProgress(fraction, { sent = 0, original = 0 } = {}) {
       const known = typeof fraction === "number" && Number.isFinite(fraction);
       const bar = h("progress", { id: "upload-progress", max: "100" });
       if (known) bar.value = Math.round(fraction * 100);
+      const from = original > sent ? ` (scaled down from ${formatBytes(original)})` : "";
+      const size = sent ? ` ${formatBytes(sent)}${from}` : "";
       replaceAnswer(h("div", { className: "loading", role: "status" },
-        h("label", { for: "upload-progress", text: known ? `Uploading… ${Math.round(fraction * 100)}%` : "Uploading…" }),
+        h("label", { for: "upload-progress",
+          text: `Uploading${size}… ${known ? `${Math.round(fraction * 100)}%` : ""}`.trim() }),
         bar));
     },
 
@@ -331,7 +205,7 @@ export function createViews({ doc = document, main, indexInfo }) {
         const copied = typeof match.url === "string" && match.url !== "";
         row.append(h("li", { className: copied ? "result" : "result copy-failed" },
           h("figure", {},
-            copied ? pixelImage(match.url, `match: ${album}/${file}`, "result-img")
+            copied ? photo(match.url, `match: ${album}/${file}`, "result-img")
               : copyFailedTile(`match: ${album}/${file}, copy failed`),
             h("figcaption", {},
               h("span", { className: "score", text: `score ${score}` }),

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imagesearch.errors import SearchError
+
+if TYPE_CHECKING:
+    from imagesearch.decode_budget import DecodeBudget
 
 
 def _optional(value: str) -> str | None:
@@ -84,9 +87,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IMAGESEARCH_BUILD_MAX_BYTES", "20971520",
             "Largest image file an index build reads, in bytes; larger files are skipped and reported.",
             "build_max_bytes", int),
-    Setting("IMAGESEARCH_MAX_PIXELS", "40000000",
-            "Largest image (width x height) decoded when building or querying; larger ones are bombs.",
-            "max_pixels", int),
+    Setting("IMAGESEARCH_MAX_PIXELS", "",
+            "Largest image (width x height) decoded when building or querying; larger ones are bombs. "
+            "Empty: derived from IMAGESEARCH_MEMORY_MIB so the worst admitted image fits the decode "
+            "budget (23.5 megapixels on a 1 GiB instance, at most 40; docs/engine.md).",
+            "max_pixels", _int_or_none),
     Setting("IMAGESEARCH_LSH_TABLES", "16",
             "LSH hash tables per index.",
             "lsh_tables", int),
@@ -161,10 +166,19 @@ SETTINGS: tuple[Setting, ...] = (
             "Index versions kept besides the live one: publishing a version deletes older ones from the "
             "index root, and the daemon deletes older cached copies from its cache folder after a reload.",
             "keep_versions", _count),
+    Setting("IMAGESEARCH_MEMORY_MIB", "",
+            "The machine's memory in MiB from which the decode budget is derived (a quarter of it held "
+            "by decodes at once, across threads); empty: MemTotal from /proc/meminfo.",
+            "memory_mib", _int_or_none),
+    Setting("IMAGESEARCH_LARGE_DECODES", "1",
+            "Large query images (over 64 MiB to decode) the daemon decodes at once, in their own lane, so "
+            "ordinary searches are never queued behind them.",
+            "large_decodes", int),
     Setting("GALLERY_BUCKET", "",
             "bootstrap.sh: the private gallery bucket holding agent/, index/ and models/."),
     Setting("SITE_BUCKET", "",
-            "bootstrap.sh: the public site bucket; query images (albums/...) are read from it."),
+            "bootstrap.sh: the public site bucket; `imagesearch ingest` writes the display copies "
+            "(thumbs/, previews/) and album pages (listings/, albums.json) of what the index accepted."),
     Setting("AWS_REGION", "",
             "Region of the buckets; bootstrap.sh writes it to the env file for boto3 and the AWS CLI."),
 )
@@ -181,7 +195,7 @@ class Settings(NamedTuple):
     batch_size: int
     read_threads: int
     build_max_bytes: int
-    max_pixels: int
+    max_pixels: int  # resolved by load(): the setting, else the decode budget's cap
     lsh_tables: int
     lsh_bits: int
     lsh_probes: int
@@ -203,6 +217,8 @@ class Settings(NamedTuple):
     vector_bucket: str = ""
     vector_index: str = "images"
     keep_versions: int = 3
+    memory_mib: int = 1024  # resolved by load(): the setting, else MemTotal
+    large_decodes: int = 1
 
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -228,4 +244,20 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
                      _count: "a whole number >= 0"}
             kind = kinds.get(s.parse, "valid")
             raise SearchError("internal", f"setting {s.name}={raw!r} is not {kind}") from e
-    return Settings(*values)
+    return _resolve_memory(Settings(*values))
+
+
+def _resolve_memory(cfg: Settings) -> Settings:
+    """Fill the memory size (MemTotal when unset) and the pixel cap derived from it when unset."""
+    from imagesearch.decode_budget import DecodeBudget, machine_memory_mib
+
+    memory = cfg.memory_mib if cfg.memory_mib is not None else machine_memory_mib()
+    budget = DecodeBudget.from_memory(memory, cfg.max_pixels)
+    return cfg._replace(memory_mib=memory, max_pixels=budget.max_pixels)
+
+
+def decode_budget(cfg: Settings) -> DecodeBudget:
+    """The decode budget of a loaded settings record (its memory size and pixel cap)."""
+    from imagesearch.decode_budget import DecodeBudget
+
+    return DecodeBudget.from_memory(cfg.memory_mib, cfg.max_pixels)

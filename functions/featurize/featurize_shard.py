@@ -94,7 +94,10 @@ def featurize_batch(request: BatchRequest, clients: FeaturizeClients, config: Fe
         data, reason = read_image(clients.s3, bucket, key, config)
         if data is not None:
             try:
-                image = image_prep.decode(data, max_pixels=config.max_pixels)
+                # As the instance's pipeline does (imagesearch.model.pipeline): decoded for the input
+                # size (a large JPEG at reduced scale), then the same resize and normalisation.
+                square = (request.input_size, request.input_size)
+                image = image_prep.decode(data, max_pixels=config.max_pixels, size=square)
                 arrays.append(image_prep.to_input(image, request.input_size))
             except image_prep.BadImage as e:
                 reason = str(e)

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from cache_entries import SHA256_RE
 from errors import AgentFailed
 from keys import GALLERY_KEY
 
@@ -32,6 +33,8 @@ class AgentAnswer:
     index: dict
     path: str
     search_ms: float | None
+    # The SHA-256 of the bytes the agent read and searched (`query.sha256`), None when it named none.
+    sha256: str | None = None
 
 
 def _load(stdout: str) -> dict | None:
@@ -88,4 +91,11 @@ def parse_agent_output(stdout: str, k: int) -> AgentAnswer:
     index = data.get("index") if isinstance(data.get("index"), dict) else {}
     path = data.get("path") if data.get("path") in ("warm", "cold") else "warm"
     timings = data.get("timings_ms") if isinstance(data.get("timings_ms"), dict) else {}
-    return AgentAnswer(results=results, index=index, path=path, search_ms=_number(timings.get("total")))
+    return AgentAnswer(results=results, index=index, path=path, search_ms=_number(timings.get("total")),
+                       sha256=_searched_sha256(data.get("query")))
+
+
+def _searched_sha256(query: Any) -> str | None:
+    """`query.sha256` when it is 64 lowercase hex digits; anything else is no hash (never cached)."""
+    value = query.get("sha256") if isinstance(query, dict) else None
+    return value if isinstance(value, str) and SHA256_RE.fullmatch(value) else None

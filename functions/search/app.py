@@ -19,6 +19,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from deadline import Deadline
 from errors import Misconfigured, SearchAPIError
+from fresh_access import HEADER as FRESH_TOKEN_HEADER
+from fresh_access import FreshGate
 from search import SearchClients, SearchService
 from uploads import presign_upload
 from validation import decode_body, parse_request
@@ -54,19 +56,22 @@ def _s3_config() -> Config:
 def make_clients() -> SearchClients:
     """EC2, SSM and S3 clients for this container (boto3 honours AWS_ENDPOINT_URL for local stacks)."""
     config = _client_config()
-    return SearchClients(ec2=boto3.client("ec2", config=config), ssm=boto3.client("ssm", config=config),
-                         s3=boto3.client("s3", config=config.merge(_s3_config())))
+    ssm = boto3.client("ssm", config=config)
+    return SearchClients(ec2=boto3.client("ec2", config=config), ssm=ssm,
+                         s3=boto3.client("s3", config=config.merge(_s3_config())), params=ssm)
 
 
 # Created once per container and reused by every invocation it serves.
 _service = SearchService(clients=make_clients())
+_fresh = FreshGate()
 
 
 def use_clients(clients: SearchClients) -> None:
-    """Swap the clients (the local stack's SSM stand-in, or test doubles); forgets the cached instance."""
+    """Swap the clients (test doubles); forgets the cached instance."""
     _service.clients = clients
     _service.instances.forget()
     _service.live.forget()
+    _fresh.forget()
 
 
 # CORS and routing are the HTTP API's (template.yaml: CorsConfiguration, the function's HttpApi
@@ -86,6 +91,11 @@ def search_route() -> dict:
     event = app.current_event
     request = parse_request(decode_body(event.body, event.is_base64_encoded))
     cfg = settings.load()
+    if request.fresh:
+        # Before any other AWS call: a refused fresh costs nothing but this check.
+        clients = _service.clients
+        _fresh.check(clients.params if clients.params is not None else clients.ssm,
+                     cfg.fresh_token_parameter, event.headers.get(FRESH_TOKEN_HEADER))
     remaining = app.lambda_context.get_remaining_time_in_millis() if app.lambda_context else None
     deadline = Deadline.for_request(cfg.deadline_seconds, remaining, clock=_service.clock)
     logger.append_keys(query_key=request.key, k=request.k)
@@ -94,7 +104,7 @@ def search_route() -> dict:
         if stage in answer["timings_ms"]:
             metrics.add_metric(name=f"latency_{stage}", unit=MetricUnit.Milliseconds,
                                value=answer["timings_ms"][stage])
-    if answer["cache"] in ("hit", "miss"):
+    if answer["cache"] in ("hit", "miss", "mismatch"):
         metrics.add_metric(name=f"cache_{answer['cache']}", unit=MetricUnit.Count, value=1)
     if answer.get("missing"):
         _count_error("copy_failed", len(answer["missing"]))

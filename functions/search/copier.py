@@ -1,4 +1,8 @@
-"""Copy the matches from the gallery bucket to `results/` in the site bucket, all at once."""
+"""Copy each match's preview to `results/` in the site bucket, all at once.
+
+The source is the match's display copy `previews/<album>/<file>` (made at publish and ingest,
+without the original's metadata), never the original: a site-to-site copy, no decoding here.
+"""
 
 from __future__ import annotations
 
@@ -35,14 +39,18 @@ def result_key(gallery_key: str) -> str:
     return "results/" + gallery_key
 
 
-def copy_one(s3: Any, gallery_bucket: str, site_bucket: str, gallery_key: str,
-             sleep: Sleep = time.sleep) -> CopyOutcome:
-    """Copy one match, retrying throttling; the outcome names the AWS error when it fails."""
+def preview_key(gallery_key: str) -> str:
+    """The preview of a gallery image `gallery/<album>/<file>`: `previews/<album>/<file>` (site bucket)."""
+    return "previews/" + gallery_key.removeprefix("gallery/")
+
+
+def copy_one(s3: Any, site_bucket: str, gallery_key: str, sleep: Sleep = time.sleep) -> CopyOutcome:
+    """Copy one match's preview, retrying throttling; the outcome names the AWS error when it fails."""
     site_key = result_key(gallery_key)
     for attempt in range(1, COPY_ATTEMPTS + 1):
         try:
             s3.copy_object(Bucket=site_bucket, Key=site_key,
-                           CopySource={"Bucket": gallery_bucket, "Key": gallery_key})
+                           CopySource={"Bucket": site_bucket, "Key": preview_key(gallery_key)})
             return CopyOutcome(gallery_key, site_key, ok=True)
         except ClientError as e:
             if is_throttle(e) and attempt < COPY_ATTEMPTS:
@@ -57,14 +65,14 @@ def copy_one(s3: Any, gallery_bucket: str, site_bucket: str, gallery_key: str,
     raise AssertionError("unreachable: the loop returns on its last attempt")
 
 
-def copy_results(s3: Any, gallery_bucket: str, site_bucket: str, gallery_keys: Sequence[str], workers: int,
+def copy_results(s3: Any, site_bucket: str, gallery_keys: Sequence[str], workers: int,
                  deadline: Deadline | None = None, sleep: Sleep = time.sleep) -> list[CopyOutcome]:
     """Copy every key in parallel; one outcome per key, in order. Copies unfinished at the deadline fail."""
     if not gallery_keys:
         return []
     pool = ThreadPoolExecutor(max_workers=min(workers, len(gallery_keys)), thread_name_prefix="copy")
     try:
-        futures = [pool.submit(copy_one, s3, gallery_bucket, site_bucket, key, sleep=sleep)
+        futures = [pool.submit(copy_one, s3, site_bucket, key, sleep=sleep)
                    for key in gallery_keys]
         done, _ = wait(futures, timeout=deadline.remaining() if deadline else None)
     finally:

@@ -63,6 +63,13 @@ class BadRequest(SearchAPIError):
     code = "bad_request"
 
 
+class Forbidden(SearchAPIError):
+    """The caller asked for something only the operator's callers may do (403)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class ImageNotFound(SearchAPIError):
     """The query image does not exist in the site bucket (404)."""
 

@@ -5,6 +5,7 @@ Plain code that receives its EC2, SSM and S3 clients; app.py only parses, calls 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,12 +16,15 @@ from botocore.exceptions import ClientError
 from command import output_of, send_search, wait_for_invocation
 from copier import copy_results
 from deadline import Clock, Deadline, Sleep
-from errors import DeadlineExceeded, ImageNotFound, InstanceUnavailable, error_code, from_client_error
+from errors import DeadlineExceeded, InstanceUnavailable, error_code, from_client_error
 from instances import InstanceCache
+from public_keys import not_found, require_public_copy
 from result_cache import LiveVersion, query_sha256, read_entry, write_entry
 from settings import LambdaSettings
 from uploads import check_upload
 from validation import K_MAX, SearchRequest
+
+log = logging.getLogger("search")
 
 # Time kept back from polling for the copies: enough for k parallel copies with a retry, and never
 # more than a fifth of the request's budget.
@@ -34,6 +38,9 @@ class SearchClients:
     ec2: Any
     ssm: Any
     s3: Any
+    # Parameter Store (the fresh token); None: `ssm`. Apart because the local stack's `ssm` runs
+    # commands only.
+    params: Any = None
 
 
 @dataclass
@@ -51,10 +58,11 @@ class SearchService:
         """The HTTP API answer (docs/contracts.md) for one validated request (`started`: on `clock`).
 
         The result cache of the live index version answers first; on a miss the agent answers
-        through SSM and its top 10 are written to the cache (docs/contracts.md, "Result cache").
+        through SSM and its top 10 are written to the cache (docs/contracts.md, "Result cache"),
+        only when the hash of the bytes the agent searched is the hash the entry is filed under.
         """
         clock = self.clock
-        bucket = cfg.site_bucket if request.in_site_bucket else cfg.gallery_bucket
+        bucket = cfg.gallery_bucket  # every query image is there (albums/ keys resolve to gallery/)
         timings: dict[str, float] = {}
         sha256, outcome = None, "off"
         if request.upload is not None:
@@ -62,7 +70,9 @@ class SearchService:
             if cfg.cache_enabled:
                 outcome = "upload"  # its hash is unknown without downloading it: never cached
         else:
-            head = check_query_image(self.clients.s3, bucket, request.key)
+            # Only an image the site shows may be searched: private keys answer as missing.
+            require_public_copy(self.clients.s3, cfg.site_bucket, request.preview_key, request.key)
+            head = check_query_image(self.clients.s3, bucket, request.image_key)
             if cfg.cache_enabled:
                 sha256 = query_sha256(head)
                 outcome = "no_hash" if sha256 is None else outcome
@@ -86,7 +96,15 @@ class SearchService:
             answer = self._ask_agent(cfg, request, bucket, asked_k, deadline, request_id, timings)
             results, index, path, search_ms = answer.results[:request.k], answer.index, answer.path, \
                 answer.search_ms
-            if sha256 is not None:
+            if sha256 is not None and answer.sha256 != sha256:
+                # The metadata named other bytes than the agent searched (a forged x-amz-meta-sha256,
+                # or the object replaced after our HEAD): filing the answer under it would poison
+                # another image's entry. The answer is still served; nothing is written.
+                log.warning("cache: not written: the query's metadata names %s, the agent searched %s",
+                            sha256[:12], (answer.sha256 or "no hash")[:12],
+                            extra={"query_key": request.key})
+                outcome = "mismatch"
+            elif sha256 is not None:
                 # Written beside the copies; a failed write is logged and never fails the request.
                 writer = threading.Thread(target=write_entry, name="cache-write", daemon=True,
                                           args=(self.clients.s3, cfg.gallery_bucket, sha256, answer.results,
@@ -94,7 +112,7 @@ class SearchService:
                 writer.start()
 
         t_copy = clock()
-        outcomes = copy_results(self.clients.s3, cfg.gallery_bucket, cfg.site_bucket,
+        outcomes = copy_results(self.clients.s3, cfg.site_bucket,
                                 [r["key"] for r in results], cfg.copy_workers, deadline,
                                 sleep=self.sleep)
         t_end = clock()
@@ -138,7 +156,7 @@ class SearchService:
             if deadline.expired():
                 raise DeadlineExceeded("the request ran out of time before the search was sent")
             command_id = send_search(self.clients.ssm, instance_id, cfg.document_name, bucket,
-                                     request.key, k, comment=f"image search {request_id}")
+                                     request.image_key, k, comment=f"image search {request_id}")
             t_wait = clock()
             reserve = min(COPY_RESERVE_SECONDS, deadline.remaining() / 5)
             invocation = wait_for_invocation(self.clients.ssm, command_id, instance_id,
@@ -155,12 +173,10 @@ class SearchService:
 
 
 def query_of(cfg: LambdaSettings, request: SearchRequest) -> dict:
-    """The answer's `query`: a public URL for an album image; an upload or gallery image has none."""
+    """The answer's `query`: an album or gallery image's preview URL; an upload has none (private)."""
     if request.upload is not None:
         return {"upload": request.upload}
-    if request.in_site_bucket:
-        return {"key": request.key, "url": cfg.url(request.key)}
-    return {"key": request.key}
+    return {"key": request.key, "url": cfg.url(request.preview_key)}
 
 
 def _ms(seconds: float) -> float:
@@ -176,5 +192,5 @@ def check_query_image(s3: Any, bucket: str, key: str) -> dict:
         return s3.head_object(Bucket=bucket, Key=key)
     except ClientError as e:
         if error_code(e) in {"404", "NoSuchKey", "NotFound"}:
-            raise ImageNotFound(f"there is no image {key}") from e
+            raise not_found(key) from e
         raise from_client_error(e, f"check the query image {key}") from e

@@ -24,7 +24,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("SITE_BUCKET", "",
-            "Public site bucket: query images (albums/...) are read from it and matches copied to results/."),
+            "Public site bucket: each match's preview (previews/...) is copied to results/ in it."),
     Setting("GALLERY_BUCKET", "",
             "Private gallery bucket the matches (gallery/...) are copied from."),
     Setting("SEARCH_DOCUMENT_NAME", "",
@@ -51,9 +51,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_UPLOAD_BYTES", "10485760",
             "Largest query image a user may upload (POST /uploads signs 1 byte to this; /search checks "
             "it again)."),
+    Setting("FRESH_TOKEN_PARAMETER", "",
+            "Name of the SSM SecureString parameter holding the token a caller must send in the "
+            "x-imagesearch-fresh-token header to ask with \"fresh\": true (read when first needed, "
+            "kept 300 s per container); empty: fresh is refused to every caller (403)."),
     Setting("AWS_ENDPOINT_URL", "",
             "Endpoint for every AWS client of the function (read by boto3); the local stack points it at its "
             "moto server, and S3 then uses path-style addressing."),
+    Setting("AWS_ENDPOINT_URL_SSM", "",
+            "Endpoint of the function's SSM client alone (read by boto3, over AWS_ENDPOINT_URL); the local "
+            "stack points it at its SSM stand-in (docs/local.md)."),
     Setting("POWERTOOLS_SERVICE_NAME", "image-search",
             "Service name in logs, traces and metrics (set by the template's Globals)."),
     Setting("POWERTOOLS_METRICS_NAMESPACE", "ImageSearch",
@@ -110,6 +117,7 @@ class LambdaSettings:
     cache_enabled: bool = True
     cache_version_seconds: float = 5.0
     max_upload_bytes: int = 10 * 1024 * 1024
+    fresh_token_parameter: str = ""
 
     def url(self, key: str) -> str:
         """The URL the page loads for a site bucket key."""
@@ -134,6 +142,7 @@ def load() -> LambdaSettings:
         cache_enabled=_switch("RESULT_CACHE"),
         cache_version_seconds=float(_number("CACHE_VERSION_SECONDS", float, 0.0, 300.0)),
         max_upload_bytes=int(_number("MAX_UPLOAD_BYTES", int, 1, 100 * 1024 * 1024)),
+        fresh_token_parameter=get("FRESH_TOKEN_PARAMETER"),
     )
 
 

@@ -19,6 +19,9 @@ UPLOAD_PREFIX = "uploads/"
 EXPIRES_SECONDS = 300
 # What the page may declare; the agent sniffs the content itself whatever the type says.
 CONTENT_TYPE_PREFIX = "image/"
+# What the agent decodes (imagesearch.model.images.ALLOWED_FORMATS; its ACCEPTED_TEXT says the same).
+# The function never reads the bytes (the agent sniffs them), so this is only what users are told.
+ACCEPTED_TEXT = "JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC or AVIF"
 
 
 class UnusableImage(SearchAPIError):
@@ -85,4 +88,4 @@ def check_upload(s3: Any, bucket: str, upload_id: str, max_bytes: int) -> None:
     content_type = str(head.get("ContentType") or "")
     if not content_type.startswith(CONTENT_TYPE_PREFIX):
         raise UnusableImage(f"the uploaded file was sent as {content_type[:60]!r}, not as an image; "
-                            "choose a JPEG, PNG, GIF, WebP, BMP or TIFF file", code="bad_image")
+                            f"choose a {ACCEPTED_TEXT} file", code="bad_image")

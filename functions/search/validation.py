@@ -19,15 +19,26 @@ OPTIONAL = frozenset({"fresh"})  # true: skip the result cache (operators and te
 
 @dataclass(frozen=True)
 class SearchRequest:
-    key: str  # the query image's key: albums/... (site bucket), gallery/... or uploads/<id> (gallery bucket)
+    key: str  # the query key as asked: albums/..., gallery/... or uploads/<id>
     k: int
     upload: str | None = None  # the upload id when the query is an upload
     fresh: bool = False
 
     @property
-    def in_site_bucket(self) -> bool:
-        """Whether the query image lives in the site bucket (album images) or the gallery bucket."""
-        return self.key.startswith("albums/")
+    def image_key(self) -> str:
+        """The query image's key in the gallery bucket, where every query image lives.
+
+        `albums/<album>/<file>` (the older album form, still accepted) names `gallery/<album>/<file>`:
+        the site bucket holds no originals (docs/contracts.md, "Keys").
+        """
+        return "gallery/" + self.key[len("albums/"):] if self.key.startswith("albums/") else self.key
+
+    @property
+    def preview_key(self) -> str | None:
+        """The site key of the query's preview (`previews/<album>/<file>`); None for an upload."""
+        if self.upload is not None:
+            return None
+        return "previews/" + self.image_key[len("gallery/"):]
 
 
 def decode_body(body: str | None, is_base64: bool) -> str | None:

@@ -42,7 +42,7 @@ def smoke(base_url: str, k: int = SMOKE_K, timeout: float = 60.0) -> tuple[bool,
     """One search over real HTTP on the first image of albums.json; (succeeded, API answer)."""
     with urllib.request.urlopen(base_url + "albums.json", timeout=timeout) as resp:  # noqa: S310 - our URL
         albums = json.load(resp)["albums"]
-    key = albums[0]["images"][0]
+    key = next(a["cover"] for a in albums if a.get("cover"))  # a gallery key: "more like this" form
     body = json.dumps({"key": key, "k": k}).encode()
     request = urllib.request.Request(base_url + "api/search", data=body, method="POST",  # noqa: S310
                                      headers={"Content-Type": "application/json"})

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from imagesearch.client import DaemonUnavailable, ask_daemon
+from imagesearch.agent.client import DaemonUnavailable, ask_daemon
+from imagesearch.agent.protocol import Request
 from imagesearch.errors import SearchError
-from imagesearch.protocol import Request
 
 _PR_SET_PDEATHSIG = 1
 

@@ -10,7 +10,9 @@ SAMPLE_SEED = 0
 
 def sample_collection(work_dir: Path, count: int = DEFAULT_COUNT, seed: int = SAMPLE_SEED) -> Path:
     """The generated sample albums for (count, seed), made once and reused from work_dir."""
-    from imagesearch.sample_data import cached_collection  # the engine's one sample cache (numpy, Pillow)
+    from imagesearch.model.sample_data import (
+        cached_collection,  # the engine's one sample cache (numpy, Pillow)
+    )
 
     if count < 1:
         raise ValueError(f"--count must be at least 1, got {count}")

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from imagesearch.storage import GALLERY_INDEX_PREFIX, LocalIndexStore, S3IndexStore
+from imagesearch.index.storage import GALLERY_INDEX_PREFIX, LocalIndexStore, S3IndexStore
 
 from publish.uploader import file_items, sync
 

@@ -72,9 +72,10 @@ def search(base_url: str, album_key: str, k: int = 5, timeout: float = 30.0) -> 
 
 
 def listed(base_url: str) -> set[str]:
-    """Every album key albums.json lists."""
-    with urllib.request.urlopen(base_url + "albums.json", timeout=30) as resp:  # noqa: S310 - local stack
-        return {key for album in json.load(resp)["albums"] for key in album["images"]}
+    """Every image the site's album pages list, as album query keys `albums/<album>/<file>`."""
+    from publish.smoke import album_keys
+
+    return set(album_keys(base_url, 30.0))
 
 
 def wait_searchable(base_url: str, probe: Probe, keys: list[str], timeout_s: float) -> set[str]:

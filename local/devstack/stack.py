@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -15,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
 from devstack import images as collection
 from devstack import index_cache
@@ -25,7 +25,7 @@ from devstack.devserver import DevServer
 from devstack.http_api import HttpApi
 from devstack.ingest_queue import IngestPoller, QueueSettings, configure_notifications, create_queues
 from devstack.intrinsics import LocalResources
-from devstack.lambda_host import FunctionCode, LambdaHost
+from devstack.lambda_host import FunctionCode, LambdaHost, runtime_python
 from devstack.s3server import (
     DUMMY_CREDENTIALS,
     MotoServer,
@@ -38,10 +38,12 @@ from devstack.s3server import (
 from devstack.site_headers import site_security_headers
 from devstack.ssm_client import LocalSSM, from_template
 from devstack.ssm_document import Document
+from devstack.ssm_endpoint import SsmEndpoint
 from publish.template import (
     INGEST_FUNCTION,
     SEARCH_FUNCTION,
     function_environment,
+    function_property,
     ingest_document,
     load_template,
 )
@@ -56,6 +58,9 @@ INGEST_QUEUE = "imagesearch-local-ingest"
 LOCAL_NAMES = {"SiteBucket": SITE_BUCKET, "GalleryBucket": GALLERY_BUCKET, "SearchDocument": DOCUMENT_NAME,
                "IngestDocument": INGEST_DOCUMENT_NAME, "AWS::StackName": "imagesearch-local"}
 API_URL = "/api"
+# Local containers per function at most (Lambda's concurrency limit, scaled to one machine).
+SEARCH_CONTAINERS = 4
+INGEST_CONTAINERS = 2
 DEMO_WEIGHTS = "seed:0"
 
 Say = Callable[[str], None]
@@ -91,10 +96,12 @@ class LocalStack:
     moto: MotoServer | None = None
     server: DevServer | None = None
     daemon: DaemonProcess | None = None
-    ssm: LocalSSM | None = None
-    ingest_ssm: LocalSSM | None = None
+    ssm: SsmEndpoint | None = None
+    ingest_ssm: SsmEndpoint | None = None
     ingest: IngestPoller | None = None
+    hosts: list[LambdaHost] = field(default_factory=list)
     instance_id: str = ""
+    fresh_token: str = ""
     images_dir: Path | None = None
     _tmp: str | None = None
     _started: float = 0.0
@@ -116,6 +123,7 @@ class LocalStack:
         return {"url": self.url, "api": self.url.rstrip("/") + API_URL, "s3_endpoint": self.endpoint_url,
                 "site_bucket": SITE_BUCKET, "gallery_bucket": GALLERY_BUCKET, "document": DOCUMENT_NAME,
                 "instance_id": self.instance_id, "images": str(self.images_dir), "pid": os.getpid(),
+                "fresh_token": self.fresh_token,
                 "ingest_queue": queues.url if queues else "",
                 "dead_letter_queue": queues.dead_letter_url if queues else "",
                 "add_images": self.add_images_command()}
@@ -158,6 +166,11 @@ class LocalStack:
         local = self._local_resources(endpoint)
         function_env = local.resolve_all(function_environment(template, SEARCH_FUNCTION))
         create_buckets(s3, SITE_BUCKET, GALLERY_BUCKET)
+        # The operator's token for "fresh" searches, as on AWS a SecureString the function reads;
+        # `make smoke` reads it back from moto (docs/function.md, "Fresh").
+        self.fresh_token = secrets.token_hex(16)
+        client("ssm", endpoint).put_parameter(Name=function_env["FRESH_TOKEN_PARAMETER"], Type="SecureString",
+                                              Value=self.fresh_token)
         # The site bucket's rules as deployed (results/ expire): `make smoke` checks they exist.
         s3.put_bucket_lifecycle_configuration(
             Bucket=SITE_BUCKET, LifecycleConfiguration=lifecycle_from_template(template, "SiteBucket"))
@@ -186,28 +199,45 @@ class LocalStack:
         # On the instance the thin client's settings come from this file (SSM passes only SSM_*).
         agent_settings = {k: v for k, v in env.items()
                           if k.startswith("IMAGESEARCH_")
-                          or k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "GALLERY_BUCKET")}
+                          or k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "GALLERY_BUCKET", "SITE_BUCKET")}
         env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(agent_settings.items())))
-        self.ssm = from_template(template, DOCUMENT_NAME, [self.instance_id],
-                                 env=self._runner_env(env_file), workdir=Path(self._tmp),
-                                 instance_state=lambda instance_id: instance_state(ec2, instance_id))
+        # SSM Run Command for the SearchDocument, on an endpoint of its own the function's boto3 reaches.
+        runner = from_template(template, DOCUMENT_NAME, [self.instance_id], env=self._runner_env(env_file),
+                               workdir=Path(self._tmp),
+                               instance_state=lambda instance_id: instance_state(ec2, instance_id))
+        # Parameter Store (the fresh token) is moto's, reached through the same SSM endpoint.
+        self.ssm = SsmEndpoint(runner, parameters=client("ssm", endpoint))
+        ssm_url = self.ssm.start()
 
-        # The function as the template defines it (code, layers, handler, timeout, environment).
-        host = LambdaHost(FunctionCode.from_template(template, SEARCH_FUNCTION, cfg.repo),
-                          {**function_env, **self._local_env(endpoint)}, self._prepare_function)
-        self._step("function", host.warm)
+        # The function as the template defines it (code, layers, handler, timeout, memory, runtime,
+        # environment), its containers started on demand.
+        runtime = str(function_property(template, SEARCH_FUNCTION, "Runtime"))
+        python = runtime_python(runtime, cfg.repo)
+        self.say(f"functions: a process per container, started on demand, on {python}"
+                 + ("" if python != sys.executable else f" (no {runtime} environment: this interpreter)"))
+        host = self._host(template, SEARCH_FUNCTION, python,
+                          {**function_env, **self._local_env(endpoint, ssm_url)}, SEARCH_CONTAINERS)
         self.server.set_api(HttpApi.from_template(template, SEARCH_FUNCTION, local.resolve), host.invoke)
         # The distribution's security headers (CSP included) on every page answer, as in AWS.
         self.server.security_headers = site_security_headers(template, local.resolve)
-        self._step("ingest", lambda: self._start_ingest(template, s3, endpoint, env_file))
+        self._step("ingest", lambda: self._start_ingest(template, s3, endpoint, env_file, python))
         self.server.start()
         self.timings_s["total"] = time.monotonic() - self._started
         self.say("ready in " + ", ".join(f"{name} {s:.1f} s" for name, s in self.timings_s.items()))
         self.say("add images to the running gallery (searchable within a minute):\n  "
                  + self.add_images_command())
 
-    def _start_ingest(self, template: dict, s3, endpoint: str, env_file: Path) -> None:
-        """Gallery events -> moto SQS -> the ingest handler (in this process) -> IngestDocument runner."""
+    def _host(self, template: dict, function_id: str, python: str, env: dict[str, str],
+              containers: int) -> LambdaHost:
+        """The function's local Lambda host (stopped with the stack)."""
+        code = FunctionCode.from_template(template, function_id, self.config.repo,
+                                          name=f"imagesearch-local-{function_id}")
+        host = LambdaHost(code, env, python=python, max_containers=containers)
+        self.hosts.append(host)
+        return host
+
+    def _start_ingest(self, template: dict, s3, endpoint: str, env_file: Path, python: str) -> None:
+        """Gallery events -> moto SQS -> the ingest handler (its own processes) -> IngestDocument runner."""
         settings = QueueSettings.from_template(template, window_s=self.config.ingest_window_s,
                                                visibility_s=self.config.ingest_visibility_s)
         sqs = client("sqs", endpoint)
@@ -216,22 +246,17 @@ class LocalStack:
                                attributes={("IngestQueue", "Arn"): queues.arn})
         configure_notifications(s3, template, local.resolve)
         document = Document.from_content(INGEST_DOCUMENT_NAME, ingest_document(template))
-        self.ingest_ssm = LocalSSM(document, [self.instance_id], env=self._runner_env(env_file),
-                                   workdir=Path(self._tmp))
+        self.ingest_ssm = SsmEndpoint(LocalSSM(document, [self.instance_id], env=self._runner_env(env_file),
+                                               workdir=Path(self._tmp)))
+        ssm_url = self.ingest_ssm.start()
         env = local.resolve_all(function_environment(template, INGEST_FUNCTION))
         if self.config.per_album:
             env["PER_ALBUM"] = str(self.config.per_album)
-        host = LambdaHost(FunctionCode.from_template(template, INGEST_FUNCTION, self.config.repo),
-                          {**env, **self._local_env(endpoint)}, self._prepare_ingest, max_containers=2)
-        host.warm()
+        host = self._host(template, INGEST_FUNCTION, python, {**env, **self._local_env(endpoint, ssm_url)},
+                          INGEST_CONTAINERS)
         self.ingest = IngestPoller(sqs, queues, settings, host.invoke).start()
         self.say(f"ingest: gallery/ events -> {INGEST_QUEUE} (batches of {settings.batch_size} within "
                  f"{settings.window_s:g} s) -> IngestDocument")
-
-    def _prepare_ingest(self, module: ModuleType) -> None:
-        """The ingest function's SSM client is the IngestDocument runner; S3 and EC2 its own (moto)."""
-        own = module.make_clients()
-        module.use_clients(module.IngestClients(s3=own.s3, ssm=self.ingest_ssm, ec2=own.ec2))
 
     def _publish(self, s3, work: Path) -> None:
         """Publish with the publisher's own publish_all (no agent bundle), around the index cache."""
@@ -262,8 +287,9 @@ class LocalStack:
             "IMAGESEARCH_SOCKET": str(Path(self._tmp) / "daemon.sock"),
             "IMAGESEARCH_CACHE_DIR": str(work / "cache" / "daemon"),
             "IMAGESEARCH_COLD_CACHE_DIR": str(work / "cache" / "cold"),
-            "IMAGESEARCH_ALLOWED_BUCKETS": f"{SITE_BUCKET},{GALLERY_BUCKET}",
+            "IMAGESEARCH_ALLOWED_BUCKETS": GALLERY_BUCKET,
             "GALLERY_BUCKET": GALLERY_BUCKET,
+            "SITE_BUCKET": SITE_BUCKET,  # `imagesearch ingest` writes display copies and album pages there
         })
         return env
 
@@ -279,14 +305,11 @@ class LocalStack:
         """The template's resources under their local names: the page's origin is the dev server's."""
         return local_resources(self.server.url if self.server else "", endpoint)
 
-    def _local_env(self, endpoint: str) -> dict[str, str]:
-        """What differs here from Lambda: moto's endpoint, dummy credentials, no X-Ray daemon to trace to."""
-        return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "POWERTOOLS_TRACE_DISABLED": "true"}
-
-    def _prepare_function(self, module: ModuleType) -> None:
-        """Swap in the SSM runner; EC2 and S3 stay the function's own clients (against moto)."""
-        own = module.make_clients()
-        module.use_clients(module.SearchClients(ec2=own.ec2, ssm=self.ssm, s3=own.s3))
+    def _local_env(self, endpoint: str, ssm_url: str) -> dict[str, str]:
+        """What differs here from Lambda: moto's endpoint (S3, EC2), the SSM stand-in's endpoint,
+        dummy credentials, no X-Ray daemon to trace to."""
+        return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_SSM": ssm_url,
+                "POWERTOOLS_TRACE_DISABLED": "true"}
 
     def stop(self) -> None:
         """Stop the dev server, the SSM runner, the daemon and moto; remove temporary files."""
@@ -296,11 +319,14 @@ class LocalStack:
         if self.ingest is not None:
             self.ingest.stop()
             self.ingest = None
+        for host in self.hosts:
+            host.close()
+        self.hosts.clear()
         if self.ingest_ssm is not None:
-            self.ingest_ssm.close()
+            self.ingest_ssm.stop()
             self.ingest_ssm = None
         if self.ssm is not None:
-            self.ssm.close()
+            self.ssm.stop()
             self.ssm = None
         if self.daemon is not None:
             self.daemon.stop()

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-TEST_OUTPUT = REPO / "test-output"
-STACK_COUNT = 64
-STACK_WORK_DIR = REPO / ".demo" / "tests"  # shared with the integration tests: samples and index reused
+from ..conftest import REPO, TEST_OUTPUT
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -28,15 +26,9 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def stack() -> dict:
-    """The running local stack (url, api, buckets, ...)."""
-    from devstack.launcher import StackProcess
-
-    proc = StackProcess("--count", str(STACK_COUNT), work_dir=STACK_WORK_DIR,
-                        log_path=TEST_OUTPUT / "devstack-e2e.log")
-    proc.start()
-    yield proc.info
-    proc.stop()
+def stack(local_stack) -> dict:
+    """The session's running local stack (url, api, buckets, ...), shared with the integration tests."""
+    return local_stack
 
 
 @pytest.fixture(scope="session")
@@ -95,11 +87,27 @@ SITE_DIR = REPO / "site"
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 STUB_ALBUMS = {
     "albums": [
-        {"name": "marble", "cover": "albums/marble/m0.png", "count": 3,
-         "images": ["albums/marble/m0.png", "albums/marble/m1.png", "albums/marble/m2.png"]},
-        {"name": "wood", "cover": "albums/wood/w0.png", "count": 1, "images": ["albums/wood/w0.png"]},
+        {"name": "marble", "cover": "gallery/marble/m0.png", "count": 3, "skipped": 0, "pages": 1,
+         "page_size": 100},
+        {"name": "wood", "cover": "gallery/wood/w0.png", "count": 1, "skipped": 2, "pages": 1,
+         "page_size": 100},
     ],
     "index": {"version": "v-stub", "count": 4, "mode": "lsh", "pretrained": False, "weights_label": "seed:0"},
+}
+
+
+def listing_page(album: str, files: list[str], page: int = 1) -> dict:
+    """One listings/<album>/<page>.json for the given files, made by the listing's own writer."""
+    from site_albums.pages import album_pages
+
+    rows = [{"key": f"gallery/{album}/{name}", "sha256": "0" * 64, "width": 8, "height": 8, "bytes": 100}
+            for name in files]
+    return album_pages(album, rows)[page - 1]
+
+
+STUB_LISTINGS = {
+    "listings/marble/1.json": listing_page("marble", ["m0.png", "m1.png", "m2.png"]),
+    "listings/wood/1.json": listing_page("wood", ["w0.png"]),
 }
 
 
@@ -123,8 +131,21 @@ def png_bytes(color: tuple[int, int, int] = (90, 140, 200)) -> bytes:
     return buffer.getvalue()
 
 
+def form_parts(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
+    """A multipart/form-data body as {field name: (part content type, bytes)}."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    head = b"Content-Type: " + content_type.encode() + b"\r\n\r\n"
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    return {part.get_param("name", header="content-disposition"): (part.get_content_type(),
+                                                                  part.get_payload(decode=True))
+            for part in message.iter_parts()}
+
+
 class StubSite:
-    """The repo's site/ at a loopback origin, with albums.json, images and POST /api/search stubbed.
+    """The repo's site/ at a loopback origin, with albums.json, listing pages, images, POST /api/search,
+    POST /api/uploads and the upload form's POST stubbed.
 
     Everything is answered by Playwright routes inside the browser; nothing listens on the port.
     `search` maps a request body to (status, answer); every body the page sent is in `searches`.
@@ -134,7 +155,11 @@ class StubSite:
         self.url = f"http://127.0.0.1:{port}/"
         self.headers = headers or {}
         self.albums = STUB_ALBUMS
-        self.search = lambda body: (200, stub_answer(body["key"], body["k"]))
+        self.listings = dict(STUB_LISTINGS)  # path -> JSON; a missing path answers 404 as S3 would
+        self.uploads: list[dict[str, tuple[str, bytes]]] = []  # each posted form: name -> (type, bytes)
+        self.requested: list[str] = []  # every path the page asked for, in order
+        self.search = lambda body: (200, stub_answer(body.get("key") or f"uploads/{body.get('upload')}",
+                                                     body["k"]))
         self.searches: list[dict] = []
         self._png = png_bytes()
         page.route(self.url + "**", self._answer)
@@ -142,14 +167,28 @@ class StubSite:
     def _answer(self, route) -> None:
         request = route.request
         path = request.url[len(self.url):].split("?", 1)[0].split("#", 1)[0]
-        if path == "api/search" and request.method == "POST":
+        self.requested.append(path)
+        if path == "api/uploads" and request.method == "POST":
+            route.fulfill(json={"upload_id": f"u{len(self.uploads)}", "url": self.url + "upload-bucket",
+                                "fields": {"key": f"uploads/u{len(self.uploads)}"},
+                                "max_bytes": 10 * 1024 * 1024, "expires_in": 300})
+        elif path == "upload-bucket" and request.method == "POST":
+            self.uploads.append(form_parts(request.headers["content-type"], request.post_data_buffer))
+            route.fulfill(status=204, body="")
+        elif path == "api/search" and request.method == "POST":
             body = request.post_data_json
             self.searches.append(body)
             status, answer = self.search(body)
             route.fulfill(status=status, json=answer)
         elif path == "albums.json":
             route.fulfill(json=self.albums)
-        elif path.startswith(("albums/", "results/")) and path.endswith(".png"):
+        elif path.startswith("listings/"):
+            if path in self.listings:
+                route.fulfill(json=self.listings[path])
+            else:
+                route.fulfill(status=404, body="<Error><Code>NoSuchKey</Code></Error>",
+                              content_type="application/xml")
+        elif path.startswith(("thumbs/", "previews/", "results/")) and path.endswith(".png"):
             route.fulfill(body=self._png, content_type="image/png")
         else:
             file = SITE_DIR / (path or "index.html")

@@ -68,6 +68,9 @@ def test_search_flow_shows_k_matches_scores_and_timings(page, stack, output_dir)
     # the query image itself is shown scaled up, pixelated
     assert page.eval_on_selector(".query-img", "i => getComputedStyle(i).imageRendering") == "pixelated"
     page.screenshot(path=str(output_dir / "e2e-results.png"), full_page=True)
+    # the real answer reads clean: no missing-value text anywhere a user can see
+    visible = page.evaluate("document.body.innerText")
+    assert not re.search(r"\b(null|undefined|NaN)\b|\[object \w+\]", visible), visible
     assert not page.errors
     assert not page.csp_violations  # the whole flow ran under the distribution's CSP
 
@@ -176,7 +179,7 @@ def test_an_error_answer_shows_the_api_message(page, stack):
     error = page.wait_for_selector('.error[data-kind="answer"]', timeout=TIMEOUT_MS)
     text = error.inner_text()
     assert "No such image" in text
-    assert "albums/" + album + "/no_such_image.png" in text  # the API's own message
+    assert "gallery/" + album + "/no_such_image.png" in text  # the API's own message
     assert "HTTP 404" in text
 
 

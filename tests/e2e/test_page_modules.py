@@ -79,7 +79,8 @@ def walk_every_screen(page, stub_site) -> None:
 
 def test_the_modules_have_one_job_each():
     modules = {p.name for p in SITE.glob("*.js")}
-    assert modules == {"api.js", "views.js", "app.js", "main.js", "config.js", "k.js"}
+    assert modules == {"api.js", "views.js", "view_parts.js", "album_view.js", "app.js", "main.js",
+                       "config.js", "k.js", "urls.js", "upload_file.js"}
 
 
 def test_only_api_js_reaches_the_network(page, stub_site):
@@ -89,9 +90,11 @@ def test_only_api_js_reaches_the_network(page, stub_site):
     # WHEN a user goes through every screen
     walk_every_screen(page, stub_site)
     calls = page.evaluate("window.__netCalls")
-    # THEN the album list and both searches went out, each made by api.js and by no other module
+    # THEN the album list, the album's listing page and both searches went out, each made by api.js
+    # and by no other module
     targets = [c["target"] for c in calls]
     assert targets.count("albums.json") == 1 and sum(t.endswith("/search") for t in targets) == 2, targets
+    assert targets.count("listings/marble/1.json") == 1, targets
     assert {c["what"] for c in calls} == {"fetch"}
     assert [caller_module(c["stack"]) for c in calls] == ["api.js"] * len(calls), [c["stack"] for c in calls]
     assert not page.errors
@@ -138,7 +141,7 @@ def test_the_controller_runs_against_stubs_without_the_network(page, stub_site):
     }""")
     names = [c[0] for c in result["calls"]]
     assert names == ["showLoading", "setIndexInfo", "showQuery", "showSearching", "search", "showSearchError"]
-    assert result["calls"][4] == ["search", "albums/a/x.png", 7]
+    assert result["calls"][4] == ["search", "gallery/a/x.png", 7]
     assert result["calls"][5][1] == "boom"
     assert result["netCalls"] == []
     assert result["routes"] == [{"name": "home"}, {"name": "album", "album": "m"},
@@ -163,16 +166,17 @@ def test_the_views_render_every_screen_without_the_network(page, stub_site):
         const indexInfo = doc.createElement("p");
         doc.body.append(indexInfo, main);
         const views = createViews({ doc, main, indexInfo });
-        const album = { name: "a", cover: "albums/a/x.png", count: 2,
-                        images: ["albums/a/x.png", "albums/a/y.png"] };
+        const album = { name: "a", cover: "gallery/a/x.png", count: 2, skipped: 1, pages: 1 };
         const screens = [];
         views.setIndexInfo({ count: 2, mode: "lsh", pretrained: false });
         views.showLoading("Loading");
         views.showHome([album]);
         screens.push(main.querySelectorAll(".album-card").length);
-        views.showAlbum(album, 5, { onK: () => {} });
+        views.showAlbum(album, 5, { onK: () => {}, onMore: () => {} });
+        views.addAlbumTiles("a", ["gallery/a/x.png", "gallery/a/y.png"], 5);
+        views.setAlbumProgress({ shown: 2, total: 2 });
         screens.push(main.querySelectorAll(".thumb").length);
-        views.showQuery("a", "albums/a/x.png", 2, { onK: () => {}, onSearch: () => {} });
+        views.showQuery("a", "gallery/a/x.png", 2, { onK: () => {}, onSearch: () => {} }, "previews/a/x.png");
         views.showSearching(2);
         views.showAnswer({
           results: [{ key: "results/gallery/a/y.png", url: "results/gallery/a/y.png", score: 0.5 },

@@ -14,12 +14,12 @@ TIMEOUT_MS = 60_000
 
 @pytest.fixture(scope="module")
 def album_png(stack) -> bytes:
-    """A real image file: the first album's cover, as a user would have downloaded it."""
+    """A real image file: the first album's cover preview, as a user would have downloaded it."""
     import json
 
     with urllib.request.urlopen(stack["url"] + "albums.json", timeout=30) as resp:
-        cover = json.load(resp)["albums"][0]["cover"]
-    with urllib.request.urlopen(stack["url"] + cover, timeout=30) as resp:
+        cover = json.load(resp)["albums"][0]["cover"]  # a gallery key; its preview is public
+    with urllib.request.urlopen(stack["url"] + cover.replace("gallery/", "previews/", 1), timeout=30) as resp:
         return resp.read()
 
 
@@ -88,7 +88,7 @@ def test_a_text_file_shows_what_to_do(page, stack, output_dir):
                                                   "buffer": b"not an image\n"}])
     error = page.wait_for_selector(".error", timeout=TIMEOUT_MS)
     text = error.inner_text()
-    assert "not an image" in text and "JPEG, PNG, GIF, WebP, BMP or TIFF" in text
+    assert "not an image" in text and "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF or AVIF" in text
     page.screenshot(path=str(output_dir / "e2e-upload-text-file.png"))
 
 
@@ -98,7 +98,7 @@ def test_a_file_named_png_that_is_text_is_refused_by_the_search(page, stack):
     page.set_input_files("#upload-input", files=[{"name": "fake.png", "mimeType": "image/png",
                                                   "buffer": b"plain text pretending\n" * 10}])
     error = page.wait_for_selector(".error", timeout=TIMEOUT_MS)
-    assert "JPEG, PNG, GIF, WebP, BMP or TIFF" in error.inner_text()
+    assert "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF or AVIF" in error.inner_text()
     assert "422" in error.inner_text()
 
 
@@ -127,3 +127,41 @@ def test_more_like_this_runs_a_search(page, stack, album_png):
     # AND "more like this" works from an album search too, and back returns
     page.go_back()
     page.wait_for_selector("#upload-drop", timeout=TIMEOUT_MS)
+
+
+def test_a_phone_photo_is_sent_scaled_down_and_without_its_metadata(page, stack, output_dir):
+    # GIVEN an 8-megapixel phone photo, stored sideways (EXIF orientation 6) with GPS and a serial
+    import io
+
+    from devstack.s3server import client
+    from PIL import Image
+
+    from .site_content import phone_photo
+
+    photo = phone_photo(7)
+    s3 = client("s3", stack["s3_endpoint"])
+    def uploads() -> list[dict]:
+        return s3.list_objects_v2(Bucket=stack["gallery_bucket"], Prefix="uploads/").get("Contents", [])
+
+    before = {o["Key"] for o in uploads()}
+    # WHEN it is chosen for a search
+    open_upload(page, stack)
+    page.set_input_files("#upload-input", files=[{"name": "IMG_0007.jpg", "mimeType": "image/jpeg",
+                                                  "buffer": photo}])
+    # THEN the search answers, and what reached the bucket is the photo at 1280 px, upright, no EXIF
+    wait_for_results(page, 5)
+    page.screenshot(path=str(output_dir / "e2e-upload-phone.png"))
+    new = [o for o in uploads() if o["Key"] not in before]
+    assert len(new) == 1
+    sent = s3.get_object(Bucket=stack["gallery_bucket"], Key=new[0]["Key"])
+    assert sent["ContentType"] == "image/jpeg"
+    data = sent["Body"].read()
+    assert len(data) < len(photo) / 4
+    from .test_album_weight import record
+
+    record(output_dir, "phone_upload", {"original_bytes": len(photo), "sent_bytes": len(data)})
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.size == (960, 1280)
+        assert not img.getexif() and "exif" not in img.info and "xmp" not in img.info
+    assert not page.errors
+    assert not page.csp_violations  # the canvas and the blob it made are allowed by the CSP

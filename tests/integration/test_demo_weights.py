@@ -9,7 +9,7 @@ import subprocess
 import urllib.request
 
 import pytest
-from imagesearch.features import Featurizer
+from imagesearch.model.features import Featurizer
 
 from .conftest import REPO, STACK_COUNT, TEST_OUTPUT
 
@@ -40,7 +40,7 @@ def test_demo_with_a_weights_file_labels_the_page_with_its_hash(tmp_path):
         assert sha[:12] in index["weights_label"] and "demo weights" not in index["weights_label"]
         key = json.load(urllib.request.urlopen(stack.info["url"] + "albums.json", timeout=30))["albums"][0]
         request = urllib.request.Request(stack.info["api"] + "/search", method="POST",
-                                         data=json.dumps({"key": key["images"][0], "k": 3}).encode(),
+                                         data=json.dumps({"key": key["cover"], "k": 3}).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as resp:
             assert len(json.load(resp)["results"]) == 3

@@ -16,6 +16,7 @@ import pytest
 from devstack.devserver import DevServer
 from devstack.http_api import HttpApi
 from devstack.intrinsics import UnresolvedValue
+from devstack.lambda_host import FunctionError, timeout_error
 from devstack.stack import LOCAL_NAMES, local_resources
 
 from publish.template import SEARCH_FUNCTION, function_environment, load_template
@@ -213,3 +214,24 @@ def test_page_answers_carry_the_distributions_security_headers():
         assert "content-security-policy" not in api
     finally:
         dev.stop()
+
+
+@pytest.mark.parametrize("payload", [timeout_error("r-1", 28.0),
+                                     {"errorType": "ValueError", "errorMessage": "x"}])
+def test_a_failed_or_timed_out_function_is_the_http_apis_500(payload):
+    # GIVEN a function that fails as Lambda reports it (its Timeout passed, or an unhandled error)
+    def failing(event: dict) -> dict:
+        raise FunctionError(payload)
+
+    dev = DevServer("127.0.0.1", 0, s3=None, site_bucket="unused")
+    dev.set_api(HttpApi.from_template(load_template(), SEARCH_FUNCTION,
+                                      local_resources(dev.url, "http://127.0.0.1:1").resolve), failing)
+    dev.start()
+    try:
+        # WHEN the page searches
+        status, headers, body = request(dev.url + "/api/search", "POST", {"Origin": dev.url}, b"{}")
+    finally:
+        dev.stop()
+    # THEN the answer is API Gateway's for a failed integration: 500, its body, the API's CORS headers
+    assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
+    assert headers["access-control-allow-origin"] == dev.url

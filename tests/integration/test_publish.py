@@ -72,7 +72,7 @@ def deployed(moto_server) -> dict:
 @pytest.fixture
 def images(tmp_path) -> Path:
     """A tiny collection: generated textures plus an album and a file whose names need rewriting."""
-    from imagesearch.sample_data import generate
+    from imagesearch.model.sample_data import generate
 
     root = tmp_path / "images"
     generate(str(root), count=24, seed=1, size=28)
@@ -129,16 +129,26 @@ def test_publish_fills_the_buckets_and_a_second_run_uploads_nothing(deployed, im
     assert config["Body"].read().decode() == f'export default {{ apiUrl: "{API_URL}" }};\n'
     assert config["ContentType"].startswith("text/javascript")
     assert {"index.html", "main.js", "albums.json"} <= set(site)
-    assert ".hidden" not in site
+    assert not [k for k in site if ".hidden" in k or "notes" in k]
+    # no byte copy of an original is public any more (issue 22): display copies and pages only
+    assert not [k for k in site if k.startswith("albums/")]
 
     albums = json.loads(s3.get_object(Bucket=deployed["site"], Key="albums.json")["Body"].read())
     by_name = {a["name"]: a for a in albums["albums"]}
     assert {"marble", "wood", odd_album} <= set(by_name)
-    assert by_name["wood"]["count"] == 3 and len(by_name["wood"]["images"]) == 2
-    assert by_name[odd_album]["count"] == 2 and len(by_name[odd_album]["images"]) == 1  # .txt not browsable
+    # albums.json is small: counts, skipped files, a cover (gallery key) and the page count
+    wood = by_name["wood"]
+    assert wood["cover"].startswith("gallery/wood/")
+    assert {**wood, "cover": None} == {"name": "wood", "count": 3, "skipped": 0, "cover": None, "pages": 1,
+                                       "page_size": 100}
+    assert (by_name[odd_album]["count"], by_name[odd_album]["skipped"]) == (1, 1)  # notes.txt: not an image
     for album in albums["albums"]:
-        assert album["cover"] == album["images"][0]
-        assert all(key in site and key.startswith(f"albums/{album['name']}/") for key in album["images"])
+        listing = s3.get_object(Bucket=deployed["site"], Key=f"listings/{album['name']}/1.json")
+        page = json.loads(listing["Body"].read())
+        assert page["count"] == album["count"] and album["cover"] == page["images"][0]["key"]
+        for image in page["images"]:
+            rest = image["key"].removeprefix("gallery/")
+            assert image["key"] in gallery and f"thumbs/{rest}" in site and f"previews/{rest}" in site
 
     pointer = json.loads(s3.get_object(Bucket=deployed["gallery"], Key="index/current.json")["Body"].read())
     manifest = json.loads(s3.get_object(

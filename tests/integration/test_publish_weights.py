@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from imagesearch.features import Featurizer, load_featurizer
-from imagesearch.weights import fetched_path, zoo_file_name
-from imagesearch.weights_fetch import fetch_weights
+from imagesearch.model.features import Featurizer, load_featurizer
+from imagesearch.model.weights import fetched_path, zoo_file_name
+from imagesearch.model.weights_fetch import fetch_weights
 
 from .test_publish import CREDENTIALS, REPO, deployed, images, keys, publish, site_dir  # noqa: F401
 

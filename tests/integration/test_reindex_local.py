@@ -1,36 +1,26 @@
 """A re-index through the local Lambda host: moto (over HTTP) plays S3 and SQS, pollers play the
-event source, the featurize function's own code runs in two containers, and the assembled version
-has the neighbours of a direct build with the same weights."""
+event source, the featurize function's own code runs in two containers (processes on its runtime),
+and the assembled version has the neighbours of a direct build with the same weights."""
 
 from __future__ import annotations
 
 import io
-import os
 
 import numpy as np
 import pytest
 from devstack.featurize_local import LocalFeaturize
 from devstack.s3server import client
-from imagesearch.build import build_index
-from imagesearch.features import Featurizer
-from imagesearch.onnx_model import ensure_model
-from imagesearch.reindex import assemble_run, gallery_keys, plan_run, start_run, wait_for_shards
-from imagesearch.sample_data import ALBUMS, render
-from imagesearch.storage import open_store
+from imagesearch.index.storage import open_store
+from imagesearch.model.features import Featurizer
+from imagesearch.model.onnx_model import ensure_model
+from imagesearch.model.sample_data import ALBUMS, render
+from imagesearch.ops.build import build_index
+from imagesearch.ops.reindex import assemble_run, gallery_keys, plan_run, start_run, wait_for_shards
 
 from publish.template import TEMPLATE, load_template
 
 pytestmark = pytest.mark.integration
 BUCKET = "reindex-gallery"
-
-
-@pytest.fixture
-def restored_environment():
-    """The local Lambda host sets the function's environment in this process; put it back after."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def _neighbours(store, version, k=3):
@@ -41,7 +31,7 @@ def _neighbours(store, version, k=3):
     return {keys[i]: [keys[j] for j in row] for i, row in enumerate(order)}
 
 
-def test_a_local_reindex_gives_the_neighbours_of_a_direct_build(moto_server, restored_environment, tmp_path):
+def test_a_local_reindex_gives_the_neighbours_of_a_direct_build(moto_server, tmp_path):
     # GIVEN a gallery of 24 sample images in 8 albums, and one file that is not an image
     s3, sqs = client("s3", moto_server), client("sqs", moto_server)
     s3.create_bucket(Bucket=BUCKET)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from imagesearch.s3vectors_backend import (
+from imagesearch.s3vectors.backend import (
     DIMENSION,
     META_HASH,
     PUT_BATCH,

@@ -49,7 +49,19 @@ def test_smoke_fails_when_the_expiry_rule_is_gone(local_stack, stack_s3):
 def test_make_smoke_passes_url_and_endpoint():
     done = subprocess.run(["make", "-n", "smoke", "URL=http://h/", "S3=http://m", "N=3"], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
-    assert "-m publish.smoke --url http://h/ --s3-endpoint http://m --searches 3" in done.stdout
+    command = " ".join(done.stdout.split())
+    assert "-m publish.smoke --url http://h/ --s3-endpoint http://m --searches 3" in command
+    done = subprocess.run(["make", "-n", "smoke", "URL=http://h/", "S3=http://m", "SITE=my-site"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert "--url http://h/ --s3-endpoint http://m --site-bucket my-site" in done.stdout
+
+
+def test_the_deployment_tool_does_not_import_the_local_stand_in():
+    # publish.smoke is a deployment tool: it reaches a stack by its URLs, never through devstack.
+    script = "import sys, publish.smoke; print(sorted(m for m in sys.modules if m.startswith('devstack')))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 
 
 def test_percentile_interpolates():

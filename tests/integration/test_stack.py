@@ -6,11 +6,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -20,11 +18,12 @@ TIMINGS = {"ssm_send", "ssm_wait", "search", "copy", "total"}
 CACHED_TIMINGS = {"cache_read", "copy", "total"}
 
 
-def post(api: str, body: bytes | dict, path: str = "/search", timeout: float = 60.0) -> tuple[int, dict]:
+def post(api: str, body: bytes | dict, path: str = "/search", timeout: float = 60.0,
+         headers: dict[str, str] | None = None) -> tuple[int, dict]:
     """POST JSON (or raw bytes) and return (status, decoded answer)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(api + path, data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, json.load(resp)
@@ -55,8 +54,9 @@ def test_the_page_config_and_albums_come_from_the_site_bucket(local_stack):
     assert status == 200 and albums["albums"]
     assert albums["index"]["pretrained"] is False  # the demo builds with seeded weights, offline
     first = albums["albums"][0]
-    status, ctype, image = get(local_stack["url"] + first["cover"])
-    assert status == 200 and ctype.startswith("image/") and image
+    # the cover is a gallery key (private); the page shows its thumbnail
+    status, ctype, image = get(local_stack["url"] + first["cover"].replace("gallery/", "thumbs/", 1))
+    assert status == 200 and ctype == "image/jpeg" and image
 
 
 def test_a_missing_object_is_404(local_stack):
@@ -94,7 +94,8 @@ def test_a_search_returns_k_results_whose_copies_exist(local_stack, stack_s3, al
 
 
 def test_the_search_uses_the_warm_daemon(local_stack, album_keys):
-    status, answer = post(local_stack["api"], {"key": album_keys[0], "k": 2, "fresh": True})
+    status, answer = post(local_stack["api"], {"key": album_keys[0], "k": 2, "fresh": True},
+                          headers={"x-imagesearch-fresh-token": local_stack["fresh_token"]})
     assert status == 200, answer
     assert answer["path"] == "warm"
 
@@ -156,43 +157,6 @@ def test_twenty_concurrent_searches_all_succeed(local_stack, album_keys):
 
 
 # --- the command ------------------------------------------------------------------------------------
-
-
-def _children(pid: int) -> set[int]:
-    """Every descendant of pid (from /proc)."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                kids = {int(p) for p in (task / "children").read_text().split()}
-            except OSError:
-                continue
-            todo.extend(kids - found)
-            found |= kids
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_sigterm_stops_everything_and_leaves_no_process(stack_factory):
-    stack = stack_factory("sigterm")
-    stack.start()
-    children = _children(stack.proc.pid)
-    assert children, "the daemon runs as a child process"
-    assert stack.stop() == 0, stack.log_tail()
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in children if _alive(pid)]
 
 
 def test_smoke_mode_searches_once_and_exits_0(stack_factory):

@@ -47,8 +47,9 @@ def test_the_form_names_the_gallery_bucket_under_uploads(local_stack):
 
 @pytest.mark.parametrize("k", [3, 5])
 def test_upload_a_real_image_and_search_by_it(local_stack, stack_s3, album_keys, k):
-    # GIVEN a real image file (an album image's bytes, fetched like a user's download)
-    with urllib.request.urlopen(local_stack["url"] + album_keys[7], timeout=30) as resp:
+    # GIVEN a real image file (an album image's preview, fetched like a user's download)
+    preview = album_keys[7].replace("albums/", "previews/", 1)
+    with urllib.request.urlopen(local_stack["url"] + preview, timeout=30) as resp:
         data = resp.read()
     # WHEN it is uploaded with the returned form and searched by its id
     upload_id = upload(local_stack["api"], data, "image/png")
@@ -79,7 +80,9 @@ def test_more_like_this_on_a_result(local_stack, album_keys):
     gallery_key = first["results"][0]["key"].removeprefix("results/")
     status, answer = _search(local_stack["api"], {"key": gallery_key, "k": 3})
     assert status == 200, answer
-    assert answer["query"] == {"key": gallery_key}
+    # the query's preview is public (issue 22); the original stays private
+    assert answer["query"] == {"key": gallery_key,
+                               "url": local_stack["url"] + gallery_key.replace("gallery/", "previews/", 1)}
     assert gallery_key not in [r["key"].removeprefix("results/") for r in answer["results"]]
 
 

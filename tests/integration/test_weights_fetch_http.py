@@ -10,9 +10,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from imagesearch.cli import main
-from imagesearch.features import Featurizer
-from imagesearch.onnx_params import export_onnx
-from imagesearch.weights import zoo_file_name
+from imagesearch.model.features import Featurizer
+from imagesearch.model.onnx_convert import export_onnx
+from imagesearch.model.weights import zoo_file_name
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """The result cache's keys and entry format (docs/contracts.md, "Result cache"): one home.
 
 Pure stdlib. It ships in the functions' shared layer (template.yaml) for the search function and
-in the agent bundle for the warm-up (imagesearch.cache_warm, which publish and `imagesearch
+in the agent bundle for the warm-up (imagesearch.ops.cache_warm, which publish and `imagesearch
 ingest` run), so every writer and the reader agree byte for byte.
 
 An entry is `cache/<version>/<sha256>.json` in the gallery bucket: the top TOP matches of the
@@ -19,7 +19,7 @@ CACHE_PREFIX = "cache"
 CURRENT_KEY = "index/current.json"
 FORMAT = 1
 TOP = 10  # enough for every k of the API (1..10): a top-k is a prefix of the top-10
-VERSION_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")  # imagesearch.artifacts.VERSION_RE
+VERSION_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")  # imagesearch.index.artifacts.VERSION_RE
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 GALLERY_KEY_RE = re.compile(r"^gallery/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,16}){0,4}$")
 # The object metadata publish writes on albums/ and gallery/ objects (x-amz-meta-sha256).

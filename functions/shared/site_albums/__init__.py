@@ -1,10 +1,11 @@
-"""The site's album listing: which gallery images the page offers, albums.json and the albums/ copies.
+"""The site's album listing: albums.json, the paged listings and the removal of public copies.
 
-One home for the rule (browsable suffix, name order, the first N of an album) and the shape of
-albums.json (docs/contracts.md, "Site"): `publish` writes the whole listing from a folder, the
-ingest function updates the albums a batch changed, reading the gallery bucket. The copies of
-matches (`results/`) of images that left are deleted here too (site_albums.public_copies). It ships in the
-functions' shared layer (template.yaml) and needs only the S3 client it is given.
+One home for the listing's shape (docs/contracts.md, "Site"): `publish` writes every album from the
+live index, `imagesearch ingest` rewrites the albums a batch changed. What is listed derives from
+what the index accepted, never from a bucket listing (site_albums.pages). The public copies of
+images that left (thumbs/, previews/, results/) are deleted here too (site_albums.public_copies).
+It ships in the functions' shared layer and the agent bundle and needs only the S3 client it is
+given (the display copies themselves are made by imagesearch.model.display, which decodes).
 """
 
 from site_albums.listing import (
@@ -12,16 +13,30 @@ from site_albums.listing import (
     BROWSABLE_SUFFIXES,
     DEFAULT_PER_ALBUM,
     IMAGE_CACHE_CONTROL,
-    AlbumUpdate,
-    album_entry,
     index_summary,
     is_browsable,
-    update_albums,
 )
-from site_albums.public_copies import PublicCopiesNotDeleted, delete_public_copies, keys_that_left, result_key
+from site_albums.pages import (
+    PAGE_SIZE,
+    album_of_key,
+    listed_albums,
+    merge_albums_json,
+    page_key,
+    read_album_images,
+    skipped_by_album,
+    write_album,
+)
+from site_albums.public_copies import (
+    PublicCopiesNotDeleted,
+    delete_public_copies,
+    keys_that_left,
+    public_keys,
+    result_key,
+)
 
 __all__ = [
-    "ALBUMS_JSON", "BROWSABLE_SUFFIXES", "DEFAULT_PER_ALBUM", "IMAGE_CACHE_CONTROL", "AlbumUpdate",
-    "album_entry", "index_summary", "is_browsable", "update_albums",
-    "PublicCopiesNotDeleted", "delete_public_copies", "keys_that_left", "result_key",
+    "ALBUMS_JSON", "BROWSABLE_SUFFIXES", "DEFAULT_PER_ALBUM", "IMAGE_CACHE_CONTROL", "PAGE_SIZE",
+    "album_of_key", "index_summary", "is_browsable", "listed_albums", "merge_albums_json", "page_key",
+    "read_album_images", "skipped_by_album", "write_album",
+    "PublicCopiesNotDeleted", "delete_public_copies", "keys_that_left", "public_keys", "result_key",
 ]

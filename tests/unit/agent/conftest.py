@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
-from imagesearch.daemon import Daemon, DaemonConfig
-from imagesearch.daemon_server import DaemonServer
+from imagesearch.agent.daemon import Daemon, DaemonConfig
+from imagesearch.agent.server import DaemonServer
 from imagesearch.errors import SearchError
 from moto import mock_aws
 
@@ -22,7 +22,7 @@ SITE = "site-bucket"
 
 
 class FakeSearcher:
-    """A stand-in for imagesearch.open_index.OpenIndex over "images" whose bytes are `img:<n>`.
+    """A stand-in for imagesearch.index.opened.OpenIndex over "images" whose bytes are `img:<n>`.
 
     The vector of an image is its number n; matches are the rows nearest in n. featurize() is slow
     on purpose and records how many calls overlap, so tests can prove the daemon serializes it.
@@ -48,6 +48,8 @@ class FakeSearcher:
         self.searching = 0
         self.max_searching = 0
         self.gate: threading.Event | None = None
+        self.decode_gate: threading.Event | None = None
+        self.decoding = 0
         self._guard = threading.Lock()
 
     def resolve_mode(self, mode: str | None) -> str:
@@ -59,7 +61,28 @@ class FakeSearcher:
     def vector(self, row: int) -> float:
         return float(self.numbers[row])
 
+    # Query images numbered LARGE and up are "large" decodes: the daemon sends them to its lane.
+    LARGE = 1000
+
+    def decode_cost(self, data: bytes) -> int:
+        large = data.startswith(b"img:") and int(data[4:].decode()) >= self.LARGE
+        return 1 << 30 if large else 1 << 20
+
+    def decode_query(self, data: bytes) -> bytes:
+        with self._guard:
+            self.decoding += 1
+        try:
+            if self.decode_gate is not None and self.decode_cost(data) > 1 << 20:
+                self.decode_gate.wait(60)  # a test holds a large decode here (it holds the lane)
+            return data
+        finally:
+            with self._guard:
+                self.decoding -= 1
+
     def featurize(self, data: bytes) -> float:
+        return self.featurize_decoded(self.decode_query(data))
+
+    def featurize_decoded(self, data: bytes) -> float:
         with self._guard:
             self.featurize_threads.add(threading.current_thread().name)
             self.active += 1

@@ -12,10 +12,11 @@ import threading
 import boto3
 import numpy as np
 import pytest
-from imagesearch import build, sample_data
-from imagesearch.client import run
-from imagesearch.daemon import Daemon, DaemonConfig
-from imagesearch.daemon_server import DaemonServer
+from imagesearch.agent.client import run
+from imagesearch.agent.daemon import Daemon, DaemonConfig
+from imagesearch.agent.server import DaemonServer
+from imagesearch.model import sample_data
+from imagesearch.ops import build
 from PIL import Image
 
 SITE = "site-bucket"

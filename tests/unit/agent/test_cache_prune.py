@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
-from imagesearch.daemon import DaemonConfig
-from imagesearch.live_index import LiveIndex
+from imagesearch.agent.daemon import DaemonConfig
+from imagesearch.agent.live_index import LiveIndex
+from imagesearch.index.storage import S3IndexStore
 from imagesearch.settings import load
-from imagesearch.storage import S3IndexStore
 
 ROOT = "s3://gallery/index"
 

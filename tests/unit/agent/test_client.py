@@ -10,8 +10,8 @@ import sys
 import threading
 
 import pytest
-from imagesearch import cold_search
-from imagesearch.client import run
+from imagesearch.agent import cold_path as cold_search
+from imagesearch.agent.client import run
 from imagesearch.env_file import load_env_file
 
 GOOD = {"SSM_bucket": "site-bucket", "SSM_key": "albums/a/3.png", "SSM_k": "2"}
@@ -73,8 +73,8 @@ def client_env(extra: dict[str, str], sock: str, bin_dir=None) -> dict[str, str]
 
 
 def run_client(env: dict[str, str], *args: str) -> tuple[int, list[dict], str]:
-    proc = subprocess.run([sys.executable, "-m", "imagesearch.client", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "imagesearch.agent.client", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     return proc.returncode, lines, proc.stderr
 
@@ -140,9 +140,9 @@ def test_warm_path_answers_through_the_daemon_without_heavy_imports(start_daemon
     # GIVEN a running daemon
     _, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
     bin_dir, marker = shell_trap
-    probe = ("import json, sys\nfrom imagesearch.client import main\ncode = main()\n"
+    probe = ("import json, sys\nfrom imagesearch.agent.client import main\ncode = main()\n"
              "heavy = sorted(m for m in ('numpy', 'mxnet', 'boto3', 'botocore', 'PIL',\n"
-             "    'imagesearch.open_index', 'imagesearch.cold_search')\n"
+             "    'imagesearch.index.opened', 'imagesearch.agent.cold_path')\n"
              "    if m in sys.modules)\n"
              "sys.stderr.write('HEAVY=' + json.dumps(heavy))\nsys.exit(code)\n")
     # WHEN the client runs in a fresh interpreter with the SSM_* variables
@@ -162,7 +162,7 @@ def test_the_documents_own_flags_are_read_without_argparse(start_daemon, fake_in
     # GIVEN the arguments the search document passes ("$SSM_bucket" and friends, already expanded)
     _, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
     bin_dir, marker = shell_trap
-    probe = ("import json, sys\nfrom imagesearch.client import main\n"
+    probe = ("import json, sys\nfrom imagesearch.agent.client import main\n"
              "code = main(['--k', '2', '--bucket', 'site-bucket', '--key', 'albums/a/3.png'])\n"
              "sys.stderr.write('ARGPARSE=' + json.dumps('argparse' in sys.modules))\nsys.exit(code)\n")
     proc = subprocess.run([sys.executable, "-c", probe], env=client_env({}, path, bin_dir),

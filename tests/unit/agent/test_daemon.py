@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -10,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from imagesearch.daemon_server import DaemonServer
+from imagesearch.agent.server import DaemonServer
 from imagesearch.errors import SearchError
 from imagesearch.json_logging import JsonFormatter
 
@@ -36,6 +37,8 @@ def test_fifty_concurrent_queries_all_answered_correctly(start_daemon, fake_inde
         assert [r["key"] for r in answer["results"]] == expected
         assert answer["index"] == {"version": "v1", "count": 40, "mode": "lsh"}
         assert set(answer["timings_ms"]) >= {"featurize", "search", "total", "fetch"}
+        # The hash of the bytes the daemon read: the only key the function files this answer under.
+        assert answer["query"] == {"sha256": hashlib.sha256(helpers.image_bytes(n)).hexdigest()}
     searcher = daemon.loaded.index
     assert searcher.featurized == 10
     assert searcher.max_active == 1
@@ -352,10 +355,40 @@ def test_socket_file_is_not_world_accessible(start_daemon, fake_index):
 
 def test_logs_are_json_lines_with_fields(start_daemon, fake_index, helpers, caplog):
     _, _, path = start_daemon(fake_index.open, fake_index.read_pointer)
-    with caplog.at_level("INFO", logger="imagesearch.daemon"):
+    with caplog.at_level("INFO", logger="imagesearch.agent.daemon"):
         search(helpers, path, 8)
     records = [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "request"]
     assert records
     line = json.loads(JsonFormatter().format(records[-1]))
     assert line["op"] == "search" and line["key"] == "albums/a/8.png" and line["ok"] is True
     assert line["level"] == "info" and line["version"] == "v1"
+
+
+def test_a_small_query_is_served_while_a_large_decode_holds_the_lane(start_daemon, fake_index, helpers,
+                                                                     s3):
+    # GIVEN a daemon with one large-decode lane, and two large new images whose decodes are held
+    daemon, _, path = start_daemon(fake_index.open, fake_index.read_pointer, large_decodes=1)
+    searcher = daemon.loaded.index
+    searcher.decode_gate = threading.Event()
+    for n in (1000, 1001, 50):
+        s3.put_object(Bucket=helpers.SITE, Key=f"albums/a/{n}.png", Body=helpers.image_bytes(n))
+    large_answers: list[dict] = []
+    large = [threading.Thread(target=lambda n=n: large_answers.append(search(helpers, path, n)))
+             for n in (1000, 1001)]
+    for t in large:
+        t.start()
+    deadline = time.monotonic() + 30
+    while searcher.decoding == 0:
+        assert time.monotonic() < deadline, "the large decode never started"
+        time.sleep(0.01)
+    # WHEN a small new image is searched meanwhile
+    answer = search(helpers, path, 50)
+    # THEN it was decoded and featurized while one large decode held the lane and the other waited
+    # for it (one lane: never two large decodes at once)
+    held = searcher.decoding
+    searcher.decode_gate.set()
+    for t in large:
+        t.join()
+    assert answer["ok"] and not answer["indexed"]
+    assert held == 1
+    assert len(large_answers) == 2 and all(a["ok"] for a in large_answers)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from imagesearch import cli, daemon_commands
+from imagesearch.cli import daemon as daemon_commands
+from imagesearch.cli import parser as cli
 
 
 def test_health_and_reload_print_the_daemons_answer(start_daemon, fake_index, capsys):
@@ -62,8 +63,8 @@ def _serve(tmp_path, sock_dir):
 def _health(path: str, timeout: float = 180.0) -> dict:
     import time
 
-    from imagesearch.client import DaemonUnavailable, ask_daemon
-    from imagesearch.protocol import Request
+    from imagesearch.agent.client import DaemonUnavailable, ask_daemon
+    from imagesearch.agent.protocol import Request
 
     deadline = time.monotonic() + timeout
     while True:

@@ -14,11 +14,13 @@ from pathlib import Path
 import boto3
 import numpy as np
 import pytest
-from imagesearch import artifacts, build, sample_data
-from imagesearch.client import run
-from imagesearch.daemon import Daemon, DaemonConfig
-from imagesearch.daemon_server import DaemonServer
-from imagesearch.storage import open_store, publish_version
+from imagesearch.agent.client import run
+from imagesearch.agent.daemon import Daemon, DaemonConfig
+from imagesearch.agent.server import DaemonServer
+from imagesearch.index import artifacts
+from imagesearch.index.storage import open_store, publish_version
+from imagesearch.model import sample_data
+from imagesearch.ops import build
 
 SITE = "site-bucket"
 GALLERY = "gallery-bucket"
@@ -84,8 +86,8 @@ def query(helpers, path: str, key: str, k: int = 3) -> dict:
 
 def expected(built, index_root: str, key: str, k: int) -> list[str]:
     """The in-process engine's own answer for the same image (the reference)."""
-    from imagesearch.open_index import OpenIndex
-    from imagesearch.querying import search_image_bytes
+    from imagesearch.agent.querying import search_image_bytes
+    from imagesearch.index.opened import OpenIndex
 
     data = {**built["files"], **built["new"]}[key]
     index = OpenIndex.open(index_root, cache_dir=None)
@@ -102,8 +104,8 @@ def test_fifty_concurrent_real_queries_match_the_engine(built, index_root, daemo
     with ThreadPoolExecutor(max_workers=50) as pool:
         answers = list(pool.map(lambda r: query(helpers, path, r[0], r[1]), requests))
     # THEN each answer equals what the engine computes for that image alone
-    from imagesearch.open_index import OpenIndex
-    from imagesearch.querying import search_image_bytes
+    from imagesearch.agent.querying import search_image_bytes
+    from imagesearch.index.opened import OpenIndex
 
     reference = OpenIndex.open(index_root, cache_dir=None, featurizer=daemon.loaded.index.featurizer)
     all_bytes = {**built["files"], **built["new"]}

@@ -130,8 +130,9 @@ def fake_bundle() -> bytes:
     files = {"requirements.lock": (b"fake-agent-dependency==1.0 --hash=sha256:" + b"0" * 64 + b"\n", 0o644),
              "systemd/imagesearch.service": (FAKE_UNIT, 0o644),
              "imagesearch/__init__.py": (b"", 0o644),
-             "imagesearch/cli.py": (FAKE_CLI, 0o644),
-             "imagesearch/client.py": (b"def main():\n    return 0\n", 0o644)}
+             "imagesearch/cli/__init__.py": (FAKE_CLI, 0o644),
+             "imagesearch/agent/__init__.py": (b"", 0o644),
+             "imagesearch/agent/client.py": (b"def main():\n    return 0\n", 0o644)}
     return agent_bundle.archive_bytes(files)
 
 
@@ -235,7 +236,7 @@ def test_bootstrap_installs_the_published_agent_strictly_and_reads_its_inputs_as
     lines = box.env_lines()
     for line in ("GALLERY_BUCKET=gallery-env", "SITE_BUCKET=site-from-file", "AWS_REGION=eu-west-1",
                  "IMAGESEARCH_INDEX=s3://gallery-env/index",
-                 "IMAGESEARCH_ALLOWED_BUCKETS=site-from-file,gallery-env",
+                 "IMAGESEARCH_ALLOWED_BUCKETS=gallery-env",
                  "IMAGESEARCH_SOCKET=/run/imagesearch/daemon.sock"):
         assert line in lines
     # the env file was read as data: its other lines are kept word for word and none of them ran
@@ -406,7 +407,7 @@ def test_bundle_holds_the_agent_and_nothing_else(tmp_path):
     # Every module of the package (whatever the modules are called), and the two entry points.
     package = {p.relative_to(AGENT).as_posix() for p in (AGENT / "imagesearch").rglob("*.py")
                if "__pycache__" not in p.parts}
-    assert {"imagesearch/__init__.py", "imagesearch/cli.py", "imagesearch/client.py"} <= package
+    assert {"imagesearch/__init__.py", "imagesearch/cli/parser.py", "imagesearch/agent/client.py"} <= package
     others = {"bootstrap.sh", "requirements.lock", "systemd/imagesearch.service", "pyproject.toml"}
     assert package | others <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("/", ".."))]
@@ -418,7 +419,8 @@ def test_bundle_changes_when_the_code_changes(tmp_path):
     agent = tmp_path / "agent"
     shutil.copytree(AGENT, agent, ignore=shutil.ignore_patterns("__pycache__"))
     before = agent_bundle.build_bundle(tmp_path / "out1", agent)
-    (agent / "imagesearch" / "client.py").write_text((agent / "imagesearch" / "client.py").read_text() + "\n")
+    client = agent / "imagesearch" / "agent" / "client.py"
+    client.write_text(client.read_text() + "\n")
     after = agent_bundle.build_bundle(tmp_path / "out2", agent)
     assert before.name != after.name
 
@@ -429,12 +431,13 @@ def test_bundle_code_imports_from_the_extracted_archive(tmp_path):
     release = tmp_path / "release"
     with tarfile.open(path) as tar:
         tar.extractall(release, filter="data")
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import imagesearch.client, imagesearch.daemon; "
-             "print(imagesearch.client.__file__)")
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); "
+             "import imagesearch.agent.client, imagesearch.agent.daemon; "
+             "print(imagesearch.agent.client.__file__)")
     proc = subprocess.run([sys.executable, "-S", "-I", "-c", probe, str(release)], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == str(release / "imagesearch" / "client.py")
+    assert proc.stdout.strip() == str(release / "imagesearch" / "agent" / "client.py")
 
 
 def test_publish_agent_puts_the_pointer_last(aws):
@@ -456,7 +459,8 @@ def test_publish_agent_puts_the_pointer_last(aws):
 
 # Every module of the agent package but the settings table itself (the daemon and client are split
 # into several modules; a list of names would miss the new ones).
-AGENT_MODULES = sorted(p.name for p in (AGENT / "imagesearch").glob("*.py") if p.name != "settings.py")
+AGENT_MODULES = sorted(p.relative_to(AGENT / "imagesearch").as_posix()
+                       for p in (AGENT / "imagesearch").rglob("*.py") if p.name != "settings.py")
 
 
 def test_every_setting_the_agent_reads_is_in_the_table_and_documented():

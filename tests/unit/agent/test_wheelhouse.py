@@ -49,7 +49,7 @@ def test_the_lock_pins_exactly_the_requirements_each_by_one_hash():
     pins = wheelhouse.read_lock()
     assert len({p.name for p in pins}) == len(pins) == len(wheelhouse.read_requirements())
     assert all(re.fullmatch(r"[0-9a-f]{64}", p.sha256) for p in pins)
-    assert {"mxnet", "numpy", "pillow", "boto3"} <= {p.name for p in pins}
+    assert {"mxnet", "numpy", "pillow", "pillow-heif", "boto3"} <= {p.name for p in pins}
 
 
 def test_a_stale_lock_is_refused(tmp_path):

@@ -13,7 +13,7 @@ if str(BENCH) not in sys.path:
 @pytest.fixture(scope="session")
 def tiny_collection(tmp_path_factory) -> Path:
     """30 generated 28 px images in labelled albums."""
-    from imagesearch import sample_data
+    from imagesearch.model import sample_data
 
     images = tmp_path_factory.mktemp("images")
     sample_data.generate(str(images), count=30, seed=0)
@@ -23,7 +23,7 @@ def tiny_collection(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_index(tmp_path_factory, tiny_collection) -> Path:
     """An index of the tiny collection at 32 px, built by the engine with seeded weights."""
-    from imagesearch.build import build_index
+    from imagesearch.ops.build import build_index
 
     work = tmp_path_factory.mktemp("work")
     weights = "seed:0"

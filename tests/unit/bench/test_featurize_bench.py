@@ -17,8 +17,8 @@ def _result():
 def test_the_section_replaces_itself_and_keeps_the_others(tmp_path):
     out = tmp_path / "benchmarks.md"
     out.write_text("# Benchmarks\n\n## 1. Other\n\nkept\n")
-    featurize_speed.write_section(out, featurize_speed.section(_result()))
-    featurize_speed.write_section(out, featurize_speed.section(_result()))
+    featurize_speed.write_section(featurize_speed.SECTION, featurize_speed.section(_result()), out)
+    featurize_speed.write_section(featurize_speed.SECTION, featurize_speed.section(_result()), out)
     text = out.read_text()
     assert text.count(featurize_speed.TITLE) == 1 and "kept" in text
     assert "| ONNX Runtime 1.32.0 (function) | 16 | 70.0 ms | 14.3 |" in text and "| 2 | 19.0 |" in text

@@ -2,7 +2,7 @@
 
 import numpy as np
 import scale
-from imagesearch.index import centre_and_normalise, exact_batch, feature_mean
+from imagesearch.index.vectors import centre_and_normalise, exact_batch, feature_mean
 
 
 def _vectors(n=300, dim=16, seed=0):

@@ -20,7 +20,7 @@ import quality
 import query_latency
 import run
 from ann_recall import LshSetting
-from imagesearch.index import centre_and_normalise, feature_mean
+from imagesearch.index.vectors import centre_and_normalise, feature_mean
 from index_data import open_live
 
 
@@ -112,8 +112,8 @@ def test_copy_stage_runs_the_lambdas_copy_against_mocked_s3(tmp_path):
 
         s3 = boto3.client("s3", region_name="us-east-1")
         result = copy_stage.measure_with(s3, [1, 3], repeats=1, latency_s=0.0, workers=2)
-        copied = s3.list_objects_v2(Bucket=copy_stage.SITE)["KeyCount"]
-    assert copied == 3
+        copied = s3.list_objects_v2(Bucket=copy_stage.SITE, Prefix="results/")["KeyCount"]
+    assert copied == 3  # each match's preview, copied to results/
     assert set(result.ms["parallel (ours)"]) == {1, 3}
     assert "speed-up" in copy_stage.section(result, tmp_path, "bench").body
 

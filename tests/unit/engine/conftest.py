@@ -8,8 +8,8 @@ import shutil
 
 import numpy as np
 import pytest
-from imagesearch.features import Featurizer
-from imagesearch.sample_data import generate
+from imagesearch.model.features import Featurizer
+from imagesearch.model.sample_data import generate
 from PIL import Image
 
 SIZE = 32  # the smallest input ResNet-50 accepts; keeps the tests cheap on 2 shared cores
@@ -33,6 +33,27 @@ def albums(_albums_master, tmp_path) -> str:
     dest = str(tmp_path / "albums")
     shutil.copytree(_albums_master, dest)
     return dest
+
+
+@pytest.fixture
+def aws_env(monkeypatch) -> None:
+    """Credentials and region for moto; no endpoint, so boto3 stays in-process."""
+    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture
+def s3(aws_env):
+    """The engine's S3 under moto's mock_aws, with the `gallery` bucket."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="gallery")
+        yield client
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,10 @@
 """The album-folder walk: one rule for the index build and the publisher (docs/contracts.md, Keys)."""
 
 import pytest
-from imagesearch.albums import walk_albums
 from imagesearch.errors import SearchError
 from imagesearch.keys import safe_album, safe_name
-from imagesearch.sources import local_sources
+from imagesearch.model.albums import walk_albums
+from imagesearch.model.sources import local_sources
 
 
 def _tree(root, files):

@@ -6,12 +6,12 @@ import threading
 
 import numpy as np
 import pytest
-from imagesearch.artifacts import load_version, new_version_id
 from imagesearch.errors import SearchError
-from imagesearch.index import LshBuildParams
-from imagesearch.manifest import ModeRule, assemble
-from imagesearch.open_index import OpenIndex
-from imagesearch.storage import LocalIndexStore, publish_version
+from imagesearch.index.artifacts import load_version, new_version_id
+from imagesearch.index.lsh import LshBuildParams
+from imagesearch.index.manifest import ModeRule, assemble
+from imagesearch.index.opened import OpenIndex
+from imagesearch.index.storage import LocalIndexStore, publish_version
 
 WEIGHTS = {"source": "seed:0", "sha256": "0" * 64, "pretrained": False}
 

@@ -9,13 +9,14 @@ import shutil
 import numpy as np
 import pytest
 from imagesearch import settings
-from imagesearch.batch_search import distinct_images, top_matches
-from imagesearch.build import build_index
-from imagesearch.build_config import BuildConfig
-from imagesearch.images import content_hash
-from imagesearch.index import LshBuildParams, exact_search, rescore, shortlist_top_k
-from imagesearch.open_index import OpenIndex
-from imagesearch.querying import search_image_bytes
+from imagesearch.agent.querying import search_image_bytes
+from imagesearch.index.batch_search import distinct_images, top_matches
+from imagesearch.index.build_params import BuildConfig
+from imagesearch.index.lsh import LshBuildParams
+from imagesearch.index.opened import OpenIndex
+from imagesearch.index.vectors import exact_search, rescore, shortlist_top_k
+from imagesearch.model.images import content_hash
+from imagesearch.ops.build import build_index
 
 
 @pytest.fixture(scope="module")

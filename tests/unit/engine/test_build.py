@@ -7,14 +7,14 @@ import shutil
 import numpy as np
 import pytest
 from imagesearch import settings
-from imagesearch.build import add_images, build_index, remove_images
-from imagesearch.build_config import BuildConfig
+from imagesearch.agent.querying import search_image_bytes
 from imagesearch.errors import SearchError
-from imagesearch.index import LshBuildParams
-from imagesearch.manifest import source_digest
-from imagesearch.open_index import OpenIndex
-from imagesearch.querying import search_image_bytes
-from imagesearch.storage import LocalIndexStore
+from imagesearch.index.build_params import BuildConfig
+from imagesearch.index.lsh import LshBuildParams
+from imagesearch.index.manifest import source_digest
+from imagesearch.index.opened import OpenIndex
+from imagesearch.index.storage import LocalIndexStore
+from imagesearch.ops.build import add_images, build_index, remove_images
 
 from .conftest import noise_png, png_bytes, write
 
@@ -83,7 +83,7 @@ def test_bad_files_are_skipped_counted_and_listed(albums, tmp_path, featurizer, 
 
 
 def test_unreadable_file_is_reported(albums, tmp_path, featurizer, monkeypatch):
-    from imagesearch import sources
+    from imagesearch.model import sources
 
     def broken(path):
         def read():
@@ -132,7 +132,7 @@ def test_new_image_is_featurized_and_same_album_ranks_high(albums, tmp_path, fea
     assert s.featurizer is featurizer  # reused: same digest and size
     import io
 
-    from imagesearch.sample_data import render
+    from imagesearch.model.sample_data import render
 
     buf = io.BytesIO()
     render("checker", 99).save(buf, format="PNG")

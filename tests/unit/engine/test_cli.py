@@ -4,7 +4,8 @@ import json
 import os
 
 import pytest
-from imagesearch.cli import build_parser, main
+from imagesearch.cli import main
+from imagesearch.cli.parser import build_parser
 
 COMMANDS = [
     [],

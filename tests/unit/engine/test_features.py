@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 from imagesearch.errors import SearchError
-from imagesearch.features import Featurizer
-from imagesearch.sample_data import render
-from imagesearch.weights import fetched_path
+from imagesearch.model.features import Featurizer
+from imagesearch.model.sample_data import render
+from imagesearch.model.weights import fetched_path
 from PIL import Image
 
 from .conftest import SIZE
@@ -31,7 +31,8 @@ def test_same_seed_same_features(featurizer):
 def test_same_seed_same_weights_in_every_process(featurizer):
     # GIVEN several fresh processes with multi-threaded MXNet (where its own initialisers drift)
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    code = "from imagesearch.features import Featurizer; print(Featurizer.load('seed:0', size=32).digest)"
+    code = ("from imagesearch.model.features import Featurizer; "
+            "print(Featurizer.load('seed:0', size=32).digest)")
     # WHEN each builds the seed:0 network
     digests = {
         subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

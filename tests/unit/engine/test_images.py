@@ -4,7 +4,7 @@ import io
 
 import pytest
 from imagesearch.errors import SearchError
-from imagesearch.images import content_hash, decode_image
+from imagesearch.model.images import content_hash, decode_image
 from PIL import Image
 
 from .conftest import png_bytes

@@ -2,17 +2,14 @@
 
 import numpy as np
 import pytest
-from imagesearch.index import (
-    LshBuildParams,
-    LshTables,
+from imagesearch.index.lsh import LshBuildParams, LshTables, lsh_search, probe_template
+from imagesearch.index.recall import measure_recall
+from imagesearch.index.vectors import (
     as_float32,
     centre_and_normalise,
     exact_batch,
     exact_search,
     feature_mean,
-    lsh_search,
-    measure_recall,
-    probe_template,
     top_k,
 )
 

@@ -10,13 +10,12 @@ import os
 import boto3
 import pytest
 from imagesearch import settings
-from imagesearch.build import build_index, update_images
-from imagesearch.build_config import BuildConfig
 from imagesearch.errors import SearchError
-from imagesearch.index import LshBuildParams
-from imagesearch.ingest import apply_batch, batch_lock
-from imagesearch.storage import LocalIndexStore
-from moto import mock_aws
+from imagesearch.index.build_params import BuildConfig
+from imagesearch.index.lsh import LshBuildParams
+from imagesearch.index.storage import LocalIndexStore
+from imagesearch.ops.build import build_index, update_images
+from imagesearch.ops.ingest import apply_batch, batch_lock
 
 from .conftest import noise_png
 
@@ -26,17 +25,6 @@ BATCH = "ingest/" + "0" * 31 + "1.json"
 def _config() -> BuildConfig:
     config = BuildConfig.from_settings(settings.load())
     return dataclasses.replace(config, lsh=LshBuildParams(tables=4), probes=4, threads=2)
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="gallery")
-        yield client
 
 
 @pytest.fixture
@@ -59,7 +47,7 @@ def _apply(s3, root, featurizer, tmp_path, key=BATCH):
 
 
 def _keys(root) -> set[str]:
-    from imagesearch.artifacts import load_version
+    from imagesearch.index.artifacts import load_version
 
     store = LocalIndexStore(root)
     return set(load_version(store.local_dir(store.read_current()))[1]["keys"].tolist())
@@ -125,7 +113,7 @@ def test_only_batch_keys_are_read(s3, index_root, featurizer, tmp_path, key):
 
 def test_a_transient_read_error_fails_the_batch_for_a_retry(s3, index_root, featurizer, tmp_path,
                                                             monkeypatch):
-    import imagesearch.ingest as ingest
+    import imagesearch.ops.ingest as ingest
 
     s3.put_object(Bucket="gallery", Key="gallery/new/a.png", Body=noise_png(1))
     _batch(s3, [("gallery/new/a.png", "put")])
@@ -180,9 +168,9 @@ def test_a_crash_before_the_pointer_moves_leaves_the_old_version_and_the_retry_a
 def test_the_new_version_is_warmed_after_a_batch(s3, index_root, featurizer, tmp_path, monkeypatch):
     # The ingest command's hook (issue 12): the new version's result cache, equal to the daemon.
     import cache_entries
-    from imagesearch.ingest_command import warm_result_cache
-    from imagesearch.open_index import OpenIndex
-    from imagesearch.querying import search_image_bytes
+    from imagesearch.agent.querying import search_image_bytes
+    from imagesearch.index.opened import OpenIndex
+    from imagesearch.ops.cache_warm import warm_result_cache
 
     monkeypatch.delenv("IMAGESEARCH_MODE", raising=False)
     monkeypatch.delenv("IMAGESEARCH_BACKEND", raising=False)
@@ -206,7 +194,7 @@ def test_the_new_version_is_warmed_after_a_batch(s3, index_root, featurizer, tmp
 
 
 def test_the_warm_up_is_skipped_when_the_daemon_answers_elsewhere(s3, monkeypatch):
-    from imagesearch.ingest_command import warm_result_cache
+    from imagesearch.ops.cache_warm import warm_result_cache
 
     monkeypatch.setenv("IMAGESEARCH_MODE", "lsh")
     answer = warm_result_cache("v", s3=s3, bucket="gallery", index_root="x", cache_dir="y",
@@ -214,8 +202,8 @@ def test_the_warm_up_is_skipped_when_the_daemon_answers_elsewhere(s3, monkeypatc
     assert answer["ok"] and not answer["warmed"] and "IMAGESEARCH_MODE" in answer["reason"]
 def test_with_the_s3vectors_backend_the_new_version_is_written_to_the_vector_index(
         s3, index_root, featurizer, tmp_path):
-    from imagesearch.ingest_command import sync_vector_backend
-    from imagesearch.s3vectors_backend import VectorIndexRef, read_state
+    from imagesearch.s3vectors.backend import VectorIndexRef, read_state
+    from imagesearch.s3vectors.sync import sync_vector_backend
 
     # GIVEN a vector index backend and a batch adding one image
     vectors = boto3.client("s3vectors", region_name="us-east-1")
@@ -239,7 +227,7 @@ def test_with_the_s3vectors_backend_the_new_version_is_written_to_the_vector_ind
 
 
 def test_with_the_instance_backend_nothing_is_synced(s3, index_root, tmp_path):
-    from imagesearch.ingest_command import sync_vector_backend
+    from imagesearch.s3vectors.sync import sync_vector_backend
 
     assert sync_vector_backend(settings.load({}), index_root, "v", s3=s3, cache_dir=None) == {
         "backend": "instance"}

@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 import pytest
-from imagesearch.images import decode_image
+from imagesearch.model.images import decode_image
 from PIL import Image
 
 W, H = 48, 40  # not square, so a missed rotation changes the picture

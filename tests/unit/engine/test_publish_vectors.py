@@ -7,11 +7,11 @@ import dataclasses
 import boto3
 import pytest
 from imagesearch import settings
-from imagesearch.build import build_index
-from imagesearch.build_config import BuildConfig
-from imagesearch.index import LshBuildParams
-from imagesearch.s3vectors_backend import VectorIndexRef, read_state
-from imagesearch.storage import S3IndexStore
+from imagesearch.index.build_params import BuildConfig
+from imagesearch.index.lsh import LshBuildParams
+from imagesearch.index.storage import S3IndexStore
+from imagesearch.ops.build import build_index
+from imagesearch.s3vectors.backend import VectorIndexRef, read_state
 from moto import mock_aws
 
 from publish.uploader import PublishError
@@ -19,10 +19,7 @@ from publish.vectors import VECTOR_INDEX_NAME, publish_vectors
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
+def aws(aws_env):
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="gallery")

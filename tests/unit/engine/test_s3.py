@@ -1,35 +1,23 @@
 """S3 paths under moto: capped reads, build from and to S3, open and query from S3, weights from S3."""
 
 import dataclasses
+import hashlib
 import os
 
-import boto3
 import numpy as np
 import pytest
 from imagesearch import settings
-from imagesearch.build import add_images, build_index
-from imagesearch.build_config import BuildConfig
+from imagesearch.agent.querying import search_image_bytes
 from imagesearch.errors import SearchError
-from imagesearch.features import Featurizer
-from imagesearch.index import LshBuildParams
-from imagesearch.open_index import OpenIndex
-from imagesearch.querying import search_image_bytes
+from imagesearch.index.build_params import BuildConfig
+from imagesearch.index.lsh import LshBuildParams
+from imagesearch.index.opened import OpenIndex
+from imagesearch.index.storage import open_store
+from imagesearch.model.features import Featurizer
+from imagesearch.ops.build import add_images, build_index
 from imagesearch.s3io import parse_s3_uri, read_s3_capped
-from imagesearch.storage import open_store
-from moto import mock_aws
 
 from .conftest import SIZE, png_bytes
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="gallery")
-        yield client
 
 
 def _upload_albums(s3, albums):
@@ -117,6 +105,7 @@ def test_build_add_and_query_on_s3(s3, albums, featurizer, tmp_path):
     searcher = OpenIndex.open(root, s3=s3, cache_dir=str(tmp_path / "c2"), featurizer=featurizer)
     data = s3.get_object(Bucket="gallery", Key="gallery/dots/dots_00002.png")["Body"].read()
     answer = search_image_bytes(searcher, data, 5, mode="exact")
+    assert answer["query"] == {"sha256": hashlib.sha256(data).hexdigest()}
     assert [r["key"] for r in answer["results"]][0].startswith("gallery/")
     assert "gallery/dots/dots_00002.png" not in [r["key"] for r in answer["results"]]
     # AND a second open reuses the cached copy
@@ -148,7 +137,7 @@ def test_weights_from_s3(s3, featurizer, tmp_path):
         "s3://gallery/models/w.params", size=SIZE, s3=s3, cache_dir=str(tmp_path / "cache")
     )
     assert loaded.digest == featurizer.digest
-    from imagesearch.sample_data import render
+    from imagesearch.model.sample_data import render
 
     assert np.array_equal(
         loaded.featurize_images([render("wood", 1)]), featurizer.featurize_images([render("wood", 1)])

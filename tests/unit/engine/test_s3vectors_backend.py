@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 from botocore.stub import ANY, Stubber
 from imagesearch import settings
-from imagesearch.build import build_index
-from imagesearch.build_config import BuildConfig
+from imagesearch.agent.querying import search_image_bytes
 from imagesearch.errors import SearchError
-from imagesearch.images import content_hash
-from imagesearch.index import LshBuildParams
-from imagesearch.open_index import OpenIndex
-from imagesearch.querying import search_image_bytes
-from imagesearch.s3vectors_backend import (
+from imagesearch.index.build_params import BuildConfig
+from imagesearch.index.lsh import LshBuildParams
+from imagesearch.index.opened import OpenIndex
+from imagesearch.index.storage import LocalIndexStore
+from imagesearch.model.images import content_hash
+from imagesearch.ops.build import build_index
+from imagesearch.s3vectors.backend import (
     META_HASH,
     REWRITING,
     TAG_FINGERPRINT,
@@ -32,8 +33,7 @@ from imagesearch.s3vectors_backend import (
     call,
     fingerprint,
 )
-from imagesearch.s3vectors_index import S3VectorsIndex, index_opener
-from imagesearch.storage import LocalIndexStore
+from imagesearch.s3vectors.opened import S3VectorsIndex, index_opener
 
 from .conftest import noise_png
 

@@ -4,8 +4,8 @@ import hashlib
 import os
 
 import pytest
-from imagesearch import sample_data
-from imagesearch.sample_data import ALBUMS, cached_collection, generate
+from imagesearch.model import sample_data
+from imagesearch.model.sample_data import ALBUMS, cached_collection, generate
 from PIL import Image
 
 

@@ -3,16 +3,14 @@
 import json
 import os
 
-import boto3
 import numpy as np
 import pytest
-from imagesearch.artifacts import load_version, new_version_id
 from imagesearch.errors import SearchError
-from imagesearch.index import LshBuildParams
-from imagesearch.manifest import ModeRule, assemble
-from imagesearch.open_index import OpenIndex
-from imagesearch.storage import LocalIndexStore, S3IndexStore, open_store, publish_version
-from moto import mock_aws
+from imagesearch.index.artifacts import load_version, new_version_id
+from imagesearch.index.lsh import LshBuildParams
+from imagesearch.index.manifest import ModeRule, assemble
+from imagesearch.index.opened import OpenIndex
+from imagesearch.index.storage import LocalIndexStore, S3IndexStore, open_store, publish_version
 
 WEIGHTS = {"source": "seed:0", "sha256": "0" * 64, "pretrained": False}
 
@@ -23,17 +21,6 @@ def _version(n=30, seed=0):
     hashes = [f"{seed:02d}{i:062d}" for i in range(n)]
     return assemble(keys, hashes, rng.random((n, 2048)).astype(np.float16), weights=WEIGHTS, size=32,
                     lsh=LshBuildParams(tables=2), probes=3, mode_rule=ModeRule(0.95, 0.2))
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="gallery")
-        yield client
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -160,7 +147,7 @@ def test_publishing_keeps_the_newest_versions_and_the_live_one(store):
     # THEN nothing was pruned (only a version that goes live prunes)
     assert len(store.list_versions()) == 3
     # WHEN pruning to one with an old version live
-    from imagesearch.storage import prune_versions
+    from imagesearch.index.storage import prune_versions
 
     assert prune_versions(store, 1) == [ids[4]]
     # THEN the newest and the live one stay, and the live one still opens whole

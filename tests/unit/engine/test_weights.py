@@ -9,13 +9,12 @@ import zipfile
 import numpy as np
 import pytest
 from imagesearch import settings
-from imagesearch.build import build_index
-from imagesearch.build_config import BuildConfig
 from imagesearch.cli import main
 from imagesearch.errors import SearchError
-from imagesearch.features import Featurizer
-from imagesearch.onnx_params import export_onnx, onnx_to_params
-from imagesearch.weights import (
+from imagesearch.index.build_params import BuildConfig
+from imagesearch.model.features import Featurizer
+from imagesearch.model.onnx_convert import export_onnx, onnx_to_params
+from imagesearch.model.weights import (
     PRETRAINED_INPUT_SIZE,
     SEEDED_INPUT_SIZE,
     fetched_path,
@@ -24,7 +23,8 @@ from imagesearch.weights import (
     zoo_file_name,
     zoo_sha1,
 )
-from imagesearch.weights_fetch import fetch_weights, zoo_url
+from imagesearch.model.weights_fetch import fetch_weights, zoo_url
+from imagesearch.ops.build import build_index
 from PIL import Image
 
 from .conftest import SIZE

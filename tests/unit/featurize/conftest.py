@@ -29,7 +29,7 @@ def _aws_env(monkeypatch):
 
 @pytest.fixture(scope="session")
 def featurizer():
-    from imagesearch.features import Featurizer
+    from imagesearch.model.features import Featurizer
 
     return Featurizer.load("seed:0", size=SIZE, batch_size=16)
 
@@ -37,7 +37,7 @@ def featurizer():
 @pytest.fixture(scope="session")
 def onnx_model(featurizer, tmp_path_factory):
     """(bytes, OnnxModel) of the seed:0 network converted as publish converts it."""
-    from imagesearch.onnx_model import export_model
+    from imagesearch.model.onnx_model import export_model
 
     path = tmp_path_factory.mktemp("onnx") / "model.onnx"
     model = export_model(featurizer, path)

@@ -1,4 +1,4 @@
-"""Images for the parity test: textures, awkward modes, EXIF, and real photographs a package ships."""
+"""Images for the parity test: textures, odd modes, EXIF, phone formats, photographs packages ship."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from imagesearch.sample_data import render
+from imagesearch.model.sample_data import render
 from PIL import Image
 
 
@@ -47,4 +47,22 @@ def parity_images() -> dict[str, bytes]:
     exif[0x0112] = 6  # orientation: rotate 90 degrees on display
     images["exif-rotated.jpg"] = _encode(rotated, "JPEG", quality=90, exif=exif.tobytes())
     images.update(shipped_photographs())
+    images.update(phone_formats())
     return images
+
+
+def phone_formats() -> dict[str, bytes]:
+    """What phones send: a large JPEG stored on its side (decoded at reduced scale), HEIC, AVIF, WebP."""
+    photo = render("marble", 3, size=96).resize((1600, 1200), Image.BICUBIC)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = {"phone-on-its-side.jpg": _encode(photo, "JPEG", quality=90, exif=exif.tobytes()),
+           "photo.webp": _encode(photo.resize((800, 600)), "WEBP", quality=90),
+           "photo.avif": _encode(photo.resize((640, 480)), "AVIF", quality=80)}
+    try:
+        import pillow_heif
+    except ImportError:  # HEIC decodes only where pillow-heif is installed (the dev venv has it)
+        return out
+    pillow_heif.register_heif_opener()
+    out["photo.heic"] = _encode(photo.resize((640, 480)), "HEIF", quality=80)
+    return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 
-import image_prep
 import numpy as np
 import pytest
 from featurize_batch import handle_records
@@ -14,6 +13,7 @@ from featurize_model import ModelCache
 from featurize_request import BadRequest, BatchRequest, shard_record_key
 from featurize_settings import FeaturizeConfig, Misconfigured
 from featurize_shard import FeaturizeClients, featurize_batch
+from imagesearch.model.images import decode_image
 
 RUN = "r20261205-1"
 
@@ -72,7 +72,8 @@ def test_a_batch_becomes_one_shard_of_float16_vectors(s3, onnx_model, models, fe
     vectors = _vectors(s3, record)
     assert vectors.dtype == np.float16 and vectors.shape == (3, 2048)
     # AND they are the instance's (MXNet) features, to float16's precision
-    expected = featurizer.featurize_images(image_prep.decode(d, max_pixels=10**6) for d in images.values())
+    expected = featurizer.featurize_images(decode_image(d, max_pixels=10**6, size=(SIZE, SIZE))
+                                          for d in images.values())
     np.testing.assert_allclose(vectors.astype(np.float32), expected, rtol=2e-3, atol=1e-3)
 
 

@@ -1,7 +1,9 @@
 """The instance (MXNet) and the function (ONNX Runtime, float16 shard) give the same vectors.
 
 For seeded weights at the tests' 32 px and for a .params file (as publish uploads) at 224 px,
-every image must reach a cosine similarity of at least 0.9999 between the two paths.
+every image must reach a cosine similarity of at least 0.9999 between the two paths. Each path
+decodes as it does in use: the instance through imagesearch.model.images (its memory gate and
+caps over image_prep), the function through image_prep directly; their input tensors are equal.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from featurize_model import ModelCache, OnnxFeaturizer
 from featurize_request import BatchRequest, shard_record_key
 from featurize_settings import FeaturizeConfig
 from featurize_shard import FeaturizeClients, featurize_batch
-from imagesearch.features import Featurizer
-from imagesearch.onnx_model import export_model
+from imagesearch.model.features import Featurizer
+from imagesearch.model.images import decode_image
+from imagesearch.model.onnx_model import export_model
 from parity_images import parity_images
 
 MIN_COSINE = 0.9999
@@ -53,7 +56,8 @@ def test_both_runtimes_agree_on_every_image(pair, s3):
     for key, body in zip(keys, images.values(), strict=True):
         s3.put_object(Bucket=GALLERY, Key=key, Body=body)
     # WHEN the instance featurizes them with MXNet
-    decoded = [image_prep.decode(body, max_pixels=10**8) for body in images.values()]
+    square = (mxnet.size, mxnet.size)
+    decoded = [decode_image(body, max_pixels=10**8, size=square) for body in images.values()]
     instance = mxnet.featurize_images(decoded)
     # AND the function featurizes them with ONNX Runtime into a float16 shard
     models = ModelCache()
@@ -68,3 +72,17 @@ def test_both_runtimes_agree_on_every_image(pair, s3):
     worst = {name: round(float(c), 6) for name, c in zip(images, cosines, strict=True) if c < MIN_COSINE}
     assert not worst, f"below {MIN_COSINE}: {worst}"
     print(f"{mxnet.size} px: lowest cosine {cosines.min():.7f} over {len(cosines)} images")
+
+
+
+def test_both_paths_build_the_same_input_tensor(pair):
+    mxnet, _, _ = pair
+    square = (mxnet.size, mxnet.size)
+    # GIVEN every parity image (a phone JPEG on its side, HEIC, AVIF, WebP, odd PNG modes, photographs)
+    for name, body in parity_images().items():
+        # WHEN the instance prepares it for MXNet (its decode: gate and caps over image_prep)
+        instance = mxnet.preprocess(decode_image(body, max_pixels=10**8, size=square))
+        # AND the function prepares it for ONNX Runtime (featurize_shard's calls)
+        function = image_prep.to_input(image_prep.decode(body, max_pixels=10**8, size=square), mxnet.size)
+        # THEN the two networks get the very same numbers
+        np.testing.assert_array_equal(instance, function, err_msg=name)

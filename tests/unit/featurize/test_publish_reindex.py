@@ -9,8 +9,8 @@ from featurize_batch import handle_records
 from featurize_material import ENV, GALLERY, SIZE
 from featurize_settings import FeaturizeConfig
 from featurize_shard import FeaturizeClients
-from imagesearch.sample_data import render
-from imagesearch.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+from imagesearch.index.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+from imagesearch.model.sample_data import render
 
 from publish.reindex import reindex_step
 
@@ -51,7 +51,7 @@ def _model(featurizer):
     import tempfile
     from pathlib import Path
 
-    from imagesearch.onnx_model import export_model
+    from imagesearch.model.onnx_model import export_model
 
     with tempfile.TemporaryDirectory() as tmp:
         return export_model(featurizer, Path(tmp) / "m.onnx")

@@ -12,9 +12,11 @@ from featurize_batch import handle_records
 from featurize_material import ENV, GALLERY, SIZE
 from featurize_settings import FeaturizeConfig
 from featurize_shard import FeaturizeClients
-from imagesearch.build import build_index
 from imagesearch.errors import SearchError
-from imagesearch.reindex import (
+from imagesearch.index.storage import open_store
+from imagesearch.model.sample_data import ALBUMS, render
+from imagesearch.ops.build import build_index
+from imagesearch.ops.reindex import (
     assemble_run,
     catch_up,
     gallery_keys,
@@ -23,8 +25,6 @@ from imagesearch.reindex import (
     start_run,
     wait_for_shards,
 )
-from imagesearch.sample_data import ALBUMS, render
-from imagesearch.storage import open_store
 
 
 def _png(album: str, n: int) -> bytes:
@@ -98,7 +98,7 @@ def test_a_run_id_is_not_reused_for_another_plan(s3, sqs, onnx_model, featurizer
 
 
 def test_the_reindex_command_needs_the_bucket_and_the_queue(capsys):
-    from imagesearch.cli import build_parser
+    from imagesearch.cli.parser import build_parser
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["reindex", "--bucket", GALLERY])

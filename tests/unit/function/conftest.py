@@ -132,7 +132,14 @@ def search_app(function_env):
     app._service.clock, app._service.sleep = saved[1], saved[2]
 
 
+
+def preview_key(gallery_key: str) -> str:
+    """The site bucket's preview of a gallery image (what the copier copies)."""
+    return "previews/" + gallery_key.removeprefix("gallery/")
+
+
 QUERY_KEY = "albums/marble/marble_0001.png"
+QUERY_IMAGE = "gallery/marble/marble_0001.png"  # where the query key's image is (the gallery bucket)
 GALLERY_KEYS = [f"gallery/marble/marble_{i:04d}.png" for i in range(2, 14)]
 COMMAND_ID = "0b9a5e1e-3c4d-4f5e-8a7b-1c2d3e4f5a6b"
 INSTANCE_ID = "i-0123456789abcdef0"
@@ -151,7 +158,9 @@ def launch_instance(ec2, tags=INSTANCE_TAGS, stop: bool = False) -> str:
 
 @pytest.fixture
 def aws(function_env):
-    """moto S3 and EC2: both buckets, a dozen gallery images, the query image in the site bucket."""
+    """moto S3 and EC2: both buckets, a dozen gallery images with their previews in the site bucket, the
+    query image (albums/marble/marble_0001.png names gallery/marble/marble_0001.png) in the gallery
+    with its preview."""
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         ec2 = boto3.client("ec2", region_name=REGION)
@@ -159,7 +168,12 @@ def aws(function_env):
         s3.create_bucket(Bucket=GALLERY_BUCKET)
         for key in GALLERY_KEYS:
             s3.put_object(Bucket=GALLERY_BUCKET, Key=key, Body=key.encode(), ContentType="image/png")
-        s3.put_object(Bucket=SITE_BUCKET, Key=QUERY_KEY, Body=b"query", ContentType="image/png")
+            s3.put_object(Bucket=SITE_BUCKET, Key=preview_key(key), Body=b"preview of " + key.encode(),
+                          ContentType="image/jpeg", CacheControl="public, max-age=86400")
+        s3.put_object(Bucket=GALLERY_BUCKET, Key=QUERY_IMAGE, Body=b"query", ContentType="image/png")
+        # The query image is listed on the page, so it has a preview (what makes it searchable).
+        s3.put_object(Bucket=SITE_BUCKET, Key=preview_key(QUERY_IMAGE), Body=b"preview of the query",
+                      ContentType="image/jpeg")
         yield SimpleNamespace(s3=s3, ec2=ec2, launch=lambda **kw: launch_instance(ec2, **kw))
 
 
@@ -199,5 +213,20 @@ def send_answer(command_id: str = COMMAND_ID) -> dict:
 def ssm_answers():
     """Builders for SSM answers and agent output, shared by the test modules."""
     return SimpleNamespace(agent_stdout=agent_stdout, invocation=invocation, send=send_answer,
-                           query_key=QUERY_KEY, command_id=COMMAND_ID, gallery_keys=GALLERY_KEYS,
+                           query_key=QUERY_KEY, query_image=QUERY_IMAGE, command_id=COMMAND_ID,
+                           gallery_keys=GALLERY_KEYS,
                            document=DOCUMENT, site_bucket=SITE_BUCKET, gallery_bucket=GALLERY_BUCKET)
+
+
+FRESH_PARAMETER = "/imagesearch-test/fresh-token"
+FRESH_TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+@pytest.fixture
+def fresh_token(aws, monkeypatch):
+    """The operator's fresh token as a SecureString in moto's Parameter Store, named by the setting."""
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(Name=FRESH_PARAMETER, Value=FRESH_TOKEN, Type="SecureString")
+    monkeypatch.setenv("FRESH_TOKEN_PARAMETER", FRESH_PARAMETER)
+    return SimpleNamespace(ssm=ssm, parameter=FRESH_PARAMETER, token=FRESH_TOKEN,
+                           header={"x-imagesearch-fresh-token": FRESH_TOKEN})

@@ -60,3 +60,18 @@ def test_ok_false_carries_the_agents_code_and_message():
         parse_agent_output(stdout, k=5)
     assert (caught.value.status, caught.value.code, caught.value.message) == (503, "index_unavailable",
                                                                               "no index yet")
+
+
+SHA = "ab" * 32
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ({"sha256": SHA}, SHA),  # the hash of the bytes the agent searched
+    (None, None),  # an older agent names none: served, never cached
+    ({}, None), ({"sha256": SHA.upper()}, None), ({"sha256": SHA[:-1]}, None), ({"sha256": SHA + "\n"}, None),
+    ({"sha256": 5}, None), ("ab" * 32, None), ([SHA], None),
+])
+def test_the_searched_hash_is_read_only_when_well_formed(query, expected):
+    extra = {} if query is None else {"query": query}
+    answer = parse_agent_output(_ok([{"key": "gallery/a/x.png", "score": 0.9}], **extra), k=5)
+    assert answer.sha256 == expected

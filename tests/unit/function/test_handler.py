@@ -31,6 +31,8 @@ EXPECTED = {
     "uploads_ok.json": (200, None),
     "search_unknown_upload.json": (404, "upload_not_found"),
     "search_bad_upload_id.json": (400, "bad_upload"),
+    # fresh without the operator's token (docs/function.md, "Fresh"): refused before any AWS call.
+    "search_fresh_no_token.json": (403, "forbidden"),
 }
 
 
@@ -54,7 +56,9 @@ def queue_success(wired, answers, key: str, k: int, keys=None, path: str = "warm
     keys = list(keys if keys is not None else answers.gallery_keys[:k])
     wired.stub.add_response("send_command", answers.send(), {
         "InstanceIds": [wired.instance_id], "DocumentName": answers.document,
-        "Parameters": {"bucket": [answers.site_bucket], "key": [key], "k": [str(k)]},
+        # every query image is in the gallery bucket: albums/<a>/<f> names gallery/<a>/<f> (issue 22)
+        "Parameters": {"bucket": [answers.gallery_bucket], "key": [key.replace("albums/", "gallery/", 1)],
+                       "k": [str(k)]},
         "TimeoutSeconds": 30, "Comment": ANY,
     })
     wired.stub.add_response("get_command_invocation",
@@ -107,7 +111,7 @@ def test_a_good_search_answers_the_api_contract(wired, ssm_answers, load_event, 
 
     # THEN the answer has the query, five copied results with URLs, every timing, the index and path
     assert answer["query"] == {"key": ssm_answers.query_key,
-                               "url": f"https://site.example/{ssm_answers.query_key}"}
+                               "url": "https://site.example/previews/marble/marble_0001.png"}
     assert [r["key"] for r in answer["results"]] == [f"results/{k}" for k in keys]
     assert [r["url"] for r in answer["results"]] == [f"https://site.example/results/{k}" for k in keys]
     scores = [r["score"] for r in answer["results"]]

@@ -18,39 +18,42 @@ SHA = hashlib.sha256(QUERY_BYTES).hexdigest()
 
 
 @pytest.fixture
-def cached(aws, ssm_stub, search_app, fake_time, ssm_answers, monkeypatch):
+def cached(aws, ssm_stub, search_app, fake_time, ssm_answers, fresh_token, monkeypatch):
     """The wired app, the query image carrying its sha256 metadata, index/current.json naming V1."""
     monkeypatch.setenv("CACHE_VERSION_SECONDS", "0")
     instance_id = aws.launch()
-    aws.s3.put_object(Bucket=ssm_answers.site_bucket, Key=ssm_answers.query_key, Body=QUERY_BYTES,
+    aws.s3.put_object(Bucket=ssm_answers.gallery_bucket, Key=ssm_answers.query_image, Body=QUERY_BYTES,
                       Metadata={"sha256": SHA})
-    search_app.use_clients(search_app.SearchClients(ec2=aws.ec2, ssm=ssm_stub.client, s3=aws.s3))
+    search_app.use_clients(search_app.SearchClients(ec2=aws.ec2, ssm=ssm_stub.client, s3=aws.s3,
+                                                    params=fresh_token.ssm))
     search_app._service.clock, search_app._service.sleep = fake_time, fake_time.sleep
     state = SimpleNamespace(app=search_app, s3=aws.s3, stub=ssm_stub.stubber, instance_id=instance_id,
-                            answers=ssm_answers, gallery=ssm_answers.gallery_bucket)
+                            answers=ssm_answers, gallery=ssm_answers.gallery_bucket, fresh=fresh_token)
     state.set_version = lambda v: aws.s3.put_object(Bucket=state.gallery, Key="index/current.json",
                                                     Body=json.dumps({"version": v}).encode())
     state.set_version(V1)
     return state
 
 
-def agent_answer(version: str, keys: list[str]) -> str:
-    return json.dumps({"ok": True, "path": "warm", "indexed": True,
+def agent_answer(version: str, keys: list[str], searched: str | None = SHA) -> str:
+    """The agent's answer; `searched` is the hash of the bytes it read (None: it names none)."""
+    query = {"query": {"sha256": searched}} if searched is not None else {}
+    return json.dumps({"ok": True, "path": "warm", "indexed": True, **query,
                        "results": [{"key": k, "score": round(0.9 - i * 0.01, 6)} for i, k in enumerate(keys)],
                        "index": {"version": version, "count": 12, "mode": "exact"},
                        "timings_ms": {"featurize": 0.0, "search": 1.0, "total": 4.0}})
 
 
 def queue_agent(state, version: str, asked_k: int = 10, bucket: str | None = None,
-                key: str | None = None) -> list[str]:
+                key: str | None = None, searched: str | None = SHA) -> list[str]:
     keys = state.answers.gallery_keys[:10]
     state.stub.add_response("send_command", state.answers.send(), {
         "InstanceIds": [state.instance_id], "DocumentName": state.answers.document,
-        "Parameters": {"bucket": [bucket or state.answers.site_bucket],
-                       "key": [key or state.answers.query_key], "k": [str(asked_k)]},
+        "Parameters": {"bucket": [bucket or state.answers.gallery_bucket],
+                       "key": [key or state.answers.query_image], "k": [str(asked_k)]},
         "TimeoutSeconds": 30, "Comment": ANY})
     state.stub.add_response("get_command_invocation",
-                            state.answers.invocation("Success", stdout=agent_answer(version, keys),
+                            state.answers.invocation("Success", stdout=agent_answer(version, keys, searched),
                                                      instance_id=state.instance_id),
                             {"CommandId": state.answers.command_id, "InstanceId": state.instance_id})
     return keys
@@ -60,6 +63,8 @@ def search(state, load_event, lambda_context, body: dict | None = None) -> dict:
     event = load_event("search_ok")
     if body is not None:
         event["body"] = json.dumps(body)
+        if body.get("fresh"):
+            event["headers"].update(state.fresh.header)
     response = state.app.lambda_handler(event, lambda_context)
     assert response["statusCode"] == 200, response["body"]
     return json.loads(response["body"])
@@ -220,12 +225,13 @@ def test_a_failed_cache_write_is_logged_and_the_search_answers(cached, load_even
 
 def test_without_a_hash_or_a_live_version_the_cache_is_not_asked(cached, load_event, lambda_context):
     # An image published before hashes were recorded: SSM as before, asking for k only.
-    cached.s3.put_object(Bucket=cached.answers.site_bucket, Key=cached.answers.query_key, Body=QUERY_BYTES)
+    answers = cached.answers
+    cached.s3.put_object(Bucket=answers.gallery_bucket, Key=answers.query_image, Body=QUERY_BYTES)
     queue_agent(cached, V1, asked_k=5)
     answer = search(cached, load_event, lambda_context)
     assert answer["cache"] == "no_hash" and "cache_read" not in answer["timings_ms"]
     # No current.json: a miss (logged as nothing to read), SSM answers.
-    cached.s3.put_object(Bucket=cached.answers.site_bucket, Key=cached.answers.query_key, Body=QUERY_BYTES,
+    cached.s3.put_object(Bucket=answers.gallery_bucket, Key=answers.query_image, Body=QUERY_BYTES,
                          Metadata={"sha256": SHA})
     cached.s3.delete_object(Bucket=cached.gallery, Key="index/current.json")
     queue_agent(cached, V1)
@@ -260,12 +266,19 @@ def test_metrics_count_hits_and_misses(cached, load_event, lambda_context, capsy
 GALLERY_QUERY = "gallery/album/query.png"
 
 
+def _put_gallery_query(state, metadata: dict | None = None, body: bytes = QUERY_BYTES) -> None:
+    """A gallery object and its public preview (only a gallery key the site shows is searched)."""
+    state.s3.put_object(Bucket=state.gallery, Key=GALLERY_QUERY, Body=body, Metadata=metadata or {})
+    state.s3.put_object(Bucket=state.answers.site_bucket, Key="previews/album/query.png", Body=b"preview")
+
+
 def test_a_gallery_image_with_its_hash_is_cached_like_an_album_image(cached, load_event, lambda_context):
     # "More like this": the gallery object carries x-amz-meta-sha256 (publish, add_images).
-    cached.s3.put_object(Bucket=cached.gallery, Key=GALLERY_QUERY, Body=QUERY_BYTES, Metadata={"sha256": SHA})
+    _put_gallery_query(cached, {"sha256": SHA})
     queue_agent(cached, V1, bucket=cached.gallery, key=GALLERY_QUERY)
     first = search(cached, load_event, lambda_context, {"key": GALLERY_QUERY, "k": 3})
-    assert first["path"] == "warm" and first["cache"] == "miss" and first["query"] == {"key": GALLERY_QUERY}
+    assert first["path"] == "warm" and first["cache"] == "miss" and first["query"] == {
+        "key": GALLERY_QUERY, "url": "https://site.example/previews/album/query.png"}
     second = search(cached, load_event, lambda_context, {"key": GALLERY_QUERY, "k": 3})
     assert second["path"] == "cache" and second["cache"] == "hit"
     assert [r["score"] for r in second["results"]] == [r["score"] for r in first["results"]]
@@ -273,7 +286,7 @@ def test_a_gallery_image_with_its_hash_is_cached_like_an_album_image(cached, loa
 
 def test_a_gallery_image_without_a_hash_takes_the_ssm_path(cached, load_event, lambda_context):
     # Put by a user with another S3 client: no metadata, so no hash without downloading it.
-    cached.s3.put_object(Bucket=cached.gallery, Key=GALLERY_QUERY, Body=QUERY_BYTES)
+    _put_gallery_query(cached)
     queue_agent(cached, V1, asked_k=3, bucket=cached.gallery, key=GALLERY_QUERY)
     answer = search(cached, load_event, lambda_context, {"key": GALLERY_QUERY, "k": 3})
     assert answer["path"] == "warm" and answer["cache"] == "no_hash"
@@ -289,3 +302,56 @@ def test_an_upload_bypasses_the_cache(cached, load_event, lambda_context):
     answer = search(cached, load_event, lambda_context, {"upload": upload, "k": 4})
     assert answer["path"] == "warm" and answer["cache"] == "upload"
     assert "cache_read" not in answer["timings_ms"] and answer["query"] == {"upload": upload}
+
+
+# ---------------------------------------------------------------- the hash the agent searched
+
+IMPOSTOR_BYTES = b"impostor"
+IMPOSTOR_SHA = hashlib.sha256(IMPOSTOR_BYTES).hexdigest()
+
+
+def _entry(state, version: str = V1) -> dict | None:
+    try:
+        raw = state.s3.get_object(Bucket=state.gallery, Key=entry_key(version, SHA))["Body"].read()
+    except ClientError:
+        return None
+    return decode_entry(raw, version, SHA)
+
+
+def test_a_forged_hash_cannot_change_another_images_entry(cached, load_event, lambda_context, caplog):
+    # GIVEN the real image's entry, and a gallery object whose metadata names the real image's hash
+    put_entry(cached, V1, cached.answers.gallery_keys[5:])
+    before = _entry(cached)
+    _put_gallery_query(cached, {"sha256": SHA}, IMPOSTOR_BYTES)
+    # WHEN the impostor is searched past the cache: the agent reports the hash of what it read
+    queue_agent(cached, V1, bucket=cached.gallery, key=GALLERY_QUERY, searched=IMPOSTOR_SHA)
+    with caplog.at_level(logging.WARNING, logger="search"):
+        answer = search(cached, load_event, lambda_context, {"key": GALLERY_QUERY, "k": 3, "fresh": True})
+    # THEN the answer is served, but the real image's entry is untouched and the mismatch is logged
+    assert answer["path"] == "warm" and answer["cache"] == "mismatch" and len(answer["results"]) == 3
+    assert _entry(cached) == before and before["source"] == "warm"
+    assert any("not written" in r.getMessage() for r in caplog.records)
+    # AND the real image still gets its own neighbours from the cache
+    hit = search(cached, load_event, lambda_context)
+    assert hit["cache"] == "hit"
+    assert [r["key"] for r in hit["results"]] == [f"results/{k}" for k in cached.answers.gallery_keys[5:10]]
+    cached.stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("searched", [IMPOSTOR_SHA, None, "not-a-hash", SHA.upper()])
+def test_a_miss_is_written_only_under_the_hash_the_agent_searched(cached, load_event, lambda_context,
+                                                                  searched):
+    # The object replaced between the HEAD and the agent's GET (or an agent naming no usable hash).
+    keys = queue_agent(cached, V1, searched=searched)
+    answer = search(cached, load_event, lambda_context)
+    assert answer["cache"] == "mismatch" and answer["path"] == "warm"
+    assert [r["key"] for r in answer["results"]] == [f"results/{k}" for k in keys[:5]]
+    assert _entry(cached) is None
+
+
+def test_metrics_count_mismatches(cached, load_event, lambda_context, capsys):
+    queue_agent(cached, V1, searched=IMPOSTOR_SHA)
+    search(cached, load_event, lambda_context)
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    values = [blob["cache_mismatch"] for blob in blobs if "cache_mismatch" in blob]
+    assert sum(v if isinstance(v, int | float) else sum(v) for v in values) == 1

@@ -157,11 +157,14 @@ def test_search_by_upload_sends_the_gallery_bucket_and_uploads_key(wired, ssm_an
 def test_more_like_this_searches_a_gallery_image_in_the_gallery_bucket(wired, ssm_answers, load_event,
                                                                        lambda_context):
     key = ssm_answers.gallery_keys[0]
+    # The result it came from: a gallery key is searched only when the site shows it.
+    wired.s3.put_object(Bucket=ssm_answers.site_bucket, Key=f"results/{key}", Body=b"copy")
     _queue(wired, ssm_answers, ssm_answers.gallery_bucket, key,
            ssm_answers.agent_stdout(ssm_answers.gallery_keys[1:6]))
     status, answer = _search(wired, load_event, lambda_context, {"key": key, "k": 5})
     assert status == 200
-    assert answer["query"] == {"key": key}
+    preview = "https://site.example/" + key.replace("gallery/", "previews/", 1)
+    assert answer["query"] == {"key": key, "url": preview}
     assert len(answer["results"]) == 5
 
 
@@ -175,3 +178,23 @@ def test_what_only_the_agent_can_see_is_a_422(wired, ssm_answers, load_event, la
     status, answer = _search(wired, load_event, lambda_context, {"upload": UPLOAD_ID, "k": 5})
     assert (status, answer["error"]["code"]) == (422, code)
 
+
+
+def test_a_refused_type_names_every_accepted_format_the_agent_decodes(wired, load_event, lambda_context):
+    _put_upload(wired, b"hello", "text/plain")
+    _, answer = _search(wired, load_event, lambda_context, {"upload": UPLOAD_ID, "k": 5})
+    assert "HEIC" in answer["error"]["message"] and "AVIF" in answer["error"]["message"]
+    from imagesearch.model.images import ACCEPTED_TEXT
+    from uploads import ACCEPTED_TEXT as FUNCTION_TEXT
+
+    assert FUNCTION_TEXT == ACCEPTED_TEXT  # the function and the agent say the same
+
+
+@pytest.mark.parametrize("content_type", ["image/heic", "image/heif", "image/avif"])
+def test_phone_formats_go_to_the_agent(wired, ssm_answers, load_event, lambda_context, content_type):
+    # GIVEN a HEIC or AVIF upload (the agent decodes them; the function only checks the declared type)
+    _put_upload(wired, b"\x00\x00\x00\x1cftypheic", content_type)
+    _queue(wired, ssm_answers, ssm_answers.gallery_bucket, f"uploads/{UPLOAD_ID}", ssm_answers.agent_stdout())
+    status, _ = _search(wired, load_event, lambda_context, {"upload": UPLOAD_ID, "k": 5})
+    assert status == 200
+    wired.stub.assert_no_pending_responses()

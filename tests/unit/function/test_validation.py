@@ -80,14 +80,21 @@ def test_gallery_key_is_a_query_in_the_gallery_bucket():
     # "more like this" on a result names its gallery image
     request = parse_request(json.dumps({"key": "gallery/marble/x.png", "k": 5}))
     assert request == SearchRequest(key="gallery/marble/x.png", k=5)
-    assert not request.in_site_bucket
+    assert request.image_key == "gallery/marble/x.png" and request.preview_key == "previews/marble/x.png"
+
+
+def test_an_album_key_names_its_gallery_image_and_preview():
+    # The site bucket holds no originals any more (issue 22): albums/<a>/<f> is gallery/<a>/<f>.
+    request = parse_request(json.dumps({"key": "albums/marble/x.png", "k": 5}))
+    assert request.key == "albums/marble/x.png"
+    assert request.image_key == "gallery/marble/x.png" and request.preview_key == "previews/marble/x.png"
 
 
 def test_upload_becomes_its_uploads_key():
     upload = "0123456789abcdef" * 2
     request = parse_request(json.dumps({"upload": upload, "k": 3}))
     assert request == SearchRequest(key="uploads/" + upload, k=3, upload=upload)
-    assert not request.in_site_bucket
+    assert request.image_key == "uploads/" + upload and request.preview_key is None
 
 
 @pytest.mark.parametrize(("case", "body", "code", "words"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])

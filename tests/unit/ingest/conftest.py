@@ -1,4 +1,7 @@
-"""Fixtures for the ingest function: its modules and the shared layer on sys.path, its settings."""
+"""Fixtures for the ingest function: the test helpers' folder on sys.path, AWS settings.
+
+The function's own modules are imported through function_modules (their names are also the
+search function's)."""
 
 from __future__ import annotations
 
@@ -7,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-FUNCTION_DIR = REPO / "functions" / "ingest"
-SHARED_DIR = REPO / "functions" / "shared"
-for _path in (SHARED_DIR, FUNCTION_DIR, Path(__file__).resolve().parent):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+_HELPERS = str(Path(__file__).resolve().parent)
+if _HELPERS not in sys.path:
+    sys.path.insert(0, _HELPERS)
+
 
 @pytest.fixture(autouse=True)
 def _aws_env(monkeypatch):

@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from function_modules import ingest_modules
 from ingest_events import TEST_EVENT, s3_record
-from s3_events import DELETE, PUT, NotAnS3Event, ObjectEvent, later, net_changes, parse_message
+
+_events = ingest_modules().s3_events
+DELETE, PUT = _events.DELETE, _events.PUT
+NotAnS3Event, ObjectEvent = _events.NotAnS3Event, _events.ObjectEvent
+later, net_changes, parse_message = _events.later, _events.net_changes, _events.parse_message
 
 
 def test_created_and_removed_records_are_parsed_with_their_decoded_keys():

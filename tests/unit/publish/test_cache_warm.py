@@ -7,7 +7,6 @@ import json
 
 import cache_entries as entries
 import pytest
-from moto import mock_aws
 
 from publish.cache_warm import MARKER, cached_versions, warm_cache, warm_counts
 from publish.collection import album_hashes
@@ -18,7 +17,7 @@ OLD = "20200101T000000Z-000000"
 
 @pytest.fixture(scope="module")
 def collection(tmp_path_factory):
-    from imagesearch.sample_data import generate
+    from imagesearch.model.sample_data import generate
 
     out = tmp_path_factory.mktemp("albums")
     generate(str(out), count=20, seed=3)  # 10 albums x 2 images
@@ -26,32 +25,25 @@ def collection(tmp_path_factory):
 
 
 @pytest.fixture
-def gallery(monkeypatch, collection, tmp_path):
+def gallery(s3_client, monkeypatch, collection, tmp_path):
     """moto S3 with the collection indexed at s3://<gallery>/index (seeded 32 px weights)."""
     import dataclasses
 
     from imagesearch import settings
-    from imagesearch.build import build_index
-    from imagesearch.build_config import BuildConfig
-    from imagesearch.features import Featurizer
-    from imagesearch.index import LshBuildParams
+    from imagesearch.index.build_params import BuildConfig
+    from imagesearch.index.lsh import LshBuildParams
+    from imagesearch.model.features import Featurizer
+    from imagesearch.ops.build import build_index
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("IMAGESEARCH_MODE", raising=False)
-    with mock_aws():
-        import boto3
-
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=GALLERY)
-        featurizer = Featurizer.load("seed:0", size=32, batch_size=8)
-        config = dataclasses.replace(BuildConfig.from_settings(settings.load()),
-                                     lsh=LshBuildParams(tables=4, bits=3), probes=4, threads=2)
-        build_index(str(collection), f"s3://{GALLERY}/index", s3=s3, featurizer=featurizer, config=config,
-                    cache_dir=str(tmp_path / "build"))
-        yield s3
+    s3 = s3_client
+    s3.create_bucket(Bucket=GALLERY)
+    featurizer = Featurizer.load("seed:0", size=32, batch_size=8)
+    config = dataclasses.replace(BuildConfig.from_settings(settings.load()),
+                                 lsh=LshBuildParams(tables=4, bits=3), probes=4, threads=2)
+    build_index(str(collection), f"s3://{GALLERY}/index", s3=s3, featurizer=featurizer, config=config,
+                cache_dir=str(tmp_path / "build"))
+    return s3
 
 
 def _entries(s3, version):
@@ -61,8 +53,8 @@ def _entries(s3, version):
 
 
 def test_every_indexed_image_gets_the_agents_answer_and_old_versions_go(gallery, collection, tmp_path):
-    from imagesearch.open_index import OpenIndex
-    from imagesearch.querying import search_image_bytes
+    from imagesearch.agent.querying import search_image_bytes
+    from imagesearch.index.opened import OpenIndex
 
     # GIVEN an entry of an older version
     gallery.put_object(Bucket=GALLERY, Key=entries.entry_key(OLD, "a" * 64), Body=b"{}")
@@ -96,13 +88,6 @@ def test_albums_scope_warms_only_the_album_images(gallery, collection, tmp_path)
     assert set(_entries(gallery, report.version)) == set(hashes) | {"warm"}
 
 
-def test_no_index_no_warm(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        import boto3
-
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=GALLERY)
-        assert warm_cache(s3, GALLERY, progress=False).skipped
+def test_no_index_no_warm(s3_client):
+    s3_client.create_bucket(Bucket=GALLERY)
+    assert warm_cache(s3_client, GALLERY, progress=False).skipped

@@ -6,7 +6,7 @@ import hashlib
 
 import onnx
 import pytest
-from imagesearch.features import Featurizer
+from imagesearch.model.features import Featurizer
 from moto import mock_aws
 
 from publish.onnx_model import export_model, publish_onnx

@@ -6,21 +6,15 @@ import hashlib
 import json
 
 import pytest
-from moto import mock_aws
 
 from publish.pin import pin_bootstrap
 
 
 @pytest.fixture
-def cloudformation(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        import boto3
+def cloudformation(aws):
+    import boto3
 
-        yield boto3.client("cloudformation", region_name="us-east-1")
+    return boto3.client("cloudformation", region_name="us-east-1")
 
 
 def _stack(cloudformation, name: str, with_pin: bool) -> None:

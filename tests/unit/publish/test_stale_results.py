@@ -1,11 +1,11 @@
-"""Stale public copies: an image that leaves the index leaves results/ in the site bucket too."""
+"""Stale public copies: an image that leaves the index leaves results/, thumbs/, previews/ and its listing."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
-from moto import mock_aws
 
 from publish.core import publish_all
 
@@ -13,20 +13,12 @@ SITE, GALLERY = "site-under-test", "gallery-under-test"
 
 
 @pytest.fixture
-def s3(monkeypatch, tmp_path):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def s3(s3_client, monkeypatch, tmp_path):
     monkeypatch.setenv("IMAGESEARCH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("IMAGESEARCH_LSH_TABLES", "2")
-    with mock_aws():
-        import boto3
-
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=SITE)
-        client.create_bucket(Bucket=GALLERY)
-        yield client
+    s3_client.create_bucket(Bucket=SITE)
+    s3_client.create_bucket(Bucket=GALLERY)
+    return s3_client
 
 
 def _publish(s3, images, site_dir, tmp_path):
@@ -36,7 +28,7 @@ def _publish(s3, images, site_dir, tmp_path):
 
 
 def test_a_key_that_leaves_the_index_loses_its_public_copy(s3, tmp_path):
-    from imagesearch.sample_data import generate
+    from imagesearch.model.sample_data import generate
 
     # GIVEN a published collection whose matches were copied to results/ by searches
     images, site_dir = tmp_path / "images", tmp_path / "site"
@@ -53,9 +45,17 @@ def test_a_key_that_leaves_the_index_loses_its_public_copy(s3, tmp_path):
     # WHEN one image is removed from the collection and it is published again
     leaving.unlink()
     report = _publish(s3, images, site_dir, tmp_path)
-    # THEN its public copy is deleted and the others stay
-    listed = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE, Prefix="results/").get("Contents", [])}
+    # THEN its public copies (result, thumbnail, preview) are deleted and the others stay
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket=SITE).get("Contents", [])}
     assert gone_key not in listed and kept_key in listed
+    for prefix in ("thumbs", "previews"):
+        assert f"{prefix}/{albums[0]}/{leaving.name}" not in listed
+        assert f"{prefix}/{albums[1]}/{staying.name}" in listed
+    pages = [json.loads(s3.get_object(Bucket=SITE, Key=o["Key"])["Body"].read())
+             for o in s3.list_objects_v2(Bucket=SITE, Prefix="listings/")["Contents"]]
+    listed_keys = {img["key"] for page in pages for img in page["images"]}
+    assert f"gallery/{albums[0]}/{leaving.name}" not in listed_keys
+    assert f"gallery/{albums[1]}/{staying.name}" in listed_keys
     assert report.removed_results == 1
     # AND an unchanged publish deletes nothing
     shutil.rmtree(tmp_path / "work", ignore_errors=True)

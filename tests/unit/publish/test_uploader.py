@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from moto import mock_aws
 
 from publish.uploader import Counts, Item, PublishError, _unchanged, file_items, list_existing, sync
 
@@ -11,17 +10,9 @@ BUCKET = "bucket-under-test"
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        import boto3
-
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def s3(s3_client):
+    s3_client.create_bucket(Bucket=BUCKET)
+    return s3_client
 
 
 def test_uploads_then_skips_unchanged_and_resends_changed(s3, tmp_path):

@@ -100,7 +100,7 @@ def test_the_function_gets_image_prep_and_its_dependencies_from_layers(resources
     assert layer["Properties"]["ContentUri"] == "functions/featurize/layer/"
     assert layer["Metadata"]["BuildMethod"] == "python3.12"
     wanted = {line.split("==")[0].lower() for line in _requirements()}
-    assert wanted == {"onnxruntime", "numpy", "pillow"}
+    assert wanted == {"onnxruntime", "numpy", "pillow", "pillow-heif"}
 
 
 def _requirements() -> list[str]:

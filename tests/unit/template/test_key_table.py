@@ -2,7 +2,7 @@
 
 Three places refuse a bad value before it can reach a shell or a path: the template's SSM
 `allowedPattern`s, the function's request validation (functions/search/keys.py) and the agent's
-parsing (imagesearch.protocol, used by the thin client and the daemon). Each keeps its own copy
+parsing (imagesearch.agent.protocol, used by the thin client and the daemon). Each keeps its own copy
 of the patterns of docs/contracts.md; this test proves the copies accept and refuse the same values.
 """
 
@@ -13,8 +13,8 @@ import re
 import sys
 
 import pytest
+from imagesearch.agent.protocol import search_request
 from imagesearch.errors import SearchError
-from imagesearch.protocol import search_request
 
 from publish.template import TEMPLATE, load_template, search_document
 

@@ -206,6 +206,22 @@ def test_send_command_is_limited_to_the_document_and_tagged_instances(resources)
             assert statement["Condition"] == {"StringEquals": {"ssm:resourceTag/ImageSearchRole": STACK_NAME}}
 
 
+FRESH_TOKEN_PARAMETER = "/${AWS::StackName}/fresh-token"
+
+
+def test_the_function_reads_one_parameter_the_fresh_token_and_nothing_else_of_parameter_store(
+        resources, template):
+    reads = [s for s in _function_statements(resources)
+             if any(a.startswith(("ssm:GetParameter", "ssm:DescribeParameters", "kms:", "secretsmanager:"))
+                    for a in _listify(s["Action"]))]
+    assert reads == [{
+        "Sid": "ReadFreshToken", "Effect": "Allow", "Action": "ssm:GetParameter",
+        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+                                + FRESH_TOKEN_PARAMETER}}]
+    # The parameter the function reads is the one smoke is told about.
+    assert template["Outputs"]["FreshTokenParameterName"]["Value"] == {"Fn::Sub": FRESH_TOKEN_PARAMETER}
+
+
 def test_no_statement_allows_wildcard_actions_or_run_shell_script(resources):
     for statement in _function_statements(resources) + _instance_statements(resources):
         for action in _listify(statement["Action"]):
@@ -214,7 +230,7 @@ def test_no_statement_allows_wildcard_actions_or_run_shell_script(resources):
         assert "AWS-RunPowerShellScript" not in _text(statement)
 
 
-def test_function_writes_only_results_and_uploads_and_reads_only_gallery_albums_and_uploads(resources):
+def test_function_writes_only_results_and_uploads_and_reads_only_gallery_previews_and_uploads(resources):
     s3 = {}
     for statement in _function_statements(resources):
         for action in _listify(statement["Action"]):
@@ -233,9 +249,10 @@ def test_function_writes_only_results_and_uploads_and_reads_only_gallery_albums_
          _text({"Fn::Sub": "${GalleryBucket.Arn}/cache/*"}),
          _text({"Fn::Sub": "${GalleryBucket.Arn}/index/current.json"}),
          _text({"Fn::Sub": "${GalleryBucket.Arn}/uploads/*"}),
-         _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})]
+         # a match's copy is its preview (issue 22): never an original, no albums/ any more
+         _text({"Fn::Sub": "${SiteBucket.Arn}/previews/*"})]
     )
-    # bucket-level only, so a missing upload answers 404 rather than 403
+    # bucket-level only, so a missing upload, gallery image or preview answers 404 rather than 403
     assert sorted(_text(r) for r in s3["s3:ListBucket"]) == sorted(
         [_text({"Fn::GetAtt": ["SiteBucket", "Arn"]}), _text({"Fn::GetAtt": ["GalleryBucket", "Arn"]})]
     )
@@ -251,7 +268,7 @@ def test_unscoped_resources_only_for_actions_without_resource_level_permissions(
     assert unscoped == {"ssm:GetCommandInvocation", "ssm:CancelCommand", "ec2:DescribeInstances"}
 
 
-def test_instance_profile_reads_its_prefixes_albums_and_uploads_only(resources):
+def test_instance_profile_reads_its_prefixes_and_writes_display_copies_and_pages_only(resources):
     role = resources["SearchInstanceRole"]["Properties"]
     assert role["ManagedPolicyArns"] == [
         {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"}
@@ -263,7 +280,16 @@ def test_instance_profile_reads_its_prefixes_albums_and_uploads_only(resources):
                for prefix in ("gallery", "index", "models", "agent", "uploads", "ingest")}
     assert grants == gallery | {
         ("s3:ListBucket", _text({"Fn::GetAtt": ["GalleryBucket", "Arn"]})),
-        ("s3:GetObject", _text({"Fn::Sub": "${SiteBucket.Arn}/albums/*"})),
+        # `imagesearch ingest` makes the display copies and album pages of what the index accepted
+        # (issue 22): puts thumbs/ and previews/, reads and writes listings/ and albums.json. It never
+        # reads the site's images (no albums/ any more) and deletes no public copy but stale pages.
+        ("s3:PutObject", _text({"Fn::Sub": "${SiteBucket.Arn}/thumbs/*"})),
+        ("s3:PutObject", _text({"Fn::Sub": "${SiteBucket.Arn}/previews/*"})),
+        ("s3:GetObject", _text({"Fn::Sub": "${SiteBucket.Arn}/listings/*"})),
+        ("s3:PutObject", _text({"Fn::Sub": "${SiteBucket.Arn}/listings/*"})),
+        ("s3:DeleteObject", _text({"Fn::Sub": "${SiteBucket.Arn}/listings/*"})),
+        ("s3:GetObject", _text({"Fn::Sub": "${SiteBucket.Arn}/albums.json"})),
+        ("s3:PutObject", _text({"Fn::Sub": "${SiteBucket.Arn}/albums.json"})),
         # `imagesearch ingest` publishes each batch as a new index version (issue 17).
         ("s3:PutObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/index/*"})),
         # ... and warms that version's result cache, pruning older versions (issue 12).
@@ -429,7 +455,8 @@ def test_function_settings_match_the_lambda_settings_table(template, resources):
     # CORS is the HTTP API's CorsConfiguration, so the function has no origin setting.
     assert set(env) == {"SITE_BUCKET", "GALLERY_BUCKET", "SEARCH_DOCUMENT_NAME", "INSTANCE_TAG_KEY",
                         "INSTANCE_TAG_VALUE", "PUBLIC_BASE_URL", "COPY_WORKERS", "DEADLINE_SECONDS",
-                        "MAX_UPLOAD_BYTES", "RESULT_CACHE", "CACHE_VERSION_SECONDS"}
+                        "MAX_UPLOAD_BYTES", "RESULT_CACHE", "CACHE_VERSION_SECONDS", "FRESH_TOKEN_PARAMETER"}
+    assert env["FRESH_TOKEN_PARAMETER"] == {"Fn::Sub": FRESH_TOKEN_PARAMETER}
     assert env["MAX_UPLOAD_BYTES"] == str(10 * 1024 * 1024)  # the settings table's default, 10 MiB
     assert (env["INSTANCE_TAG_KEY"], env["INSTANCE_TAG_VALUE"]) == ("ImageSearchRole", STACK_NAME)
     assert int(env["DEADLINE_SECONDS"]) < glob["Timeout"]
@@ -543,8 +570,8 @@ def test_every_event_file_is_for_a_route_of_the_function(template):
 
 
 def test_outputs(template):
-    assert {"SiteURL", "ApiUrl", "SiteBucketName", "GalleryBucketName", "InstanceId",
-            "SearchDocumentName", "RefreshDocumentName"} <= set(template["Outputs"])
+    assert {"SiteURL", "ApiUrl", "SiteBucketName", "GalleryBucketName", "InstanceId", "SearchDocumentName",
+            "RefreshDocumentName", "FreshTokenParameterName"} <= set(template["Outputs"])
 
 
 # ---------------------------------------------------------------- linters
