@@ -8,7 +8,9 @@ daemon's answer, written under `cache/<version>/`, other versions pruned.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from imagesearch.ops.cache_warm import MARKER, WarmReport, cached_versions
 
@@ -32,16 +34,19 @@ def warm_cache(
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: bool = True,
     index_root: str | None = None,
+    observer: Callable[[Any], Callable[[str, list[dict]], None] | None] | None = None,
 ) -> WarmReport:
     """Write the top 10 of every indexed image (or of `hashes` only) for the live version.
 
     `work_dir` keeps the fetched index arrays (default: a temporary folder). `index_root`: where
-    the index is read (default s3://<gallery>/index; the bench passes a local copy).
+    the index is read (default s3://<gallery>/index; the bench passes a local copy). `observer(index)`
+    may return a callback that sees each image's top 10 (publish joins them into duplicate groups).
     """
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="cache-warm-") as tmp:
             return warm_cache(s3, gallery_bucket, work_dir=Path(tmp), hashes=hashes, force=force,
-                              concurrency=concurrency, progress=progress, index_root=index_root)
+                              concurrency=concurrency, progress=progress, index_root=index_root,
+                              observer=observer)
     from imagesearch.errors import SearchError
     from imagesearch.index.opened import OpenIndex
     from imagesearch.index.storage import GALLERY_INDEX_PREFIX, open_store
@@ -58,6 +63,7 @@ def warm_cache(
         with tqdm(total=images_to_warm(index, hashes), desc=f"cache {version}", unit="img",
                   disable=not progress, leave=False) as bar:
             return warm_version(s3, gallery_bucket, index, hashes=hashes, force=force,
-                                concurrency=concurrency, progress=bar.update)
+                                concurrency=concurrency, progress=bar.update,
+                                observe=observer(index) if observer is not None else None)
     except SearchError as e:
         raise PublishError(f"cannot warm the result cache ({e.code}): {e.message}") from e

@@ -9,6 +9,7 @@ from pathlib import Path
 from publish.agent import publish_agent
 from publish.cache_warm import WarmReport, warm_cache, warm_counts
 from publish.collection import DEFAULT_PER_ALBUM, album_hashes, publish_albums, publish_gallery
+from publish.duplicates import publish_duplicates
 from publish.index import live_version, publish_index, remove_stale_results
 from publish.site import publish_site
 from publish.uploader import DEFAULT_CONCURRENCY, Counts
@@ -22,6 +23,7 @@ class Report:
     steps: dict[str, Counts] = field(default_factory=dict)
     warm: WarmReport | None = None
     removed_results: int = 0  # results/ copies deleted because their keys left the index
+    duplicate_groups: int | None = None  # groups in duplicates.json (None: not written)
 
     @property
     def total(self) -> Counts:
@@ -31,6 +33,8 @@ class Report:
     def lines(self) -> list[str]:
         """One human line per step."""
         lines = [f"{name:8} {counts}" for name, counts in self.steps.items()]
+        if self.duplicate_groups is not None:
+            lines.append(f"{'':8} duplicates.json: {self.duplicate_groups} groups of near-duplicates")
         if self.removed_results:
             lines.append(f"{'results':8} {self.removed_results} stale copies deleted")
         return lines
@@ -55,7 +59,7 @@ def publish_all(
     cache_dir: Path | None = None,
     index_step: Callable[..., Counts] = publish_index,
 ) -> Report:
-    """Publish gallery, weights, agent, index, cache, albums and site in that order; return the counts.
+    """Publish gallery, weights, agent, index, cache, duplicates, albums and site in that order.
 
     The gallery goes first because the index names its keys; the result cache is warmed for the
     live index before albums.json lists the images, so every album image answers from the cache;
@@ -88,14 +92,32 @@ def publish_all(
         )
         # Images that left the index leave the public bucket too (docs/contracts.md, results/).
         report.removed_results = remove_stale_results(s3, gallery_bucket, site_bucket, before)
+    collected: list = []  # the duplicate groups the warm-up joins from its own top 10 (issue 23)
+
+    def observer(index):
+        from imagesearch.ops.duplicates import collector_for
+
+        collector = collector_for(index)
+        collected.append(collector)
+        return collector.observe if collector is not None else None
+
     if cache_warm != "off":
         hashes = album_hashes(images_dir, per_album) if cache_warm == "albums" else None
         # The warm-up fetches the live version's arrays; the index build's work folder may hold them.
         work = cache_dir or (index_options or {}).get("work_dir")
         warmed = warm_cache(s3, gallery_bucket, work_dir=work, hashes=hashes, progress=progress,
-                            concurrency=concurrency)
+                            concurrency=concurrency, observer=observer if hashes is None else None)
         report.steps["cache"] = warm_counts(warmed)
         report.warm = warmed
+    if index:
+        # Beside albums.json: the near-duplicate groups of the live version (issue 23).
+        work = cache_dir or (index_options or {}).get("work_dir")
+        # The warm-up's groups count only when it searched every image (not skipped, not albums only).
+        full = bool(report.warm and not report.warm.skipped and cache_warm == "all" and collected)
+        from_warm = collected[-1] if full else None
+        report.steps["dups"], doc = publish_duplicates(s3, site_bucket, gallery_bucket, images_dir,
+                                                       work_dir=work, collected=from_warm)
+        report.duplicate_groups = len(doc["groups"]) if doc else None
     report.steps["albums"] = publish_albums(s3, site_bucket, gallery_bucket, images_dir,
                                             concurrency=concurrency)
     report.steps["site"] = publish_site(s3, site_bucket, Path(site_dir), api_url, **common)

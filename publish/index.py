@@ -89,6 +89,7 @@ def publish_index(
     from imagesearch import settings
     from imagesearch.index.build_params import BuildConfig
     from imagesearch.index.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+    from imagesearch.model import near_duplicate_set
     from imagesearch.ops.build import build_index
 
     store = S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX)
@@ -101,7 +102,10 @@ def publish_index(
             # the same images (source digest), weights and input size: only manifest.json is fetched.
             report = build_index(str(images_dir), store, config=config, s3=s3,
                                  weights=str(weights) if weights else None, size=size, cache_dir=str(cache),
-                                 if_changed=not force, progress=progress)
+                                 if_changed=not force, progress=progress,
+                                 # The operator's machine measures the near-duplicate band on the
+                                 # labelled set (scikit-image, a dev dependency); else the fallback.
+                                 near_duplicate_set=near_duplicate_set.available())
         except SearchError as e:
             raise PublishError(f"index build failed ({e.code}): {e.message}") from e
     if report.get("skipped"):

@@ -28,6 +28,8 @@ def reindex_step(sqs: Any, queue_url: str, *, batch_size: int | None = None, tim
              size: int | None = None, work_dir: Path | None = None, force: bool = False,
              progress: bool = True) -> Counts:
         from imagesearch import settings
+        from imagesearch.index.build_params import BuildConfig
+        from imagesearch.index.calibration import featurize_labelled_set
         from imagesearch.index.storage import GALLERY_INDEX_PREFIX, S3IndexStore
         from imagesearch.model.features import Featurizer
         from imagesearch.ops.reindex import (
@@ -55,8 +57,12 @@ def reindex_step(sqs: Any, queue_url: str, *, batch_size: int | None = None, tim
             plan, gone = catch_up(s3, sqs, gallery_bucket, queue_url, plan,
                                   batch_size=batch_size or DEFAULT_BATCH)
             wait_for_shards(s3, gallery_bucket, plan, timeout_s=timeout_s, progress=progress, between=between)
+            # The near-duplicate band measured on the labelled set with the same weights, as
+            # publish's own build does on this machine (None without scikit-image: the fallback).
+            build = BuildConfig.from_settings(config)
+            labelled = featurize_labelled_set(featurizer, build.limits, threads=build.threads)
             assemble_run(s3, gallery_bucket, plan, S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX),
-                         drop=gone)
+                         config=build, drop=gone, labelled=labelled)
         except SearchError as e:
             raise PublishError(f"re-index failed ({e.code}): {e.message}") from e
         return Counts(1, 0)

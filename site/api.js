@@ -100,6 +100,12 @@ export function createApi({ apiUrl, fetchImpl = globalThis.fetch.bind(globalThis
       return body;
     },
 
+    /** The near-duplicate groups (duplicates.json, from the site root; docs/contracts.md). */
+    duplicates() {
+      return request("duplicates.json", { headers: { Accept: "application/json" }, cache: "no-cache" },
+        albumsTimeoutMs, "the duplicate list");
+    },
+
     /** Search for the k images most like the one at key ("gallery/<album>/<file>" or "albums/..."). */
     search(key, k) {
       return this.searchBy({ key }, k);

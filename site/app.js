@@ -21,7 +21,7 @@ export function uploadAdvice(code, { size = 0, maxBytes = DEFAULT_MAX_UPLOAD_BYT
   return undefined;
 }
 
-/** Parse a location hash: #/ , #/album/<name> , #/album/<name>/<file>?k=N. */
+/** Parse a location hash: #/ , #/album/<name> , #/album/<name>/<file>?k=N , #/duplicates. */
 export function parseRoute(hash) {
   const raw = String(hash || "").replace(/^#/, "");
   const [path, query = ""] = raw.split("?");
@@ -41,6 +41,7 @@ export function parseRoute(hash) {
   }
   if (parts[0] === "like" && parts.length === 3) return { name: "like", album: parts[1], file: parts[2] };
   if (parts[0] === "upload" && parts.length === 1) return { name: "upload" };
+  if (parts[0] === "duplicates" && parts.length === 1) return { name: "duplicates" };
   return { name: "unknown" };
 }
 
@@ -77,6 +78,25 @@ export function createApp({ api, views, win = window,
     return catalog;
   }
 
+  // >>> duplicates (issue 23): duplicates.json, loaded once; its group count is linked from home.
+  let duplicates = null;
+  async function loadDuplicates() {
+    if (!duplicates) duplicates = await api.duplicates();
+    return duplicates;
+  }
+
+  async function showDuplicateCount(mine) {
+    if (typeof api.duplicates !== "function") return;
+    try {
+      const data = await loadDuplicates();
+      const groups = data && Array.isArray(data.groups) ? data.groups.length : 0;
+      if (mine === generation && groups) views.showDuplicatesLink(groups);
+    } catch {
+      // No duplicates.json yet (a site published before it): home simply has no link.
+    }
+  }
+  // <<< duplicates
+
   function findAlbum(name) {
     return catalog.albums.find((a) => a.name === name) || null;
   }
@@ -107,6 +127,15 @@ export function createApp({ api, views, win = window,
 
     if (route.name === "home") {
       views.showHome(catalog.albums);
+      showDuplicateCount(mine);
+    } else if (route.name === "duplicates") {
+      views.showLoading("Loading duplicates…");
+      try {
+        const data = await loadDuplicates();
+        if (mine === generation) views.showDuplicates(data);
+      } catch (error) {
+        if (mine === generation) views.showError(error, { retry: () => render() });
+      }
     } else if (route.name === "album") {
       const album = findAlbum(route.album);
       if (!album) return showMissing(`There is no album called “${route.album}”.`);

@@ -7,6 +7,8 @@ import { splitKey, thumbUrl } from "./urls.js";
 import {
   albumHref, createParts, formatBytes, formatMs, imagesText, likeHref,
 } from "./view_parts.js";
+import { bandLabel, bandsText, foldWeak } from "./bands.js";
+import { duplicatesLink, duplicatesScreen } from "./duplicates.js";
 
 const TIMING_ROWS = [
   ["cache_read", "cache read"],
@@ -195,24 +197,41 @@ export function createViews({ doc = document, main, indexInfo }) {
       replaceAnswer(errorBox(error, { retry }));
     },
 
-    /** The k matches with their scores, and where the time went. */
+    // >>> duplicates (issue 23): the Duplicates view and its link on the home page (site/duplicates.js)
+    /** The Duplicates view of a duplicates.json. */
+    showDuplicates(data) {
+      replace(breadcrumb([["Albums", "#/"], ["Duplicates", null]]), ...duplicatesScreen(h, data));
+      focusHeading();
+    },
+
+    /** On the home page (if it is still shown), a link to the Duplicates view with its group count. */
+    showDuplicatesLink(count) {
+      const anchor = main.querySelector(".own-image");
+      if (anchor && !main.querySelector(".duplicates-link")) anchor.after(duplicatesLink(h, count));
+    },
+    // <<< duplicates
+
+    /** The k matches with their scores and bands (weak ones folded), and where the time went. */
     showAnswer(result) {
-      const row = h("ol", { className: "results" });
+      const items = []; // [{ node, band }]: folded by band below (site/bands.js)
       for (const match of result.results) {
         const { album, file } = splitKey(match.key);
         const score = typeof match.score === "number" ? match.score.toFixed(3) : "n/a";
         // A match whose copy failed has no url (docs/contracts.md, "HTTP API"): say so, no broken image.
         const copied = typeof match.url === "string" && match.url !== "";
-        row.append(h("li", { className: copied ? "result" : "result copy-failed" },
+        const band = bandLabel(match.band);
+        items.push({ band: match.band, node: h("li", { className: copied ? "result" : "result copy-failed" },
           h("figure", {},
             copied ? photo(match.url, `match: ${album}/${file}`, "result-img")
               : copyFailedTile(`match: ${album}/${file}, copy failed`),
             h("figcaption", {},
               h("span", { className: "score", text: `score ${score}` }),
+              band ? h("span", { className: `band band-${match.band}`, text: band }) : null,
               h("span", { className: "result-name", title: `${album}/${file}`, text: file }),
               match.url ? h("a", { className: "more-like", href: likeHref(match.key),
-                title: `Find images like ${file}`, text: "More like this" }) : null))));
+                title: `Find images like ${file}`, text: "More like this" }) : null))) });
       }
+      const [row, weakFold] = foldWeak(h, items, { className: "results" });
       const timings = result.timings_ms || {};
       const total = typeof timings.total === "number" && timings.total > 0 ? timings.total : 0;
       const table = h("table", { className: "timings" },
@@ -230,13 +249,15 @@ export function createViews({ doc = document, main, indexInfo }) {
       const meta = [];
       if (result.index && result.index.mode) meta.push(`${result.index.mode} index`);
       if (result.index && result.index.version) meta.push(`version ${result.index.version}`);
+      if (result.index && bandsText(result.index.bands)) meta.push(bandsText(result.index.bands)); // issue 23
       if (result.request_id) meta.push(`request ${result.request_id}`);
-      const failed = row.querySelectorAll(".copy-failed").length;
+      const failed = items.filter(({ node }) => node.classList.contains("copy-failed")).length;
       replaceAnswer(
         h("h2", { text: `${result.results.length} match${result.results.length === 1 ? "" : "es"}` }),
         failed ? h("p", { className: "copy-note", text: `${failed} of them could not be copied for display; `
           + "searching again may bring them back." }) : null,
         result.results.length ? row : h("p", { text: "No matches." }),
+        weakFold,
         table,
         h("p", { className: "answer-meta" },
           result.path ? h("span", { className: `badge path-${result.path}`,

@@ -178,7 +178,8 @@ SETTINGS: tuple[Setting, ...] = (
             "bootstrap.sh: the private gallery bucket holding agent/, index/ and models/."),
     Setting("SITE_BUCKET", "",
             "bootstrap.sh: the public site bucket; `imagesearch ingest` writes the display copies "
-            "(thumbs/, previews/) and album pages (listings/, albums.json) of what the index accepted."),
+            "(thumbs/, previews/), album pages (listings/, albums.json) of what the index accepted and "
+            "duplicates.json."),
     Setting("AWS_REGION", "",
             "Region of the buckets; bootstrap.sh writes it to the env file for boto3 and the AWS CLI."),
 )

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cache_entries import SHA256_RE
+from cache_entries import BANDS, SHA256_RE
 from errors import AgentFailed
 from keys import GALLERY_KEY
 
@@ -87,7 +87,9 @@ def parse_agent_output(stdout: str, k: int) -> AgentAnswer:
         if not isinstance(key, str) or not GALLERY_KEY.fullmatch(key) or score is None:
             raise AgentFailed(f"the search agent returned a malformed result: {str(item)[:120]}",
                               code="bad_agent_output")
-        results.append({"key": key, "score": score})
+        band = item.get("band")
+        # Passed through when it is a band name; an agent of an older version sends none (null).
+        results.append({"key": key, "score": score, "band": band if band in BANDS else None})
     index = data.get("index") if isinstance(data.get("index"), dict) else {}
     path = data.get("path") if data.get("path") in ("warm", "cold") else "warm"
     timings = data.get("timings_ms") if isinstance(data.get("timings_ms"), dict) else {}

@@ -111,6 +111,10 @@ class SearchService:
                                                 answer.index))
                 writer.start()
 
+        if request.min_score is not None:
+            # Applied here, on the top-k, so the agent's command and the cache stay the same for every
+            # min_score (docs/contracts.md, "HTTP API").
+            results = [r for r in results if r["score"] >= request.min_score]
         t_copy = clock()
         outcomes = copy_results(self.clients.s3, cfg.site_bucket,
                                 [r["key"] for r in results], cfg.copy_workers, deadline,
@@ -123,7 +127,7 @@ class SearchService:
         for result, copied in zip(results, outcomes, strict=True):
             item: dict[str, Any] = {"key": copied.site_key,
                                     "url": cfg.url(copied.site_key) if copied.ok else None,
-                                    "score": result["score"]}
+                                    "score": result["score"], "band": result.get("band")}
             if not copied.ok:
                 item["error"] = "copy_failed"
             items.append(item)

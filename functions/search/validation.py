@@ -1,10 +1,12 @@
-"""Parse and check the body of `POST /search`: `k` (1..10), one query (`key` or `upload`), `fresh`."""
+"""Parse and check the body of `POST /search`: `k` (1..10), one query (`key` or `upload`), `fresh`,
+`min_score` (-1..1)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 
 from errors import BadRequest
@@ -14,7 +16,10 @@ from uploads import parse_upload_id, upload_key
 # A valid body is under 300 bytes; anything much larger is not a search request.
 MAX_BODY_BYTES = 2048
 FIELDS = frozenset({"key", "upload", "k"})
-OPTIONAL = frozenset({"fresh"})  # true: skip the result cache (operators and tests)
+# fresh: true skips the result cache (operators and tests); min_score: drop matches scoring below it.
+OPTIONAL = frozenset({"fresh", "min_score"})
+# Scores are cosines: a min_score outside [-1, 1] filters nothing or everything, so it is a mistake.
+MIN_SCORE_RANGE = (-1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,7 @@ class SearchRequest:
     k: int
     upload: str | None = None  # the upload id when the query is an upload
     fresh: bool = False
+    min_score: float | None = None  # matches below it are left out of the answer (after the search)
 
     @property
     def image_key(self) -> str:
@@ -70,8 +76,8 @@ def parse_request(body: str | None) -> SearchRequest:
     unknown = sorted(set(data) - FIELDS - OPTIONAL)
     if unknown:
         shown = ", ".join(repr(name[:40]) for name in unknown[:5])
-        raise BadRequest(f"unknown fields: {shown}; only 'key' or 'upload', 'k' and 'fresh' are accepted",
-                         code="unknown_field")
+        raise BadRequest(f"unknown fields: {shown}; only 'key' or 'upload', 'k', 'fresh' and 'min_score' "
+                         "are accepted", code="unknown_field")
     if "key" in data and "upload" in data:
         raise BadRequest("give either 'key' or 'upload', not both", code="malformed_body")
     missing = sorted({"k", "key" if "upload" not in data else "upload"} - set(data))
@@ -95,4 +101,17 @@ def parse_request(body: str | None) -> SearchRequest:
     fresh = data.get("fresh", False)
     if not isinstance(fresh, bool):
         raise BadRequest("fresh must be true or false", code="bad_fresh")
-    return SearchRequest(key=key, k=k, upload=upload, fresh=fresh)
+    return SearchRequest(key=key, k=k, upload=upload, fresh=fresh, min_score=parse_min_score(data))
+
+
+def parse_min_score(data: dict) -> float | None:
+    """The optional `min_score`: a finite number in MIN_SCORE_RANGE; absent is None."""
+    if "min_score" not in data:
+        return None
+    value = data["min_score"]
+    low, high = MIN_SCORE_RANGE
+    # bool is an int subclass; Python's json also reads NaN, Infinity and 1e999 (inf).
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            or not low <= value <= high):
+        raise BadRequest(f"min_score must be a number from {low:g} to {high:g}", code="bad_min_score")
+    return float(value)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 DEFAULT_COUNT = 480
 SAMPLE_SEED = 0
+# Albums whose first image also gets a re-saved JPEG copy, so the Duplicates view has groups.
+SAMPLE_COPIES = 4
 
 
 def sample_collection(work_dir: Path, count: int = DEFAULT_COUNT, seed: int = SAMPLE_SEED) -> Path:
@@ -16,7 +18,7 @@ def sample_collection(work_dir: Path, count: int = DEFAULT_COUNT, seed: int = SA
 
     if count < 1:
         raise ValueError(f"--count must be at least 1, got {count}")
-    return cached_collection(work_dir, count=count, seed=seed)
+    return cached_collection(work_dir, count=count, seed=seed, copies=SAMPLE_COPIES)
 
 
 def user_collection(images: Path) -> Path:

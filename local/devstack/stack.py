@@ -289,7 +289,7 @@ class LocalStack:
             "IMAGESEARCH_COLD_CACHE_DIR": str(work / "cache" / "cold"),
             "IMAGESEARCH_ALLOWED_BUCKETS": GALLERY_BUCKET,
             "GALLERY_BUCKET": GALLERY_BUCKET,
-            "SITE_BUCKET": SITE_BUCKET,  # `imagesearch ingest` writes display copies and album pages there
+            "SITE_BUCKET": SITE_BUCKET,  # ingest writes display copies, album pages and duplicates.json
         })
         return env
 

@@ -80,7 +80,8 @@ def walk_every_screen(page, stub_site) -> None:
 def test_the_modules_have_one_job_each():
     modules = {p.name for p in SITE.glob("*.js")}
     assert modules == {"api.js", "views.js", "view_parts.js", "album_view.js", "app.js", "main.js",
-                       "config.js", "k.js", "urls.js", "upload_file.js"}
+                       "config.js", "k.js", "urls.js", "upload_file.js",
+                       "bands.js", "duplicates.js"}  # issue 23: score bands, the Duplicates view
 
 
 def test_only_api_js_reaches_the_network(page, stub_site):

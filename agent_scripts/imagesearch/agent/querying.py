@@ -12,6 +12,7 @@ from typing import Any
 
 from imagesearch.agent.protocol import Request
 from imagesearch.errors import SearchError
+from imagesearch.index.calibration import with_bands
 from imagesearch.index.opened import index_summary
 from imagesearch.model.images import content_hash
 from imagesearch.s3io import read_s3_capped
@@ -95,9 +96,14 @@ def search_image_bytes(index: Any, data: bytes, k: int, *, mode: str | None = No
     return {
         "ok": True,
         "query": {"sha256": digest},
-        "results": results,  # search_vector's [{"key", "score"}], scores already rounded
+        # search_vector's [{"key", "score"}] (scores already rounded), each with its score band.
+        "results": with_bands(results, _bands(index)),
         "index": index_summary(index, mode),
         "timings_ms": {"featurize": _ms(featurize_s), "search": _ms(search_s),
                        "total": _ms(time.perf_counter() - started)},
         "indexed": row is not None,
     }
+
+
+def _bands(index: Any) -> dict | None:
+    return (getattr(index, "manifest", None) or {}).get("bands")

@@ -47,6 +47,7 @@ def run_index_build(args: argparse.Namespace, settings: Settings) -> int:
         cache_dir=args.cache_dir,
         if_changed=args.if_changed,
         progress=progress_bar(args),
+        near_duplicate_set=args.near_duplicate_set,
     )
     print_json(report)
     return 0
@@ -130,11 +131,20 @@ def run_index_info(args: argparse.Namespace, settings: Settings) -> int:
     model = manifest.get("model", {})
     print_json({"ok": True, "current": current, "versions": store.list_versions(),
                 "input_size": model.get("input_size"), "input_size_from": model.get("input_size_from"),
-                "weights": manifest.get("weights"),
+                "weights": manifest.get("weights"), "bands": band_summary(manifest.get("bands")),
                 # The files the index could not use, by key and reason (imagesearch.index.skipped).
                 "skipped": len(manifest.get("skipped_files", [])),
                 "skipped_files": manifest.get("skipped_files", []), "manifest": manifest})
     return 0
+
+
+def band_summary(bands: dict | None) -> dict | None:
+    """The score bands `index info` shows first: thresholds and how each was obtained."""
+    if not bands:
+        return None
+    return {"near_duplicate": bands["near_duplicate"], "similar": bands["similar"], "rule": bands["rule"],
+            "near_duplicate_from": bands["near_duplicate_from"].get("method"),
+            "similar_from": bands["similar_from"].get("method")}
 
 
 def _index_common(p: argparse.ArgumentParser) -> None:
@@ -181,6 +191,13 @@ def add_index_commands(sub: Any) -> None:
         "--if-changed",
         action="store_true",
         help="do nothing when the live version has the same images, weights and size",
+    )
+    p.add_argument(
+        "--near-duplicate-set",
+        action="store_true",
+        help="measure the near-duplicate score band on the labelled set generated from scikit-image's "
+        "photographs (needs scikit-image: the operator's machine; publish does this); without it the "
+        "band is halfway from the similar band to 1.0",
     )
     _index_common(p)
     p.set_defaults(func=run_index_build)

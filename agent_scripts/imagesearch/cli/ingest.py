@@ -16,6 +16,7 @@ from typing import Any
 from imagesearch.cli.common import print_json, s3_client
 from imagesearch.errors import SearchError
 from imagesearch.ops.cache_warm import warm_result_cache
+from imagesearch.ops.duplicates import write_duplicates
 from imagesearch.s3vectors.sync import sync_vector_backend
 from imagesearch.settings import Settings
 
@@ -60,9 +61,15 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     def after_publish(version: str) -> dict:
         vectors = sync_vector_backend(settings, index_root, version, s3=s3, cache_dir=config.cache_dir)
+        collected: list = []  # the warm-up's top 10 joined into duplicate groups, reused below
         return {"vectors": vectors, "reload": reload_daemon(args.socket or settings.socket),
                 "cache": warm_result_cache(version, s3=s3, bucket=bucket, index_root=index_root,
-                                           cache_dir=config.cache_dir, settings=settings)}
+                                           cache_dir=config.cache_dir, settings=settings,
+                                           collected=collected),
+                "duplicates": write_duplicates(version, s3=s3, gallery_bucket=bucket,
+                                               site_bucket=settings_table.get("SITE_BUCKET", environ),
+                                               index_root=index_root, cache_dir=config.cache_dir,
+                                               max_bytes=config.limits.max_bytes, collected=collected)}
 
     site_bucket = settings_table.get("SITE_BUCKET", environ)
 

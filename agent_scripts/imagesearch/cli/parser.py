@@ -13,6 +13,7 @@ import sys
 from imagesearch import settings as settings_table
 from imagesearch.cli.common import configure_decoding, print_json
 from imagesearch.cli.daemon import add_daemon_commands
+from imagesearch.cli.duplicates import add_duplicates_command
 from imagesearch.cli.index import add_index_commands
 from imagesearch.cli.ingest import add_ingest_command
 from imagesearch.cli.query import add_query_command
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_daemon_commands(sub)  # serve, health, reload: heavy dependencies load only when one runs
     add_ingest_command(sub)
     add_reindex_command(sub)  # operator tooling: re-index the gallery on Lambda
+    add_duplicates_command(sub)  # near-duplicate groups of an index (issue 23)
     return parser
 
 

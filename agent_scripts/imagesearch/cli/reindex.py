@@ -18,6 +18,8 @@ def run_reindex(args: argparse.Namespace, settings: Settings) -> int:
     import boto3
 
     from imagesearch.cli.common import print_json, progress_bar
+    from imagesearch.index.build_params import BuildConfig
+    from imagesearch.index.calibration import featurize_labelled_set
     from imagesearch.model.features import Featurizer
     from imagesearch.model.onnx_model import ensure_model
     from imagesearch.ops.reindex import (
@@ -44,7 +46,12 @@ def run_reindex(args: argparse.Namespace, settings: Settings) -> int:
     # Images put or deleted while the run featurized (ingest applied them to the old version).
     plan, gone = catch_up(s3, sqs, args.bucket, args.queue_url, plan, batch_size=args.batch_size)
     wait_for_shards(s3, args.bucket, plan, timeout_s=args.timeout, progress=progress_bar(args))
-    report = assemble_run(s3, args.bucket, plan, args.index_root or f"s3://{args.bucket}/index", drop=gone)
+    # Score bands as publish's build measures them here: the labelled set with the same weights
+    # where scikit-image is installed, else the fallback rule.
+    build = BuildConfig.from_settings(settings)
+    labelled = featurize_labelled_set(featurizer, build.limits, threads=build.threads)
+    report = assemble_run(s3, args.bucket, plan, args.index_root or f"s3://{args.bucket}/index",
+                          config=build, drop=gone, labelled=labelled)
     print_json({**report, "run": run, "batches": len(plan.batches), "queued": len(queued)})
     return 0
 

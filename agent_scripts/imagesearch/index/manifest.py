@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from imagesearch.errors import SearchError
+from imagesearch.index.calibration import LabelledFeatures, measure_bands
 from imagesearch.index.lsh import LshBuildParams, LshTables
 from imagesearch.index.recall import measure_recall
 from imagesearch.index.vectors import VECTOR_DTYPE, centre_and_normalise, feature_mean
@@ -60,11 +61,15 @@ def assemble(
     mode_rule: ModeRule,
     extra: dict | None = None,
     size_from: str | None = None,
+    labelled: LabelledFeatures | None = None,
+    kept_bands: dict | None = None,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and manifest of a version: a pure function of the (key, hash, feature) set and parameters.
 
     `probes` is recorded as the default probe count of a query (and is the one recall is measured
-    with); `mode_rule` decides the default mode from that recall.
+    with); `mode_rule` decides the default mode from that recall. The score bands are measured
+    here (imagesearch.index.calibration): near_duplicate on `labelled` when given, else kept from
+    `kept_bands` (a parent version's), else by the fallback rule.
 
     Rows are sorted by key and everything derived (mean, vectors, tables, recall) is computed from
     the stored float16 features, so an incremental update and a fresh build agree exactly.
@@ -85,6 +90,7 @@ def assemble(
     vectors = centre_and_normalise(features, mean, VECTOR_DTYPE)
     tables = LshTables.build(vectors, lsh)
     recall = measure_recall(vectors, lsh, probes=probes, k=10, queries=200, seed=lsh.seed, tables=tables)
+    bands = measure_bands(vectors, hashes, mean, labelled=labelled, kept=kept_bands, seed=lsh.seed)
     arrays = {
         "features": features,
         "vectors": vectors,
@@ -112,6 +118,7 @@ def assemble(
         "recall": recall,
         "default_mode": mode_rule.choose(recall),
         "default_mode_rule": mode_rule.describe(),
+        "bands": bands,
         "vectors": {"features": "float16 raw", "vectors": "float16 centred, L2-normalised"},
         "source_digest": source_digest(zip(keys, hashes, strict=True)),
         **(extra or {}),

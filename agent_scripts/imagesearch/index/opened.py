@@ -11,6 +11,7 @@ import numpy as np
 from imagesearch import settings
 from imagesearch.errors import SearchError
 from imagesearch.index.artifacts import load_version
+from imagesearch.index.calibration import answer_bands
 from imagesearch.index.lazy_model import LazyFeaturizer
 from imagesearch.index.lsh import LshTables, default_probes, lsh_search
 from imagesearch.index.modes import MODES
@@ -176,5 +177,8 @@ class OpenIndex(LazyFeaturizer):
 
 
 def index_summary(index: Any, mode: str) -> dict:
-    """The answer's `index` object: version, count and the (resolved) mode actually used."""
-    return {"version": index.version, "count": index.count, "mode": mode}
+    """The answer's `index` object: version, count, the (resolved) mode actually used, and the
+    version's score bands (left out for a version built before bands were measured)."""
+    bands = answer_bands((getattr(index, "manifest", None) or {}).get("bands"))
+    return {"version": index.version, "count": index.count, "mode": mode,
+            **({"bands": bands} if bands else {})}

@@ -170,8 +170,21 @@ def render(album: str, number: int, *, seed: int = 0, size: int = 28) -> Image.I
     return img.resize((size, size), Image.LANCZOS)
 
 
-def generate(out_dir: str, *, count: int, seed: int = 0, size: int = 28) -> dict[str, int]:
-    """Write `count` PNGs as out_dir/<album>/<album>_<n>.png, spread evenly; return album -> file count."""
+def write_copies(out_dir: str, albums: list[str], *, seed: int = 0, size: int = 28) -> int:
+    """Beside image 0 of each of `albums`, its near-duplicate: the same picture saved again as a JPEG
+    (`<album>_00000_copy.jpg`), as a photo re-sent through a messenger; how many were written."""
+    for album in albums:
+        render(album, 0, seed=seed, size=size).save(
+            os.path.join(out_dir, album, f"{album}_00000_copy.jpg"), format="JPEG", quality=90)
+    return len(albums)
+
+
+def generate(out_dir: str, *, count: int, seed: int = 0, size: int = 28, copies: int = 0) -> dict[str, int]:
+    """Write `count` PNGs as out_dir/<album>/<album>_<n>.png, spread evenly; return album -> file count.
+
+    `copies`: that many albums also get a near-duplicate of their first image (write_copies), on
+    top of `count`, so the duplicate finder has something to find in the demo.
+    """
     if count < 1:
         raise ValueError("count must be at least 1")
     names = list(ALBUMS)
@@ -186,13 +199,16 @@ def generate(out_dir: str, *, count: int, seed: int = 0, size: int = 28) -> dict
             render(album, i, seed=seed, size=size).save(
                 os.path.join(folder, f"{album}_{i:05d}.png"), format="PNG"
             )
-    return {a: n for a, n in per.items() if n}
+    with_copies = [a for a in names if per[a]][:copies]
+    write_copies(out_dir, with_copies, seed=seed, size=size)
+    return {a: n + (a in with_copies) for a, n in per.items() if n}
 
 
 COMPLETE = ".complete"  # written last into a cached collection: its presence means the folder is whole
 
 
-def cached_collection(work_dir: str | os.PathLike, *, count: int, seed: int = 0, size: int = 28) -> Path:
+def cached_collection(work_dir: str | os.PathLike, *, count: int, seed: int = 0, size: int = 28,
+                      copies: int = 0) -> Path:
     """The collection generate() writes for (count, seed, size), made once under work_dir and reused.
 
     The one cache of generated samples (demo, publisher, bench): `<work_dir>/samples-<count>-seed<seed>`
@@ -202,14 +218,15 @@ def cached_collection(work_dir: str | os.PathLike, *, count: int, seed: int = 0,
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     work = Path(work_dir)
-    target = work / (f"samples-{count}-seed{seed}" + ("" if size == 28 else f"-{size}px"))
+    target = work / (f"samples-{count}-seed{seed}" + ("" if size == 28 else f"-{size}px")
+                     + (f"-copies{copies}" if copies else ""))
     if (target / COMPLETE).exists():
         return target
     work.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".samples-", dir=work))
     try:
-        generate(str(staging), count=count, seed=seed, size=size)
-        (staging / COMPLETE).write_text(f"count={count} seed={seed} size={size}\n")
+        generate(str(staging), count=count, seed=seed, size=size, copies=copies)
+        (staging / COMPLETE).write_text(f"count={count} seed={seed} size={size} copies={copies}\n")
         staging.chmod(0o755)  # mkdtemp makes it private; readable like a folder generate() made
         if target.exists() and not (target / COMPLETE).exists():
             shutil.rmtree(target)  # left by an older, non-atomic writer

@@ -76,10 +76,13 @@ def build_index(
     key_prefix: str = "gallery/",
     if_changed: bool = False,
     progress: bool = False,
+    near_duplicate_set: bool = False,
 ) -> dict:
     """Index every image under `images` (album folder or s3:// prefix) as a new live version.
 
     `weights`, `size` and `cache_dir` override the config's (a given featurizer sets the first two).
+    `near_duplicate_set`: measure the near-duplicate band on the labelled set (the operator's
+    machine, scikit-image installed; imagesearch.index.calibration), else the fallback rule.
     """
     started = time.perf_counter()
     config = _config(config)
@@ -100,7 +103,9 @@ def build_index(
         # are hashed only when the weights and input size already match.
         live, manifest = live
         wanted = size or default_input_size(bool(manifest["weights"].get("pretrained")))
-        if manifest["weights"]["source"] == weights and manifest["model"]["input_size"] == wanted:
+        # A version without score bands (built before them) is rebuilt even when nothing else changed.
+        if (manifest["weights"]["source"] == weights and manifest["model"]["input_size"] == wanted
+                and "bands" in manifest):
             probe = featurize_sources(sources, None, limits, threads=threads, progress=progress)
             if manifest["source_digest"] == source_digest(zip(probe.keys, probe.hashes, strict=True)):
                 return build_report(
@@ -118,6 +123,7 @@ def build_index(
     if not done.keys:
         reasons = dict(Counter(s["reason"] for s in skipped))
         raise SearchError("bad_request", f"no image under {images} could be indexed (skipped: {reasons})")
+    labelled = _labelled_set(featurizer, config) if near_duplicate_set else None
     arrays, manifest = assemble(
         done.keys,
         done.hashes,
@@ -133,6 +139,7 @@ def build_index(
             "operator (--size or IMAGESEARCH_INPUT_SIZE)" if size_from == "operator"
             else "weights default (224 pretrained, 32 not pretrained)"
         ),
+        labelled=labelled,
     )
     version = publish_version(store, arrays, manifest, keep=config.keep_versions)
     return build_report(
@@ -146,6 +153,18 @@ def build_index(
         featurize_seconds=round(featurize_s, 2),
         images_per_second=round(len(sources) / featurize_s, 1) if featurize_s > 0 else None,
     )
+
+
+def _labelled_set(featurizer: Featurizer, config: BuildConfig) -> Any:
+    """The labelled near-duplicate set featurized with the build's weights; bad_request without it."""
+    from imagesearch.index.calibration import featurize_labelled_set
+
+    labelled = featurize_labelled_set(featurizer, config.limits, threads=config.threads)
+    if labelled is None:
+        raise SearchError("bad_request", "the labelled near-duplicate set needs scikit-image "
+                          "(pip install scikit-image, the project's dev extras); build without it "
+                          "to use the fallback band rule")
+    return labelled
 
 
 def add_images(
@@ -295,6 +314,7 @@ def _reassemble(
         extra={"build": build, "skipped_files": (
             manifest.get("skipped_files", []) if skipped_files is None else skipped_files)},
         size_from=manifest["model"].get("input_size_from"),
+        kept_bands=manifest.get("bands"),
     )
 
 

@@ -118,13 +118,17 @@ def warm_version(
     prune_others: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Callable[[int], None] | None = None,
+    observe: Callable[[str, list[dict]], None] | None = None,
 ) -> WarmReport:
     """Write the top 10 of every image of the open `index` (or of `hashes` only) for its version.
 
+    `observe(hash, matches)` sees each image's top 10 as it is computed (the duplicate finder joins
+    them into groups: imagesearch.ops.duplicates.GroupCollector), so that search runs once.
     Other versions' entries are pruned first when `prune_others`. Skipped when the version is
     already warm (its marker exists), unless `force`. S3 failures raise SearchError("internal").
     """
     from imagesearch.index.batch_search import top_matches  # numpy: when used
+    from imagesearch.index.calibration import with_bands
     from imagesearch.index.opened import index_summary
 
     started = time.perf_counter()
@@ -148,8 +152,11 @@ def warm_version(
         futures = []
         t0 = time.perf_counter()
         for digest, results in top_matches(index, k=entries.TOP, mode=mode, hashes=hashes):
-            body = entries.encode_entry(version, digest, results, summary, "warm")
+            body = entries.encode_entry(version, digest, with_bands(results, index.manifest.get("bands")),
+                                        summary, "warm")
             futures.append((digest, pool.submit(put, entries.entry_key(version, digest), body)))
+            if observe is not None:
+                observe(digest, results)
             size += len(body)
             if progress is not None:
                 progress(1)
@@ -185,12 +192,13 @@ WARM_ALL_MAX = 2000
 
 
 def warm_result_cache(version: str, *, s3: Any, bucket: str, index_root: str, cache_dir: str,
-                      settings: Settings) -> dict:
+                      settings: Settings, collected: list | None = None) -> dict:
     """Warm the new version's result cache (docs/contracts.md, "Ingest"); never fails the batch.
 
     Every indexed image when the index is small (WARM_ALL_MAX), else the images the page offers
     (the site's album rule applied to the index's gallery keys). Skipped when the daemon answers
-    from elsewhere than this exact search: S3 Vectors, or a mode forced by IMAGESEARCH_MODE.
+    from elsewhere than this exact search: S3 Vectors, or a mode forced by IMAGESEARCH_MODE. A full
+    warm-up also joins its top 10 into duplicate groups, appended to `collected` (write_duplicates).
     """
     if settings.backend != "instance":
         return {"ok": True, "warmed": False,
@@ -206,7 +214,15 @@ def warm_result_cache(version: str, *, s3: Any, bucket: str, index_root: str, ca
         index = OpenIndex.open(index_root, s3=s3, cache_dir=cache_dir, version=version)
         hashes = None if index.count <= WARM_ALL_MAX else album_image_hashes(index, DEFAULT_PER_ALBUM,
                                                                              is_browsable)
-        report = warm_version(s3, bucket, index, hashes=hashes)
+        collector = None
+        if hashes is None and collected is not None:
+            from imagesearch.ops.duplicates import collector_for
+
+            collector = collector_for(index)
+        report = warm_version(s3, bucket, index, hashes=hashes,
+                             observe=collector.observe if collector is not None else None)
+        if collector is not None and not report.skipped:
+            collected.append(collector)
     except SearchError as e:
         # The version is live already; its cache fills on misses instead.
         return {"ok": False, "warmed": False, "reason": f"{e.code}: {e.message}"[:300]}

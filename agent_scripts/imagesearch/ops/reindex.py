@@ -195,8 +195,13 @@ def read_shards(s3: Any, bucket: str, plan: RunPlan,
 
 
 def assemble_run(s3: Any, bucket: str, plan: RunPlan, index_root: Any, *, config: Any = None,
-                 drop: set[str] = frozenset()) -> dict:
-    """One new live version from the run's shards (as any build: assemble, store, pointer, prune)."""
+                 drop: set[str] = frozenset(), labelled: Any = None) -> dict:
+    """One new live version from the run's shards (as any build: assemble, store, pointer, prune).
+
+    `labelled`: the labelled near-duplicate set featurized with the run's weights
+    (imagesearch.index.calibration.featurize_labelled_set, where scikit-image is installed, as
+    publish's build measures it); None: the score bands by the fallback rule.
+    """
     from imagesearch import settings
     from imagesearch.index.build_params import BuildConfig
     from imagesearch.index.manifest import assemble, build_report
@@ -210,7 +215,7 @@ def assemble_run(s3: Any, bucket: str, plan: RunPlan, index_root: Any, *, config
     arrays, manifest = assemble(
         keys, hashes, features, weights=plan.weights, size=plan.input_size, lsh=config.lsh,
         probes=config.probes, mode_rule=config.mode_rule,
-        extra={"build": {"kind": "reindex", "run": plan.run, "skipped": len(failed)}},
+        extra={"build": {"kind": "reindex", "run": plan.run, "skipped": len(failed)}}, labelled=labelled,
     )
     store = open_store(index_root, s3=s3)
     version = publish_version(store, arrays, manifest, keep=config.keep_versions)

@@ -21,6 +21,7 @@ FORMAT = 1
 TOP = 10  # enough for every k of the API (1..10): a top-k is a prefix of the top-10
 VERSION_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")  # imagesearch.index.artifacts.VERSION_RE
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+BANDS = ("near_duplicate", "similar", "weak")  # a match's score band (imagesearch.index.calibration)
 GALLERY_KEY_RE = re.compile(r"^gallery/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,16}){0,4}$")
 # The object metadata publish writes on albums/ and gallery/ objects (x-amz-meta-sha256).
 SHA256_METADATA = "sha256"
@@ -45,10 +46,14 @@ def entry_key(version: str, sha256: str) -> str:
 
 
 def encode_entry(version: str, sha256: str, results: list[dict], index: dict, source: str) -> bytes:
-    """The entry's bytes: at most TOP results ({"key", "score"}), the index object, who wrote it."""
+    """The entry's bytes: at most TOP results ({"key", "score", "band"}), the index object, who wrote it.
+
+    `band` is kept when it is one of BANDS (an entry of a version without bands has none).
+    """
     entry_key(version, sha256)
     body = {"format": FORMAT, "version": version, "sha256": sha256,
-            "results": [{"key": r["key"], "score": r["score"]} for r in results[:TOP]],
+            "results": [{"key": r["key"], "score": r["score"],
+                         **({"band": r["band"]} if r.get("band") in BANDS else {})} for r in results[:TOP]],
             "index": index, "source": source}
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
@@ -74,7 +79,10 @@ def decode_entry(raw: bytes, version: str, sha256: str) -> dict:
         if (not isinstance(key, str) or not GALLERY_KEY_RE.fullmatch(key) or isinstance(score, bool)
                 or not isinstance(score, int | float) or not math.isfinite(score)):
             raise CorruptEntry(f"malformed match {str(item)[:120]}")
-        checked.append({"key": key, "score": float(score)})
+        band = item.get("band")
+        if band is not None and band not in BANDS:
+            raise CorruptEntry(f"malformed band {str(band)[:40]}")
+        checked.append({"key": key, "score": float(score), "band": band})
     scores = [r["score"] for r in checked]
     if scores != sorted(scores, reverse=True):
         raise CorruptEntry("matches are not best first")

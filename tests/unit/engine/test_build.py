@@ -120,6 +120,7 @@ def test_self_exclusion_and_duplicates(albums, tmp_path, featurizer):
         "version": s.version,
         "count": 41,
         "mode": s.default_mode,
+        "bands": {k: s.manifest["bands"][k] for k in ("near_duplicate", "similar")},  # issue 23
     }
     scores = [r["score"] for r in answer["results"]]
     assert scores == sorted(scores, reverse=True)

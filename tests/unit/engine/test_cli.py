@@ -19,6 +19,7 @@ COMMANDS = [
     ["query"],
     ["weights"],
     ["weights", "fetch"],
+    ["duplicates"],
 ]
 
 

@@ -118,7 +118,8 @@ def test_both_backends_answer_the_same_for_an_indexed_image(root, client, featur
     assert key not in [r["key"] for r in got["results"]]  # self-excluded
     for g, w in zip(got["results"], want["results"], strict=True):
         assert g["score"] == pytest.approx(w["score"], abs=2e-6)
-    assert got["index"] == {"version": memory.version, "count": memory.count, "mode": "s3vectors"}
+    assert got["index"] == {"version": memory.version, "count": memory.count, "mode": "s3vectors",
+                            "bands": want["index"]["bands"]}  # the version's score bands (issue 23)
 
 
 def test_both_backends_answer_the_same_for_a_new_image(root, client, featurizer):

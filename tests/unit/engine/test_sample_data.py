@@ -55,3 +55,15 @@ def test_the_sample_cache_is_made_once_and_whole(tmp_path, monkeypatch):
     # AND a second call reuses it without generating
     monkeypatch.setattr(sample_data, "generate", lambda *a, **k: pytest.fail("generated twice"))
     assert cached_collection(tmp_path, count=12, seed=3) == folder
+
+
+def test_copies_add_a_re_saved_jpeg_of_the_first_image_of_that_many_albums(tmp_path):
+    # Issue 23: the demo's sample has copies for the Duplicates view; without them, nothing changes.
+    counts = generate(str(tmp_path), count=20, seed=0, copies=2)
+    plain = generate(str(tmp_path / "plain"), count=20, seed=0)
+    first, second = list(plain)[:2]
+    assert counts == {**plain, first: plain[first] + 1, second: plain[second] + 1}
+    copies = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("*/*_copy.jpg"))
+    assert copies == [f"{first}/{first}_00000_copy.jpg", f"{second}/{second}_00000_copy.jpg"]
+    cached = cached_collection(tmp_path / "cache", count=12, seed=3, copies=1)
+    assert cached.name == "samples-12-seed3-copies1"

@@ -10,6 +10,7 @@ from featurize_material import ENV, GALLERY, SIZE
 from featurize_settings import FeaturizeConfig
 from featurize_shard import FeaturizeClients
 from imagesearch.index.storage import GALLERY_INDEX_PREFIX, S3IndexStore
+from imagesearch.model import near_duplicate_set
 from imagesearch.model.sample_data import render
 
 from publish.reindex import reindex_step
@@ -45,6 +46,12 @@ def test_the_step_publishes_one_version_from_the_shards(s3, models, featurizer, 
     manifest = store.read_manifest(store.read_current())
     assert counts.uploaded == 1 and manifest["count"] == 5
     assert manifest["weights"]["sha256"] == featurizer.digest and manifest["build"]["kind"] == "reindex"
+    # AND its score bands are measured as publish's own build measures them on this machine: the
+    # labelled near-duplicate set with the same weights where scikit-image is installed
+    bands = manifest["bands"]
+    assert 0.0 <= bands["similar"] <= bands["near_duplicate"] <= 1.0
+    if near_duplicate_set.available():
+        assert bands["near_duplicate_from"]["method"].startswith("labelled near-duplicate set")
 
 
 def _model(featurizer):

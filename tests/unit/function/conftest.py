@@ -185,11 +185,16 @@ def ssm_stub(function_env):
         yield SimpleNamespace(client=client, stubber=stubber)
 
 
+# The bands the stand-in agent gives its matches: first, second, then the rest.
+AGENT_BANDS = ("near_duplicate", "similar", "weak")
+
+
 def agent_stdout(keys=GALLERY_KEYS[:5], path: str = "warm", total: float = 12.5) -> str:
     """What the thin client prints for a successful search (docs/contracts.md, "Agent output")."""
     return json.dumps({
         "ok": True,
-        "results": [{"key": key, "score": round(0.99 - i * 0.01, 4)} for i, key in enumerate(keys)],
+        "results": [{"key": key, "score": round(0.99 - i * 0.01, 4), "band": AGENT_BANDS[min(i, 2)]}
+                    for i, key in enumerate(keys)],
         "index": {"version": "v1", "count": len(GALLERY_KEYS), "mode": "lsh"},
         "timings_ms": {"featurize": 8.0, "search": 1.5, "total": total},
         "path": path,

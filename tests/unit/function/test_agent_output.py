@@ -16,15 +16,29 @@ def _ok(results, **extra) -> str:
 
 
 def test_a_good_answer_is_read():
-    answer = parse_agent_output(_ok([{"key": "gallery/a/x.png", "score": 0.9}], path="cold"), k=5)
-    assert answer.results == [{"key": "gallery/a/x.png", "score": 0.9}]
+    match = {"key": "gallery/a/x.png", "score": 0.9, "band": "similar"}
+    answer = parse_agent_output(_ok([match], path="cold"), k=5)
+    assert answer.results == [{"key": "gallery/a/x.png", "score": 0.9, "band": "similar"}]
     assert answer.index["mode"] == "exact"
     assert (answer.path, answer.search_ms) == ("cold", 4.25)
 
 
 def test_log_lines_before_the_json_are_ignored():
     stdout = "warming up\n" + _ok([{"key": "gallery/a/x.png", "score": 1}]) + "\n"
-    assert parse_agent_output(stdout, k=1).results == [{"key": "gallery/a/x.png", "score": 1.0}]
+    assert parse_agent_output(stdout, k=1).results == [{"key": "gallery/a/x.png", "score": 1.0, "band": None}]
+
+
+@pytest.mark.parametrize("band", ["near_duplicate", "similar", "weak"])
+def test_each_band_is_passed_through(band):
+    answer = parse_agent_output(_ok([{"key": "gallery/a/x.png", "score": 0.5, "band": band}]), k=1)
+    assert answer.results[0]["band"] == band
+
+
+@pytest.mark.parametrize("band", [None, "", "NEAR", "near-duplicate", 3, ["weak"], {"b": 1}, "<script>"])
+def test_a_band_that_is_not_a_band_name_is_null(band):
+    # An agent without bands (older index) or a garbled one: the match stays, its band is unknown.
+    answer = parse_agent_output(_ok([{"key": "gallery/a/x.png", "score": 0.5, "band": band}]), k=1)
+    assert answer.results == [{"key": "gallery/a/x.png", "score": 0.5, "band": None}]
 
 
 def test_more_results_than_k_are_cut_and_a_missing_path_means_warm():

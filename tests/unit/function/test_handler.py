@@ -127,6 +127,33 @@ def test_a_good_search_answers_the_api_contract(wired, ssm_answers, load_event, 
     assert wired.time.sleeps == [0.1]
 
 
+def test_each_match_carries_the_agents_band(wired, ssm_answers, load_event, lambda_context):
+    queue_success(wired, ssm_answers, ssm_answers.query_key, 5)
+    answer = json.loads(wired.app.lambda_handler(load_event("search_ok"), lambda_context)["body"])
+    assert [r["band"] for r in answer["results"]] == ["near_duplicate", "similar", "weak", "weak", "weak"]
+
+
+def test_min_score_leaves_out_the_matches_below_it(wired, ssm_answers, load_event, lambda_context):
+    # GIVEN the agent's five matches score 0.99, 0.98, 0.97, 0.96, 0.95
+    event = load_event("search_ok")
+    body = _body_of(event)
+    event["body"] = json.dumps({**body, "min_score": 0.97})
+    queue_success(wired, ssm_answers, ssm_answers.query_key, body["k"])
+
+    answer = json.loads(wired.app.lambda_handler(event, lambda_context)["body"])
+
+    # THEN only the three at or above 0.97 are answered (and copied); the command was the same
+    assert [r["score"] for r in answer["results"]] == [0.99, 0.98, 0.97]
+
+
+def test_a_hostile_min_score_is_400_before_any_aws_call(wired, load_event, lambda_context):
+    event = load_event("search_ok")
+    event["body"] = json.dumps({**_body_of(event), "min_score": "1; rm -rf /"})
+    response = wired.app.lambda_handler(event, lambda_context)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"]["code"] == "bad_min_score"
+
+
 def test_cold_path_is_passed_through(wired, ssm_answers, load_event, lambda_context):
     queue_success(wired, ssm_answers, ssm_answers.query_key, 5, path="cold")
     answer = json.loads(wired.app.lambda_handler(load_event("search_ok"), lambda_context)["body"])
@@ -146,7 +173,7 @@ def test_a_failed_copy_is_reported_not_hidden(wired, ssm_answers, load_event, la
     assert answer["missing"] == ["gallery/marble/vanished.png"]
     last = answer["results"][-1]
     assert last == {"key": "results/gallery/marble/vanished.png", "url": None, "score": last["score"],
-                    "error": "copy_failed"}
+                    "band": "weak", "error": "copy_failed"}
     assert all(r["url"] for r in answer["results"][:4])
 
 

@@ -79,6 +79,19 @@ def put_entry(state, version: str, keys: list[str], source: str = "warm") -> Non
 # ---------------------------------------------------------------- keys and format
 
 
+@pytest.mark.parametrize("band", ["near_duplicate", "similar", "weak"])
+def test_an_entry_keeps_each_matchs_band(band):
+    raw = encode_entry(V1, SHA, [{"key": "gallery/a/b.png", "score": 0.5, "band": band}], {"version": V1},
+                       "warm")
+    assert decode_entry(raw, V1, SHA)["results"] == [{"key": "gallery/a/b.png", "score": 0.5, "band": band}]
+
+
+def test_an_entry_drops_a_band_that_is_not_one():
+    raw = encode_entry(V1, SHA, [{"key": "gallery/a/b.png", "score": 0.5, "band": "best"}], {"version": V1},
+                       "warm")
+    assert decode_entry(raw, V1, SHA)["results"][0]["band"] is None
+
+
 def test_entry_key_is_version_and_content_hash():
     assert entry_key(V1, SHA) == f"cache/{V1}/{SHA}.json"
     assert version_prefix(V2) == f"cache/{V2}/"
@@ -92,7 +105,7 @@ def test_entry_key_refuses_anything_else(version, sha):
 
 def test_an_entry_only_answers_for_its_own_key():
     raw = encode_entry(V1, SHA, [{"key": "gallery/a/b.png", "score": 0.5}], {"version": V1}, "warm")
-    assert decode_entry(raw, V1, SHA)["results"] == [{"key": "gallery/a/b.png", "score": 0.5}]
+    assert decode_entry(raw, V1, SHA)["results"] == [{"key": "gallery/a/b.png", "score": 0.5, "band": None}]
     with pytest.raises(CorruptEntry):
         decode_entry(raw, V2, SHA)
     with pytest.raises(CorruptEntry):
@@ -173,6 +186,7 @@ def _entry_json(results: list) -> bytes:
 @pytest.mark.parametrize("body", [
     b"{not json", b'{"format": 1}', b"[]",
     _entry_json([{"key": "albums/x/y.png", "score": 1}]),  # not a gallery key
+    _entry_json([{"key": "gallery/x/y.png", "score": 1, "band": "excellent"}]),  # not a band
     _entry_json([{"key": "gallery/x/y.png", "score": 0.1}, {"key": "gallery/x/z.png", "score": 0.2}]),
 ])
 def test_a_corrupt_entry_is_a_logged_miss(cached, load_event, lambda_context, body, caplog):

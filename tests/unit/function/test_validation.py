@@ -12,6 +12,12 @@ from validation import MAX_BODY_BYTES, SearchRequest, parse_request
 
 GOOD_KEY = "albums/marble/marble_0001.png"
 
+def _raw_min_score(literal: str) -> str:
+    """A body whose min_score is a literal json.dumps never writes but Python's json reads (NaN, ...)."""
+    body = json.dumps({"key": GOOD_KEY, "k": 5, "min_score": 0})
+    return body.replace('"min_score": 0', f'"min_score": {literal}')
+
+
 BAD_BODIES = [
     # (case, body, code, words the message must contain)
     ("no body", None, "malformed_body", "JSON object"),
@@ -56,6 +62,28 @@ BAD_BODIES = [
     ("k bool", json.dumps({"key": GOOD_KEY, "k": True}), "bad_k", "integer"),
     ("k null", json.dumps({"key": GOOD_KEY, "k": None}), "bad_k", "integer"),
     ("k huge", json.dumps({"key": GOOD_KEY, "k": 10**30}), "bad_k", "integer"),
+    # min_score (issue 23): a finite number from -1 to 1, nothing else.
+    ("min_score string", json.dumps({"key": GOOD_KEY, "k": 5, "min_score": "0.9"}), "bad_min_score",
+     "-1 to 1"),
+    ("min_score band name", json.dumps({"key": GOOD_KEY, "k": 5, "min_score": "near_duplicate"}),
+     "bad_min_score", "number"),
+    ("min_score bool", json.dumps({"key": GOOD_KEY, "k": 5, "min_score": True}), "bad_min_score", "number"),
+    ("min_score null", json.dumps({"key": GOOD_KEY, "k": 5, "min_score": None}), "bad_min_score", "number"),
+    ("min_score list", json.dumps({"key": GOOD_KEY, "k": 5, "min_score": [0.5]}), "bad_min_score", "number"),
+    ("min_score object", json.dumps({"key": GOOD_KEY, "k": 5, "min_score": {"gt": 0}}), "bad_min_score",
+     "number"),
+    ("min_score above 1", json.dumps({"key": GOOD_KEY, "k": 5, "min_score": 1.0001}), "bad_min_score",
+     "-1 to 1"),
+    ("min_score below -1", json.dumps({"key": GOOD_KEY, "k": 5, "min_score": -2}), "bad_min_score",
+     "-1 to 1"),
+    ("min_score huge int", json.dumps({"key": GOOD_KEY, "k": 5, "min_score": 10**30}), "bad_min_score",
+     "-1 to 1"),
+    ("min_score NaN", _raw_min_score("NaN"), "bad_min_score", "number"),
+    ("min_score Infinity", _raw_min_score("Infinity"), "bad_min_score",
+     "number"),
+    ("min_score -Infinity", _raw_min_score("-Infinity"), "bad_min_score",
+     "number"),
+    ("min_score 1e999", _raw_min_score("1e999"), "bad_min_score", "number"),
 ]
 
 
@@ -74,6 +102,17 @@ def test_bad_body_is_refused_with_its_code(case, body, code, words):
 ])
 def test_good_body_is_accepted(key, k):
     assert parse_request(json.dumps({"key": key, "k": k})) == SearchRequest(key=key, k=k)
+
+
+@pytest.mark.parametrize("min_score", [-1, -1.0, 0, 0.5, 0.93, 1, 1.0])
+def test_min_score_in_range_is_accepted(min_score):
+    request = parse_request(json.dumps({"key": GOOD_KEY, "k": 5, "min_score": min_score}))
+    assert request.min_score == float(min_score)
+    assert isinstance(request.min_score, float)
+
+
+def test_min_score_is_optional():
+    assert parse_request(json.dumps({"key": GOOD_KEY, "k": 5})).min_score is None
 
 
 def test_gallery_key_is_a_query_in_the_gallery_bucket():

@@ -295,6 +295,8 @@ def test_instance_profile_reads_its_prefixes_and_writes_display_copies_and_pages
         # ... and warms that version's result cache, pruning older versions (issue 12).
         ("s3:PutObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/cache/*"})),
         ("s3:DeleteObject", _text({"Fn::Sub": "${GalleryBucket.Arn}/cache/*"})),
+        # ... and writes that version's near-duplicate groups, that one object only (issue 23).
+        ("s3:PutObject", _text({"Fn::Sub": "${SiteBucket.Arn}/duplicates.json"})),
     }
     assert all(s["Effect"] == "Allow" for s in _instance_statements(resources))
 
