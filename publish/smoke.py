@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
-from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,6 +34,7 @@ DEFAULT_STACK = "visual-image-search"
 SAMCONFIG = Path("samconfig.toml")
 # The local stack's site bucket (`python -m devstack` prints it; --site-bucket for another).
 LOCAL_SITE_BUCKET = "imagesearch-local-site"
+LOCAL_PLACEHOLDER_KEY = "testing"  # noqa: S105 - moto's placeholder credentials, not a secret
 LOCAL_GALLERY_BUCKET = "imagesearch-local-gallery"
 # The local stack's fresh token parameter (/<stack name>/fresh-token; the local stack name).
 LOCAL_FRESH_TOKEN_PARAMETER = "/imagesearch-local/fresh-token"  # noqa: S105 - a name, not the token
@@ -235,19 +235,20 @@ def local_target(url: str, s3_endpoint: str, site_bucket: str = LOCAL_SITE_BUCKE
     A local S3 stand-in does not enforce bucket policies, so the anonymous gallery read is tried
     where the public reads the product there: the page's origin, which serves the site bucket
     alone. Requests to the endpoint are signed with the environment's credentials when it has
-    any, else sent unsigned (moto checks no signature).
+    any, else with placeholder ones (moto checks no signature, but files its parameters by account).
     """
     session = session or boto3.Session()
-    signing = {} if session.get_credentials() else {"signature_version": UNSIGNED}
+    if not session.get_credentials():
+        session = boto3.Session(aws_access_key_id=LOCAL_PLACEHOLDER_KEY,
+                                aws_secret_access_key=LOCAL_PLACEHOLDER_KEY, region_name=session.region_name)
     s3 = session.client("s3", endpoint_url=s3_endpoint, region_name=session.region_name or "us-east-1",
-                        config=Config(s3={"addressing_style": "path"}, **signing))
+                        config=Config(s3={"addressing_style": "path"}))
     site_url = url.rstrip("/") + "/"
     return Target(site_url=site_url, api_url=site_url + "api", site_bucket=site_bucket,
                   gallery_public_url=lambda key: site_url + urllib.parse.quote(key), s3=s3,
                   # moto serves every service on one endpoint; the local stack put its token there.
                   fresh_token=fresh_token(session.client("ssm", endpoint_url=s3_endpoint,
-                                                         region_name=session.region_name or "us-east-1",
-                                                         config=Config(**signing)),
+                                                         region_name=session.region_name or "us-east-1"),
                                           LOCAL_FRESH_TOKEN_PARAMETER))
 
 

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from .conftest import STACK_WORK_DIR
+from ..conftest import STACK_WORK_DIR
 from .site_content import SiteAlbum, add_to_albums_json, phone_display_copies, put_album
 
 pytestmark = pytest.mark.e2e

@@ -144,6 +144,7 @@ def test_the_function_environment_is_the_templates_resolved_locally():
         "INSTANCE_TAG_VALUE": LOCAL_NAMES["AWS::StackName"], "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
         "COPY_WORKERS": "10", "DEADLINE_SECONDS": "25", "MAX_UPLOAD_BYTES": "10485760",
         "RESULT_CACHE": "on", "CACHE_VERSION_SECONDS": "5",
+        "FRESH_TOKEN_PARAMETER": "/imagesearch-local/fresh-token",
     }
     # A reference the local stack does not know stops it at start-up, naming the value.
     with pytest.raises(UnresolvedValue, match="SearchInstance"):
