@@ -81,10 +81,14 @@ test: $(STAMP) system-deps lint wheelhouse runtime-venv $(CHECKOV_VENV)/.install
 # run there too, and the local stack runs both functions' containers on it (docs/local.md), in a
 # small venv of the functions' own dependencies and the test tools.
 RUNTIME_VENV := .venv-runtime
-$(RUNTIME_VENV)/.installed: constraints.txt functions/search/requirements.txt functions/ingest/requirements.txt
+$(RUNTIME_VENV)/.installed: constraints.txt functions/search/requirements.txt functions/ingest/requirements.txt \
+		functions/featurize/requirements.txt functions/featurize/layer/requirements.txt
 	$(SAM_BUILD_ENV) python3.12 -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/bin/pip install --quiet -c constraints.txt -r functions/search/requirements.txt \
-		-r functions/ingest/requirements.txt boto3 moto pytest pytest-socket pytest-timeout
+		-r functions/ingest/requirements.txt -r functions/featurize/requirements.txt \
+		boto3 moto pytest pytest-socket pytest-timeout
+	# The featurize layer's own pins (numpy 2 for Python 3.12; constraints.txt pins the instance's 1.23).
+	$(RUNTIME_VENV)/bin/pip install --quiet -r functions/featurize/layer/requirements.txt
 	touch $@
 
 # Built where python3.12 exists; elsewhere the local stack says it runs the functions on .venv's Python.

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from doc_section import write_section
+from image_prep import decoding
 from imagesearch.model import images, pipeline
 from imagesearch.model.features import Featurizer
 from imagesearch.model.pipeline import Limits, featurize_sources
@@ -38,11 +39,11 @@ def _full_scale(data: bytes, *, max_pixels: int, size=None, gate=None):
 def run(sources, featurizer, threads: int, mode: str, repeats: int) -> float:
     """The best of `repeats` passes, in images per second, for one decode mode."""
     decode = images.decode_image
-    gap = images.REDUCING_GAP
+    gap = decoding.REDUCING_GAP
     if mode == "full":
         pipeline.decode_image = _full_scale
     elif mode == "gap1":
-        images.REDUCING_GAP = 1.0
+        decoding.REDUCING_GAP = 1.0
     try:
         rates = []
         for _ in range(repeats):
@@ -54,14 +55,14 @@ def run(sources, featurizer, threads: int, mode: str, repeats: int) -> float:
         return max(rates)
     finally:
         pipeline.decode_image = decode
-        images.REDUCING_GAP = gap
+        decoding.REDUCING_GAP = gap
 
 
 def decode_only(datas: list[bytes], mode: str) -> tuple[float, float]:
     """(milliseconds per image, one thread; mean absolute difference of the 224 px input from full scale)."""
-    gap = images.REDUCING_GAP
+    gap = decoding.REDUCING_GAP
     if mode == "gap1":
-        images.REDUCING_GAP = 1.0
+        decoding.REDUCING_GAP = 1.0
     try:
         times, diffs = [], []
         for data in datas:
@@ -74,7 +75,7 @@ def decode_only(datas: list[bytes], mode: str) -> tuple[float, float]:
             diffs.append(float(np.abs(small - np.asarray(ref, dtype=np.float32)).mean()))
         return statistics.median(times) * 1000, statistics.mean(diffs)
     finally:
-        images.REDUCING_GAP = gap
+        decoding.REDUCING_GAP = gap
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """The agent bundle: a reproducible tar.gz of what runs on the instance, and its pointer.
 
 The archive holds the `imagesearch` package (and the shared `cache_entries` and `site_albums`
-packages it uses), the systemd unit, bootstrap.sh, the hashed lock of
+packages it uses, and `image_prep`), the systemd unit, bootstrap.sh, the hashed lock of
 the runtime dependencies (`requirements.lock`), their wheels under `wheels/` (publish/wheelhouse.py)
 and a minimal pyproject.toml, with fixed timestamps, owners and order, so the same
 sources always give the same bytes and the same name `agent-<sha256 prefix>.tar.gz`. In the
@@ -34,7 +34,7 @@ AGENT_DIR = Path(__file__).resolve().parent.parent / "agent_scripts"
 # Shared with the functions (their layer): the result cache's format and the album listing rule,
 # which the instance's warm-up after an ingest uses.
 SHARED_DIR = Path(__file__).resolve().parent.parent / "functions" / "shared"
-SHARED_PACKAGES = ("cache_entries", "site_albums")
+SHARED_PACKAGES = ("cache_entries", "site_albums", "image_prep")
 PREFIX = "agent/"
 POINTER_KEY = PREFIX + "current.json"
 BOOTSTRAP_KEY = PREFIX + "bootstrap.sh"

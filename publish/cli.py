@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, default=Path("build/publish-cache"),
                    help="where downloaded weights, index versions and the sample collection are kept")
     p.add_argument("--no-index", action="store_true", help="do not build or publish the index")
+    p.add_argument("--reindex", action="store_true",
+                   help="featurize on Lambda (the stack's featurize queue), not here (docs/featurize.md)")
     p.add_argument("--force-index", action="store_true", help="build a new index version even if unchanged")
     p.add_argument("--cache-warm", choices=("all", "albums", "off"), default="all",
                    help="warm the result cache of the live index: the top 10 of every indexed image, "
@@ -72,6 +74,18 @@ def _sample_collection(cache_dir: Path, count: int) -> Path:
     from imagesearch.model.sample_data import cached_collection
 
     return cached_collection(cache_dir, count=count)
+
+
+def _index_step(args: argparse.Namespace, session: boto3.Session, outputs: dict) -> dict:
+    """publish_all's index_step for --reindex (the featurize queue); none otherwise."""
+    if not args.reindex:
+        return {}
+    if not outputs.get("FeaturizeQueueUrl"):
+        raise PublishError("--reindex needs the stack's FeaturizeQueueUrl output: deploy the template first")
+    from publish.reindex import reindex_step
+
+    sqs = session.client("sqs", endpoint_url=args.endpoint_url)
+    return {"index_step": reindex_step(sqs, outputs["FeaturizeQueueUrl"])}
 
 
 def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:
@@ -95,7 +109,7 @@ def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:
         per_album=args.per_album, index=not args.no_index, agent=not args.no_agent,
         index_options={"work_dir": args.cache_dir / "index", "size": args.size, "force": args.force_index},
         progress=not args.quiet, concurrency=args.concurrency, cache_warm=args.cache_warm,
-        cache_dir=args.cache_dir / "index",
+        cache_dir=args.cache_dir / "index", **_index_step(args, session, outputs),
     )
     for line in report.lines():
         say(f"  {line}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,7 @@ def publish_all(
     concurrency: int = DEFAULT_CONCURRENCY,
     cache_warm: str = "all",
     cache_dir: Path | None = None,
+    index_step: Callable[..., Counts] = publish_index,
 ) -> Report:
     """Publish gallery, weights, agent, index, cache, duplicates, albums and site in that order.
 
@@ -63,6 +65,7 @@ def publish_all(
     live index before albums.json lists the images, so every album image answers from the cache;
     albums.json carries the index's summary; the site goes last so a page never points at albums
     that are not there yet. cache_warm: "all" (every indexed image), "albums" or "off".
+    index_step: publish_index (built here) or publish.reindex.reindex_step's (featurized on Lambda).
     """
     report = Report()
     common = {"progress": progress, "concurrency": concurrency}
@@ -83,7 +86,7 @@ def publish_all(
         report.steps["agent"] = publish_agent(s3, gallery_bucket, **common)
     if index:
         before = live_version(s3, gallery_bucket)
-        report.steps["index"] = publish_index(
+        report.steps["index"] = index_step(
             s3, gallery_bucket, images_dir, weights=str(weights) if weights else None, progress=progress,
             **(index_options or {}),
         )

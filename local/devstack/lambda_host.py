@@ -62,9 +62,14 @@ class FunctionCode:
     def from_template(cls, template: dict, function_id: str, root: Path, *,
                       name: str | None = None) -> FunctionCode:
         """CodeUri, the layers' ContentUri (on the path, as /opt/python is), Handler, Timeout, MemorySize
-        and Runtime (a function's own value, else Globals.Function's, as SAM applies them)."""
+        and Runtime (a function's own value, else Globals.Function's, as SAM applies them; a `!Ref`
+        to a parameter is that parameter's Default)."""
         def prop(key: str, default: object = None) -> object:
-            return function_property(template, function_id, key, default)
+            value = function_property(template, function_id, key, default)
+            if isinstance(value, dict) and set(value) == {"Ref"}:
+                # A template parameter (e.g. FeaturizeMemorySize): its Default, as a deploy without overrides.
+                value = ((template.get("Parameters") or {}).get(value["Ref"]) or {}).get("Default", default)
+            return value
 
         return cls(code_dir=(root / str(prop("CodeUri"))).resolve(),
                    layer_dirs=tuple((root / d).resolve() for d in function_layer_dirs(template, function_id)),

@@ -17,6 +17,7 @@ from imagesearch.cli.duplicates import add_duplicates_command
 from imagesearch.cli.index import add_index_commands
 from imagesearch.cli.ingest import add_ingest_command
 from imagesearch.cli.query import add_query_command
+from imagesearch.cli.reindex import add_reindex_command
 from imagesearch.cli.sample import add_sample_data_command
 from imagesearch.cli.weights import add_weights_commands
 from imagesearch.errors import SearchError
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_weights_commands(sub)  # operator tooling: obtain and verify pretrained weights
     add_daemon_commands(sub)  # serve, health, reload: heavy dependencies load only when one runs
     add_ingest_command(sub)
+    add_reindex_command(sub)  # operator tooling: re-index the gallery on Lambda
     add_duplicates_command(sub)  # near-duplicate groups of an index (issue 23)
     return parser
 

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+import image_prep
 import numpy as np
 from PIL import Image
 
@@ -24,8 +25,6 @@ from imagesearch.model.weights import (
 from imagesearch.s3io import download_file, get_bytes, is_s3_uri, parse_s3_uri
 
 FEATURE_DIM = 2048
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 def _mx():
@@ -185,12 +184,8 @@ class Featurizer:
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """One RGB image as a normalised CHW float32 array at the featurizer's input size."""
-        im = image.convert("RGB")
-        if im.size != (self.size, self.size):
-            im = im.resize((self.size, self.size), Image.BILINEAR)
-        x = np.asarray(im, dtype=np.float32) / 255.0
-        x = (x - IMAGENET_MEAN) / IMAGENET_STD
-        return np.ascontiguousarray(x.transpose(2, 0, 1))
+        # One home (image_prep), shared with the featurize function so both compute the same input.
+        return image_prep.to_input(image, self.size)
 
     def featurize_arrays(self, batch: np.ndarray) -> np.ndarray:
         """Features (n, 2048) float32 of preprocessed arrays (n, 3, size, size), n <= batch_size."""

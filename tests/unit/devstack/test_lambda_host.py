@@ -90,6 +90,15 @@ def test_function_code_reads_the_template(function_root: Path):
         "handlers.pid", 5000, 256, "python3.12", "local-fn")
 
 
+def test_a_property_given_by_a_parameter_takes_its_default(function_root: Path):
+    # GIVEN a memory size set by a template parameter (as FeaturizeMemorySize is)
+    tpl = template(5)
+    tpl["Parameters"] = {"FnMemory": {"Type": "Number", "Default": 2048}}
+    tpl["Resources"]["Fn"]["Properties"]["MemorySize"] = {"Ref": "FnMemory"}
+    # THEN the local function gets the parameter's default
+    assert FunctionCode.from_template(tpl, "Fn", function_root).memory_mb == 2048
+
+
 def test_two_invocations_at_once_run_in_two_processes(function_root: Path, python: str):
     # GIVEN a host with no container yet
     host = host_for(function_root, "pid", python, timeout_s=10)

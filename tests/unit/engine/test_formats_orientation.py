@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+from image_prep import decoding
 from imagesearch import decode_budget
 from imagesearch.decode_budget import PixelGate
 from imagesearch.errors import SearchError
@@ -104,7 +105,7 @@ def test_the_reduced_input_is_close_to_the_full_scale_one():
 @pytest.mark.parametrize("mode", ["RGBA", "P", "LA", "I;16", "1", "CMYK"])
 def test_strip_wise_conversion_equals_converting_the_whole_image(mode, monkeypatch):
     # GIVEN strips far smaller than the image (so several strips and a short last one)
-    monkeypatch.setattr(images, "_STRIP_PIXELS", 999)
+    monkeypatch.setattr(decoding, "_STRIP_PIXELS", 999)  # image_prep: the shared pixel pipeline
     rng = np.random.default_rng(1)
     rgba = Image.fromarray(rng.integers(0, 255, (203, 157, 4), dtype=np.uint8), "RGBA")
     im = rgba.convert(mode) if mode != "I;16" else Image.fromarray(
@@ -112,8 +113,8 @@ def test_strip_wise_conversion_equals_converting_the_whole_image(mode, monkeypat
     if mode == "P":
         im.info["transparency"] = 3
     for factor in (1, 3, 4):
-        got = images._reduced_rgb(im, factor)
-        want = images.to_rgb(im)
+        got = decoding._reduced_rgb(im, factor)
+        want = decoding.to_rgb(im)
         want = want.reduce(factor) if factor > 1 else want
         assert got.size == want.size and got.tobytes() == want.tobytes(), (mode, factor)
 

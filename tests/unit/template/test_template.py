@@ -151,8 +151,8 @@ def test_result_cache_entries_expire_through_a_lifecycle_rule(resources):
     cache = [r for r in rules if r.get("Prefix") == "cache/"]
     assert len(cache) == 1 and cache[0]["Status"] == "Enabled"
     assert cache[0]["ExpirationInDays"] == {"Ref": "CacheExpirationDays"}
-    # Besides cache/, only the short-lived uploads/ and ingest/ prefixes expire.
-    assert all(r.get("Prefix") in ("cache/", "uploads/", "ingest/", None)
+    # Besides cache/, only the short-lived uploads/, ingest/ and reindex/ (shards) prefixes expire.
+    assert all(r.get("Prefix") in ("cache/", "uploads/", "ingest/", "reindex/", None)
                and ("ExpirationInDays" not in r or r.get("Prefix")) for r in rules)
 
 
@@ -539,6 +539,11 @@ ALLOWED_SKIPS = {
     "IngestFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
     "IngestFunctionLogs": {"CKV_AWS_158"},
     "BucketNotificationsFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
+    # The featurize path (issue 25): the same as ingest's (tests/unit/template/test_featurize_template.py).
+    "FeaturizeQueue": {"CKV_AWS_27"},
+    "FeaturizeDeadLetterQueue": {"CKV_AWS_27"},
+    "FeaturizeFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
+    "FeaturizeFunctionLogs": {"CKV_AWS_158"},
 }
 
 

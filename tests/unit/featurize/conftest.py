@@ -1,0 +1,71 @@
+"""Fixtures for the featurize function: its modules on sys.path, a seeded 32 px model, moto's S3."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+REPO = Path(__file__).resolve().parents[3]
+FUNCTION_DIR = REPO / "functions" / "featurize"
+SHARED_DIR = REPO / "functions" / "shared"
+for _path in (SHARED_DIR, FUNCTION_DIR, Path(__file__).resolve().parent):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from featurize_material import GALLERY, SIZE  # noqa: E402 - after the path is set
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch):
+    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def featurizer():
+    from imagesearch.model.features import Featurizer
+
+    return Featurizer.load("seed:0", size=SIZE, batch_size=16)
+
+
+@pytest.fixture(scope="session")
+def onnx_model(featurizer, tmp_path_factory):
+    """(bytes, OnnxModel) of the seed:0 network converted as publish converts it."""
+    from imagesearch.model.onnx_model import export_model
+
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    model = export_model(featurizer, path)
+    return path.read_bytes(), model
+
+
+@pytest.fixture(scope="session")
+def loaded_model(onnx_model):
+    """The converted model loaded once: ONNX Runtime takes seconds to load 100 MB of weights."""
+    from featurize_model import OnnxFeaturizer
+
+    return OnnxFeaturizer(onnx_model[0])
+
+
+@pytest.fixture
+def models(onnx_model, loaded_model):
+    """A model cache holding the loaded model (the loading itself is tested on its own)."""
+    from featurize_model import ModelCache
+
+    cache = ModelCache()
+    cache.add(onnx_model[1].sha256, loaded_model)
+    return cache
+
+
+@pytest.fixture
+def s3():
+    """moto's S3 (in process) with the gallery bucket."""
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=GALLERY)
+        yield client
