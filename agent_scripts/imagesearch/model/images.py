@@ -121,11 +121,12 @@ def _reduced_rgb(im: Image.Image, factor: int) -> Image.Image:
 
 
 def _decode(data: bytes, *, max_pixels: int, need: tuple[int, int] | None, gate: PixelGate | None,
-            ) -> Image.Image:
+            max_side: int | None = None) -> Image.Image:
     """The one decode: sniff, cap, reduced-scale decode within the memory gate, RGB, upright.
 
     `need` is the size (upright) the caller will resize to: the result keeps each side at least
-    REDUCING_GAP times it where the image is that large; None decodes at full size.
+    REDUCING_GAP times it where the image is that large; None decodes at full size. `max_side`:
+    resized (Lanczos) to fit it before the gate is let go.
     """
     if not data:
         raise SearchError("bad_image", "the file is empty")
@@ -160,8 +161,12 @@ def _decode(data: bytes, *, max_pixels: int, need: tuple[int, int] | None, gate:
                 raw_need = _raw(need, orientation) if need is not None else None
                 out = _reduced_rgb(im, _factor(im.size, raw_need))
                 del im
-            if orientation != 1:
-                out = out.transpose(_TRANSPOSE[orientation])
+                # Inside the gate: a full-size result turned or resized after it was let go sat
+                # beside the next image's decode (+120 MiB over the budget with display copies).
+                if orientation != 1:
+                    out = out.transpose(_TRANSPOSE[orientation])
+                if max_side is not None:
+                    out = _fit(out, max_side)
             # Nothing of the original's metadata travels with the pixels (no EXIF, XMP or GPS to
             # leak into a display copy, no orientation tag to turn it twice) but its colour profile.
             out.info = {"icc_profile": icc} if icc else {}
@@ -223,10 +228,14 @@ def open_oriented(data: bytes, *, max_side: int, max_pixels: int | None = None,
         raise ValueError(f"max_side must be at least 1, not {max_side}")
     if max_pixels is None:
         max_pixels = decode_budget.DecodeBudget.from_memory(decode_budget.machine_memory_mib()).max_pixels
-    im = _decode(data, max_pixels=max_pixels, need=(max_side, max_side), gate=gate)
+    return _decode(data, max_pixels=max_pixels, need=(max_side, max_side), gate=gate, max_side=max_side)
+
+
+def _fit(im: Image.Image, max_side: int) -> Image.Image:
+    """`im` resized (Lanczos) so its long side is at most `max_side`; never enlarged."""
     long_side = max(im.size)
-    if long_side > max_side:
-        scale = max_side / long_side
-        im = im.resize((max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale))),
-                       Image.Resampling.LANCZOS)
-    return im
+    if long_side <= max_side:
+        return im
+    scale = max_side / long_side
+    return im.resize((max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale))),
+                     Image.Resampling.LANCZOS)
