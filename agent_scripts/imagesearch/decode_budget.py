@@ -20,8 +20,7 @@ from typing import NamedTuple
 
 MIB = 1 << 20
 # The share of the machine's memory decodes may hold at once, inside a process's half of it
-# (PROCESS_SHARE below): the daemon with its model and index sits near 390 MiB, ingest's site stage
-# (model given back) near 280 MiB.
+# (PROCESS_SHARE below) beside its model and index (docs/agent.md, "Ingest").
 DECODE_SHARE = 0.25
 # Peak bytes held per decoded pixel, measured (bench/decode_memory.py) with the strip-wise
 # conversion of imagesearch.model.images: Pillow keeps any mode in at most 4 bytes per pixel; the worst
@@ -43,10 +42,10 @@ MAX_DERIVED_PIXELS = 40_000_000
 FALLBACK_MEMORY_MIB = 1024  # when /proc/meminfo cannot be read: the default instance's memory
 # The instance's memory is split in two halves between the processes that load the model and
 # decode: the daemon, and the `imagesearch ingest` command the IngestDocument runs beside it. Each
-# peaks within its half with the worst admitted image (its decode share above included): measured
-# at IMAGESEARCH_MEMORY_MIB=1024, the daemon 494 MiB, ingest 480 MiB (bench/decode_memory.py,
-# tests/unit/engine/test_ingest_memory.py). The two resident sets share the libraries' file pages
-# (~110 MiB), so their sum overstates what the pair holds; docs/agent.md has the split.
+# peaks within its half with the worst admitted image (its decode share above included), as
+# measured at IMAGESEARCH_MEMORY_MIB=1024 (bench/decode_memory.py; a test for ingest:
+# tests/unit/engine/test_ingest_memory.py). The two resident sets share the libraries' file
+# pages, so their sum overstates what the pair holds; docs/agent.md ("Ingest") has the split.
 PROCESS_SHARE = 0.5
 
 
