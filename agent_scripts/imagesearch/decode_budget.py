@@ -54,6 +54,25 @@ def process_peak_mib(memory_mib: int) -> int:
     return int(memory_mib * PROCESS_SHARE)
 
 
+# What one image of a model batch holds while the model runs (ResNet-50's activations at a 224 px
+# input, measured: a batch of 64 raised `imagesearch ingest` from 346 to 1,022 MiB resident, 6 by
+# 83 MiB; bench/decode_memory.py), scaled by the input's area, and a batch's fixed part.
+RUN_BYTES_PER_IMAGE_224 = 11 * MIB
+RUN_BYTES_FIXED = 32 * MIB
+
+
+def model_run_bytes(batch: int, size: int) -> int:
+    """The bytes a model batch of `batch` images at a `size` px input holds while it runs."""
+    return RUN_BYTES_FIXED + batch * RUN_BYTES_PER_IMAGE_224 * size * size // (224 * 224)
+
+
+def model_batch_cap(budget: DecodeBudget, size: int) -> int:
+    """The largest model batch whose run holds at most a quarter of the decode budget (2 images
+    at 224 px on 1 GiB, 8 on 2 GiB): the instance's ingest caps IMAGESEARCH_BATCH_SIZE with it."""
+    per_image = RUN_BYTES_PER_IMAGE_224 * size * size // (224 * 224)
+    return max(1, (budget.budget_bytes // 4 - RUN_BYTES_FIXED) // max(1, per_image))
+
+
 def machine_memory_mib(meminfo: str = "/proc/meminfo") -> int:
     """MemTotal of this machine in MiB (FALLBACK_MEMORY_MIB where there is no /proc/meminfo)."""
     try:

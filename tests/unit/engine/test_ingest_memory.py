@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 from imagesearch import settings
-from imagesearch.decode_budget import process_peak_mib
+from imagesearch.decode_budget import model_batch_cap, process_peak_mib
 
 MEMORY_MIB = 1024  # the default instance, t3.micro
 WORST = 3  # two display-copy workers and one more: every decode of the batch near the cap
+MANY = 70  # over 64: one model batch of the default IMAGESEARCH_BATCH_SIZE held ~700 MiB of activations
 SIZE = 224  # the default input size, what the instance runs
 
 BUILD = textwrap.dedent("""
@@ -49,7 +50,7 @@ STACK = textwrap.dedent("""
         for n in range(count):
             out = io.BytesIO()
             # RGBA is the mode Pillow keeps widest; flat, so a few hundred KB as PNG
-            Image.new("RGBA", (side, side), (40 + n, 90, 160, 128)).save(out, "PNG", compress_level=1)
+            Image.new("RGBA", (side, side), (n % 256, 90, n // 256, 128)).save(out, "PNG", compress_level=1)
             key = f"gallery/worst/{n}.png"
             s3.put_object(Bucket="gallery", Key=key, Body=out.getvalue())
             changes.append({"key": key, "op": "put"})
@@ -83,16 +84,22 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not _vmh
 def test_the_ingest_share_derives_from_the_memory_setting():
     assert process_peak_mib(MEMORY_MIB) == 512
     assert process_peak_mib(settings.load({"IMAGESEARCH_MEMORY_MIB": "2048"}).memory_mib) == 1024
+    # and so does the model batch the instance's ingest runs (IMAGESEARCH_BATCH_SIZE capped by it)
+    caps = [model_batch_cap(settings.decode_budget(settings.load({"IMAGESEARCH_MEMORY_MIB": str(m)})), SIZE)
+            for m in (512, 1024, 4096)]
+    assert caps == [1, 2, 20]
 
 
-def test_ingest_of_the_worst_admitted_images_peaks_within_its_share(tmp_path):
-    # GIVEN a 224 px index and a batch of near-cap RGBA PNGs (the cap of a 1 GiB instance)
+@pytest.mark.parametrize("kind", ["worst", "many"])
+def test_ingest_peaks_within_its_share(tmp_path, kind):
+    # GIVEN a 224 px index and a batch of near-cap RGBA PNGs (the cap of a 1 GiB instance), or of
+    # more small ones than one model batch of the default IMAGESEARCH_BATCH_SIZE (64) held
     env_memory = {"IMAGESEARCH_MEMORY_MIB": str(MEMORY_MIB)}
-    side = math.isqrt(settings.load(env_memory).max_pixels)
+    side, count = (math.isqrt(settings.load(env_memory).max_pixels), WORST) if kind == "worst" else (64, MANY)
     index_root, cache = tmp_path / "index", tmp_path / "cache"
     subprocess.run([sys.executable, "-c", BUILD, str(tmp_path / "images"), str(index_root),
                     str(tmp_path / "build-cache"), str(SIZE)], check=True, timeout=900)
-    stack = subprocess.Popen([sys.executable, "-c", STACK, str(side), str(WORST)], stdin=subprocess.PIPE,
+    stack = subprocess.Popen([sys.executable, "-c", STACK, str(side), str(count)], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     try:
         ready = json.loads(stack.stdout.readline())
@@ -113,11 +120,11 @@ def test_ingest_of_the_worst_admitted_images_peaks_within_its_share(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     # THEN every image went in, with its display copies, the warm-up and the duplicates
-    assert report["added"] == WORST and report["skipped"] == 0, report
-    assert report["site"]["copied"] == WORST and not report["site"]["failed"], report["site"]
+    assert report["added"] == count and report["skipped"] == 0, report
+    assert report["site"]["copied"] == count and not report["site"]["failed"], report["site"]
     assert report["cache"]["warmed"] and report["duplicates"]["ok"], report
     # AND its peak resident memory stays within its half of the instance
     peak_mib = json.loads(proc.stderr.strip().splitlines()[-1])["peak_kib"] / 1024
     budget = process_peak_mib(MEMORY_MIB)
-    print(f"ingest of {WORST} worst admitted PNGs ({side} x {side}): peak {peak_mib:.0f} MiB of {budget}")
+    print(f"ingest of {count} PNGs ({side} x {side}): peak {peak_mib:.0f} MiB of {budget}")
     assert peak_mib <= budget, f"ingest peaked at {peak_mib:.0f} MiB, over its {budget} MiB"
