@@ -283,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Before the ingest-memory fix (070ef76, same command): six small PNGs 454, seventy 1,160, six "
         "worst 750 MiB. A model batch of the default IMAGESEARCH_BATCH_SIZE (64) held ~700 MiB of "
-        "activations; the model (~155 MiB once run) stayed resident into the site stage; a display "
+        "activations; the band calibration gathered 20,000 random pairs' rows at once (328 MiB, now in "
+        "blocks); the model (~155 MiB once run) stayed resident into the site stage; a display "
         "copy's full-size decode was turned and resized after the decode gate was let go, beside the "
         "next image's decode (+320 MiB). Now the instance's ingest caps the model batch from the memory "
         "setting (decode_budget.model_batch_cap: 2 at 1 GiB) and each batch's run holds its activations "
