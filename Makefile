@@ -86,7 +86,7 @@ $(RUNTIME_VENV)/.installed: constraints.txt functions/search/requirements.txt fu
 	$(SAM_BUILD_ENV) python3.12 -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/bin/pip install --quiet -c constraints.txt -r functions/search/requirements.txt \
 		-r functions/ingest/requirements.txt -r functions/featurize/requirements.txt \
-		boto3 moto pytest pytest-socket pytest-timeout
+		boto3 moto pytest pytest-socket pytest-timeout pytest-xdist
 	# The featurize layer's own pins (numpy 2 for Python 3.12; constraints.txt pins the instance's 1.23).
 	$(RUNTIME_VENV)/bin/pip install --quiet -r functions/featurize/layer/requirements.txt
 	touch $@
@@ -99,7 +99,7 @@ runtime-venv:
 	else echo "python3.12 not found: the local stack runs the functions on $(PYTHON)"; fi
 
 test-runtime: runtime-venv
-	@if [ -x $(RUNTIME_VENV)/bin/python ]; then $(RUNTIME_VENV)/bin/python -m pytest -q tests/unit/function; \
+	@if [ -x $(RUNTIME_VENV)/bin/python ]; then $(RUNTIME_VENV)/bin/python -m pytest -q -n $(PYTEST_WORKERS) tests/unit/function; \
 	else echo "python3.12 not found: the function's tests on its runtime were not run"; fi
 
 test-unit: $(STAMP) runtime-venv

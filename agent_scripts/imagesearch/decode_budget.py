@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 MIB = 1 << 20
-# The share of the machine's memory decodes may hold at once. On the default t3.micro (1 GiB) the
-# daemon with its model and index sits near 600 MiB, so 256 MiB of decodes leaves room for the OS.
+# The share of the machine's memory decodes may hold at once, inside a process's half of it
+# (PROCESS_SHARE below) beside its model and index (docs/agent.md, "Ingest").
 DECODE_SHARE = 0.25
 # Peak bytes held per decoded pixel, measured (bench/decode_memory.py) with the strip-wise
 # conversion of imagesearch.model.images: Pillow keeps any mode in at most 4 bytes per pixel; the worst
@@ -40,6 +40,37 @@ LARGE_BYTES = 64 * MIB
 # no more than it used to (an explicit IMAGESEARCH_MAX_PIXELS may).
 MAX_DERIVED_PIXELS = 40_000_000
 FALLBACK_MEMORY_MIB = 1024  # when /proc/meminfo cannot be read: the default instance's memory
+# The instance's memory is split in two halves between the processes that load the model and
+# decode: the daemon, and the `imagesearch ingest` command the IngestDocument runs beside it. Each
+# peaks within its half with the worst admitted image (its decode share above included), as
+# measured at IMAGESEARCH_MEMORY_MIB=1024 (bench/decode_memory.py; a test for ingest:
+# tests/unit/engine/test_ingest_memory.py). The two resident sets share the libraries' file
+# pages, so their sum overstates what the pair holds; docs/agent.md ("Ingest") has the split.
+PROCESS_SHARE = 0.5
+
+
+def process_peak_mib(memory_mib: int) -> int:
+    """The peak resident memory (MiB) the daemon, and the ingest command, may each reach."""
+    return int(memory_mib * PROCESS_SHARE)
+
+
+# What one image of a model batch holds while the model runs (ResNet-50's activations at a 224 px
+# input, measured: a batch of 64 raised `imagesearch ingest` from 346 to 1,022 MiB resident, 6 by
+# 83 MiB; bench/decode_memory.py), scaled by the input's area, and a batch's fixed part.
+RUN_BYTES_PER_IMAGE_224 = 11 * MIB
+RUN_BYTES_FIXED = 32 * MIB
+
+
+def model_run_bytes(batch: int, size: int) -> int:
+    """The bytes a model batch of `batch` images at a `size` px input holds while it runs."""
+    return RUN_BYTES_FIXED + batch * RUN_BYTES_PER_IMAGE_224 * size * size // (224 * 224)
+
+
+def model_batch_cap(budget: DecodeBudget, size: int) -> int:
+    """The largest model batch whose run holds at most a quarter of the decode budget (2 images
+    at 224 px on 1 GiB, 8 on 2 GiB): the instance's ingest caps IMAGESEARCH_BATCH_SIZE with it."""
+    per_image = RUN_BYTES_PER_IMAGE_224 * size * size // (224 * 224)
+    return max(1, (budget.budget_bytes // 4 - RUN_BYTES_FIXED) // max(1, per_image))
 
 
 def machine_memory_mib(meminfo: str = "/proc/meminfo") -> int:

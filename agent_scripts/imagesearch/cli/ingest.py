@@ -39,6 +39,7 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the batch named by --key (or SSM_key) and print its report."""
     from imagesearch import settings as settings_table
     from imagesearch.cli.common import configure_decoding
+    from imagesearch.decode_budget import model_batch_cap
     from imagesearch.env_file import load_env_file
     from imagesearch.index.build_params import BuildConfig
     from imagesearch.ops.ingest import apply_batch
@@ -54,6 +55,10 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
         raise SearchError("bad_request", "no gallery bucket: pass --bucket or set GALLERY_BUCKET")
     index_root = args.index or settings.index
     config = BuildConfig.from_settings(settings)
+    # The model's activations grow with the batch (64 at 224 px: ~700 MiB); on the instance the
+    # batch is capped so a run fits the process's memory beside the daemon (docs/agent.md, "Ingest").
+    cap = model_batch_cap(settings_table.decode_budget(settings), config.input_size or 224)
+    config = dataclasses.replace(config, batch_size=min(config.batch_size, cap))
     if args.cache_dir:
         config = dataclasses.replace(config, cache_dir=args.cache_dir)
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from imagesearch.model.images import open_oriented
+from imagesearch.decode_budget import LARGE_BYTES, release_memory, shared_gate
+from imagesearch.model.images import decode_cost, open_oriented
 
 THUMB_SIZE = 256
 PREVIEW_SIZE = 1280
@@ -47,18 +48,27 @@ def _jpeg(im: Image.Image, long_side: int, quality: int) -> bytes:
 
 
 def _original_size(data: bytes) -> tuple[int, int]:
-    """The original's upright size (a draft decode shrinks the pixels, not what the listing reports)."""
+    """The original's upright size (a draft decode shrinks the pixels, not what the listing reports).
+
+    PNG's getexif() decodes the whole image (an eXIf chunk may follow the pixels): it holds the
+    decode gate for that, or a near-cap PNG's pixels sat beside another copy's decode, outside the
+    budget (+94 MiB on an ingest's peak, bench/decode_memory.py).
+    """
     with Image.open(io.BytesIO(data)) as im:
         width, height = im.size
-        orientation = im.getexif().get(0x0112)
+        cost = 0 if im.format == "JPEG" else decode_cost(data)
+        with shared_gate().hold(cost):
+            orientation = im.getexif().get(0x0112)
+    if cost > LARGE_BYTES:
+        release_memory()
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 def make_display_copies(data: bytes, *, max_pixels: int | None = None) -> DisplayCopies:
     """The thumbnail and preview of an image's bytes; SearchError("bad_image") when it cannot be decoded."""
-    im = open_oriented(data, max_side=PREVIEW_SIZE, max_pixels=max_pixels)
-    copies = {prefix: _jpeg(im, size, JPEG_QUALITY[prefix]) for prefix, size in SIZES.items()}
+    im = open_oriented(data, max_side=PREVIEW_SIZE, max_pixels=max_pixels)  # refuses bad images first
     width, height = _original_size(data)
+    copies = {prefix: _jpeg(im, size, JPEG_QUALITY[prefix]) for prefix, size in SIZES.items()}
     return DisplayCopies(copies=copies, width=width, height=height)
 
 

@@ -40,8 +40,9 @@ def _cost(image_format: str | None, size: tuple[int, int]) -> int:
 
 
 def _decode(data: bytes, *, max_pixels: int, need: tuple[int, int] | None, gate: PixelGate | None,
-            ) -> Image.Image:
-    """image_prep's decode with this process's per-format caps, inside its memory gate."""
+            max_side: int | None = None) -> Image.Image:
+    """image_prep's decode with this process's per-format caps, inside its memory gate; `max_side`:
+    resized to fit it before the gate is let go (a full-size result beside the next decode is not)."""
     gate = gate or decode_budget.shared_gate()
     held = [0]
 
@@ -52,7 +53,7 @@ def _decode(data: bytes, *, max_pixels: int, need: tuple[int, int] | None, gate:
 
     try:
         out = image_prep.decode(data, max_pixels=max_pixels, size=need, pixel_cap=decode_budget.pixel_cap,
-                                hold=hold)
+                                hold=hold, max_side=max_side)
     except image_prep.BadImage as e:
         raise SearchError("bad_image", str(e)) from e
     if held[0] > decode_budget.LARGE_BYTES:
@@ -96,10 +97,4 @@ def open_oriented(data: bytes, *, max_side: int, max_pixels: int | None = None,
         raise ValueError(f"max_side must be at least 1, not {max_side}")
     if max_pixels is None:
         max_pixels = decode_budget.DecodeBudget.from_memory(decode_budget.machine_memory_mib()).max_pixels
-    im = _decode(data, max_pixels=max_pixels, need=(max_side, max_side), gate=gate)
-    long_side = max(im.size)
-    if long_side > max_side:
-        scale = max_side / long_side
-        im = im.resize((max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale))),
-                       Image.Resampling.LANCZOS)
-    return im
+    return _decode(data, max_pixels=max_pixels, need=(max_side, max_side), gate=gate, max_side=max_side)

@@ -151,12 +151,11 @@ UNKNOWN = ImageFacts(None, None, None)
 
 def image_facts(data: bytes) -> ImageFacts:
     """Size in pixels (from the header only: nothing decoded) and bytes of one image."""
+    from image_prep import formats
     from PIL import Image, UnidentifiedImageError
 
-    from imagesearch.model.images import ALLOWED_FORMATS
-
     try:
-        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as im:
+        with Image.open(io.BytesIO(data), formats=formats()) as im:  # HEIF registered
             width, height = im.size
     except (UnidentifiedImageError, OSError, ValueError):
         return ImageFacts(None, None, len(data))

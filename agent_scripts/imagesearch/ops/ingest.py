@@ -86,6 +86,22 @@ class _Reads:
         return Source(key, f"s3://{self.bucket}/{key}", None, read)
 
 
+def release_model() -> None:
+    """Give the model update_images loaded back to the OS before the stages that do not need it.
+
+    The featurizer is garbage once update_images returns, but MXNet's blocks sit in reference
+    cycles and glibc keeps the freed heap: without this the ingest command carried ~155 MiB of
+    model into the display copies' decodes (bench/decode_memory.py). The warm-up and duplicates
+    search stored vectors only and never load the model.
+    """
+    import gc
+
+    from imagesearch.decode_budget import release_memory
+
+    gc.collect()
+    release_memory()
+
+
 def _short(items: list, limit: int = REPORT_LIST_LIMIT) -> list:
     return items[:limit]
 
@@ -132,6 +148,8 @@ def apply_batch(
             featurizer=featurizer, cache_dir=cache_dir, source=f"s3://{bucket}/{batch_key}", kind="ingest",
             refused=refused,
         )
+    if featurizer is None:
+        release_model()
     if reads.transient:
         # The version (if any) holds what could be read; the retry adds the rest and changes nothing else.
         raise SearchError("internal", "could not read " + "; ".join(reads.transient[:5]))

@@ -116,6 +116,16 @@ def _reduced_rgb(im: Image.Image, factor: int) -> Image.Image:
     return out
 
 
+def _fit(im: Image.Image, max_side: int) -> Image.Image:
+    """`im` resized (Lanczos) so its long side is at most `max_side`; never enlarged."""
+    long_side = max(im.size)
+    if long_side <= max_side:
+        return im
+    scale = max_side / long_side
+    return im.resize((max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale))),
+                     Image.Resampling.LANCZOS)
+
+
 def _draft(im: Image.Image, need: tuple[int, int] | None) -> int | None:
     """Ask libjpeg for a reduced-scale decode of a JPEG; its orientation (None: not read yet).
 
@@ -153,7 +163,8 @@ def _same_cap(max_pixels: int, image_format: str | None) -> int:
 
 def decode(data: bytes, *, max_pixels: int, size: tuple[int, int] | None = None,
            pixel_cap: Callable[[int, str | None], int] = _same_cap,
-           hold: Callable[[Image.Image], AbstractContextManager] | None = None) -> Image.Image:
+           hold: Callable[[Image.Image], AbstractContextManager] | None = None,
+           max_side: int | None = None) -> Image.Image:
     """Decode `data` into an upright RGB image, or raise BadImage saying why.
 
     The format is sniffed from the content (never the extension); truncated or corrupt files,
@@ -165,7 +176,8 @@ def decode(data: bytes, *, max_pixels: int, size: tuple[int, int] | None = None,
 
     `pixel_cap(max_pixels, format)`: the cap of one format (default: `max_pixels` for all).
     `hold(image)`: a context held while the opened (drafted, not yet loaded) image decodes, e.g. a
-    share of a memory budget (default: none).
+    share of a memory budget (default: none). `max_side`: the result resized (Lanczos) to fit it,
+    never enlarged, before `hold` is let go (display copies).
     """
     if not data:
         raise BadImage("the file is empty")
@@ -188,8 +200,12 @@ def decode(data: bytes, *, max_pixels: int, size: tuple[int, int] | None = None,
                 raw_need = _raw(size, orientation) if size is not None else None
                 out = _reduced_rgb(im, _factor(im.size, raw_need))
                 del im
-            if orientation != 1:
-                out = out.transpose(_TRANSPOSE[orientation])
+                # Inside the hold: a full-size result turned or resized after it was let go sat
+                # beside the next image's decode (+120 MiB over the budget with display copies).
+                if orientation != 1:
+                    out = out.transpose(_TRANSPOSE[orientation])
+                if max_side is not None:
+                    out = _fit(out, max_side)
             # No EXIF, XMP or GPS to leak into a display copy, no orientation tag to turn it twice.
             out.info = {"icc_profile": icc} if icc else {}
             return out

@@ -1,0 +1,132 @@
+"""`imagesearch ingest` with the worst admitted images peaks within its half of the default instance.
+
+The command runs as the IngestDocument runs it: its own process, seeded weights at the default
+224 px input, the gallery and site buckets over S3 (a moto server in another process, so moto's
+memory is not counted), display copies made, the new version warmed and its duplicates written.
+The process reports its own peak resident memory (VmHWM of /proc/self/status) when main() returns:
+the parent's wait4 ru_maxrss is no measure of it, since Linux carries the forking parent's peak
+across exec (that artefact read 954 MiB for six small PNGs; the command's own peak was 454).
+The budget derives from IMAGESEARCH_MEMORY_MIB (decode_budget.process_peak_mib). No timings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from imagesearch import settings
+from imagesearch.decode_budget import model_batch_cap, process_peak_mib
+
+MEMORY_MIB = 1024  # the default instance, t3.micro
+WORST = 3  # two display-copy workers and one more: every decode of the batch near the cap
+MANY = 70  # over 64: one model batch of the default IMAGESEARCH_BATCH_SIZE held ~700 MiB of activations
+# With MANY, over 128 images: the band calibration samples its 20,000 random pairs (it held 328 MiB).
+INDEXED = 60
+SIZE = 224  # the default input size, what the instance runs
+
+BUILD = textwrap.dedent("""
+    import sys
+    from imagesearch.model.sample_data import generate
+    from imagesearch.ops.build import build_index
+    images, root, cache = sys.argv[1:4]
+    generate(images, count=int(sys.argv[5]), seed=0)
+    build_index(images, root, weights="seed:0", size=int(sys.argv[4]), cache_dir=cache)
+""")
+
+# The local S3: serves until its stdin closes; prints the endpoint and the batch key once ready.
+STACK = textwrap.dedent("""
+    import io, json, sys
+    from devstack.s3server import MotoServer, client, create_buckets
+    from PIL import Image
+    side, count = int(sys.argv[1]), int(sys.argv[2])
+    with MotoServer() as server:
+        s3 = client("s3", server.endpoint_url)
+        create_buckets(s3, "gallery", "site")
+        changes = []
+        for n in range(count):
+            out = io.BytesIO()
+            # RGBA is the mode Pillow keeps widest; flat, so a few hundred KB as PNG
+            Image.new("RGBA", (side, side), (n % 256, 90, n // 256, 128)).save(out, "PNG", compress_level=1)
+            key = f"gallery/worst/{n}.png"
+            s3.put_object(Bucket="gallery", Key=key, Body=out.getvalue())
+            changes.append({"key": key, "op": "put"})
+        batch = "ingest/0123456789abcdef0123456789abcdef.json"
+        s3.put_object(Bucket="gallery", Key=batch, Body=json.dumps({"changes": changes}).encode())
+        print(json.dumps({"endpoint": server.endpoint_url, "batch": batch}), flush=True)
+        sys.stdin.read()
+""")
+
+# The command itself (imagesearch.cli.main, the console script's entry), then its own peak.
+INGEST = textwrap.dedent("""
+    import json, sys
+    from imagesearch.cli import main
+    code = main(sys.argv[1:])
+    fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    print(json.dumps({"code": code, "peak_kib": int(fields["VmHWM"].split()[0])}), file=sys.stderr)
+""")
+
+
+def _vmhwm_readable() -> bool:
+    try:
+        return "VmHWM" in Path("/proc/self/status").read_text()
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not _vmhwm_readable(),
+                                reason="needs Linux /proc (VmHWM)")
+
+
+def test_the_ingest_share_derives_from_the_memory_setting():
+    assert process_peak_mib(MEMORY_MIB) == 512
+    assert process_peak_mib(settings.load({"IMAGESEARCH_MEMORY_MIB": "2048"}).memory_mib) == 1024
+    # and so does the model batch the instance's ingest runs (IMAGESEARCH_BATCH_SIZE capped by it)
+    caps = [model_batch_cap(settings.decode_budget(settings.load({"IMAGESEARCH_MEMORY_MIB": str(m)})), SIZE)
+            for m in (512, 1024, 4096)]
+    assert caps == [1, 2, 20]
+
+
+@pytest.mark.parametrize("kind", ["worst", "many"])
+def test_ingest_peaks_within_its_share(tmp_path, kind):
+    # GIVEN a 224 px index and a batch of near-cap RGBA PNGs (the cap of a 1 GiB instance), or of
+    # more small ones than one model batch of the default IMAGESEARCH_BATCH_SIZE (64) held
+    env_memory = {"IMAGESEARCH_MEMORY_MIB": str(MEMORY_MIB)}
+    side, count = (math.isqrt(settings.load(env_memory).max_pixels), WORST) if kind == "worst" else (64, MANY)
+    index_root, cache = tmp_path / "index", tmp_path / "cache"
+    subprocess.run([sys.executable, "-c", BUILD, str(tmp_path / "images"), str(index_root),
+                    str(tmp_path / "build-cache"), str(SIZE), str(INDEXED)], check=True, timeout=900)
+    stack = subprocess.Popen([sys.executable, "-c", STACK, str(side), str(count)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(stack.stdout.readline())
+        env = {**os.environ, **env_memory, "AWS_ENDPOINT_URL": ready["endpoint"],
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # moto's placeholders
+               "AWS_DEFAULT_REGION": "us-east-1", "SITE_BUCKET": "site",
+               "IMAGESEARCH_ENV_FILE": str(cache / "absent.env"),
+               "IMAGESEARCH_SOCKET": str(cache / "no.sock"),
+               "IMAGESEARCH_BUILD_MAX_BYTES": str(64 << 20)}
+        for name in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"):
+            env.pop(name, None)  # SSM runs the command without the service unit's settings
+        # WHEN the command applies the batch
+        proc = subprocess.run([sys.executable, "-c", INGEST, "ingest", "--key", ready["batch"],
+                               "--bucket", "gallery", "--index", str(index_root), "--cache-dir", str(cache)],
+                              env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        stack.communicate(timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    # THEN every image went in, with its display copies, the warm-up and the duplicates
+    assert report["added"] == count and report["skipped"] == 0, report
+    assert report["site"]["copied"] == count and not report["site"]["failed"], report["site"]
+    assert report["cache"]["warmed"] and report["duplicates"]["ok"], report
+    # AND its peak resident memory stays within its half of the instance
+    peak_mib = json.loads(proc.stderr.strip().splitlines()[-1])["peak_kib"] / 1024
+    budget = process_peak_mib(MEMORY_MIB)
+    print(f"ingest of {count} PNGs ({side} x {side}): peak {peak_mib:.0f} MiB of {budget}")
+    assert peak_mib <= budget, f"ingest peaked at {peak_mib:.0f} MiB, over its {budget} MiB"
