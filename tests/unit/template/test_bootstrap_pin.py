@@ -14,12 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from publish.template import TEMPLATE, load_template, refresh_document
-
-
-@pytest.fixture(scope="module")
-def template() -> dict:
-    return load_template(TEMPLATE)
+from publish.template import refresh_document
 
 
 def _sub(text: str, values: dict[str, str]) -> str:

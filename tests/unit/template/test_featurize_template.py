@@ -7,24 +7,12 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
-from publish.template import TEMPLATE, load_template
+from publish.template import TEMPLATE
 
 REPO = TEMPLATE.parent
 FUNCTION_DIR = REPO / "functions" / "featurize"
 LAYER_RECORD = REPO / "docs" / "bench" / "featurize_layer.json"
 LAMBDA_UNPACKED_LIMIT = 250 * 1000 * 1000  # bytes: function code and every layer, unzipped
-
-
-@pytest.fixture(scope="module")
-def template() -> dict:
-    return load_template(TEMPLATE)
-
-
-@pytest.fixture(scope="module")
-def resources(template) -> dict:
-    return template["Resources"]
 
 
 def _list(value) -> list:

@@ -9,14 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from publish.template import TEMPLATE, load_template
+from publish.template import TEMPLATE
 
 from .test_template import _tool
-
-
-@pytest.fixture(scope="module")
-def template() -> dict:
-    return load_template(TEMPLATE)
 
 
 def test_the_parameter_defaults_to_the_instance(template):

@@ -9,7 +9,7 @@ import re
 import pytest
 from imagesearch.keys import INGEST_KEY_RE
 
-from publish.template import TEMPLATE, ingest_document, load_template
+from publish.template import TEMPLATE, ingest_document
 
 FUNCTIONS = TEMPLATE.parent / "functions"
 GOOD_KEY = "ingest/0123456789abcdef0123456789abcdef.json"
@@ -22,16 +22,6 @@ HOSTILE_KEYS = [
     "ingest/0123456789abcdef0123456789abcdef.jsonx", "ingest/0123456789abcdef0123456789abcdef.json\x00",
     "ingest/0123456789abcdef0123456789abcdef/json", "ingest/\u0660123456789abcdef0123456789abcdef.json",
 ]
-
-
-@pytest.fixture(scope="module")
-def template() -> dict:
-    return load_template(TEMPLATE)
-
-
-@pytest.fixture(scope="module")
-def resources(template) -> dict:
-    return template["Resources"]
 
 
 @pytest.fixture(scope="module")

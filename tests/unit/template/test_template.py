@@ -12,22 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from publish.template import TEMPLATE, http_api_routes, load_template, refresh_document, search_document
+from publish.template import TEMPLATE, http_api_routes, refresh_document, search_document
 
 ROOT = TEMPLATE.parent
 # The instance tag's value is the stack's name, so two stacks never share a search instance.
 STACK_NAME = {"Ref": "AWS::StackName"}
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="module")
-def template() -> dict:
-    return load_template(TEMPLATE)
-
-
-@pytest.fixture(scope="module")
-def resources(template) -> dict:
-    return template["Resources"]
 
 
 def _listify(value) -> list:
