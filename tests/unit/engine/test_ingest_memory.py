@@ -7,6 +7,13 @@ The process reports its own peak resident memory (VmHWM of /proc/self/status) wh
 the parent's wait4 ru_maxrss is no measure of it, since Linux carries the forking parent's peak
 across exec (that artefact read 954 MiB for six small PNGs; the command's own peak was 454).
 The budget derives from IMAGESEARCH_MEMORY_MIB (decode_budget.process_peak_mib). No timings.
+
+VmHWM counts the libraries' file pages as the page cache happens to hold them: a venv that pip has
+just written maps them in large folios (181 MiB of file pages after `import mxnet, numpy`, against
+97 from a cold page cache; same wheels, same anonymous memory, 101 MiB). That made a fresh clone
+read ~80 MiB more than a long-lived checkout. So the bound is on what the command owns: its peak
+minus the file pages mapped once its libraries are imported (file pages only grow after that, so
+this bounds its private memory from above), plus the libraries' pages as read cold from disk.
 """
 
 from __future__ import annotations
@@ -62,13 +69,27 @@ STACK = textwrap.dedent("""
         sys.stdin.read()
 """)
 
-# The command itself (imagesearch.cli.main, the console script's entry), then its own peak.
+# The libraries' file pages once imported, read from a cold page cache (the wrapper below's imports:
+# 110 MiB here; drop the venv's .so files from the cache with posix_fadvise(DONTNEED), then read
+# RssFile after the imports), rounded up.
+LIBRARY_PAGES_MIB = 112
+
+# The command itself (imagesearch.cli.main, the console script's entry) after the libraries it maps,
+# then its own peak and its file pages at both points.
 INGEST = textwrap.dedent("""
     import json, sys
+    import mxnet, numpy, boto3, PIL.Image, pillow_heif
+    import imagesearch.model.features, imagesearch.ops.ingest, imagesearch.ops.duplicates
     from imagesearch.cli import main
+
+    def status(name):
+        fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        return int(fields[name].split()[0])
+
+    file_kib = status("RssFile")
     code = main(sys.argv[1:])
-    fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
-    print(json.dumps({"code": code, "peak_kib": int(fields["VmHWM"].split()[0])}), file=sys.stderr)
+    print(json.dumps({"code": code, "peak_kib": status("VmHWM"), "file_after_imports_kib": file_kib,
+                      "file_at_end_kib": status("RssFile")}), file=sys.stderr)
 """)
 
 
@@ -92,10 +113,6 @@ def test_the_ingest_share_derives_from_the_memory_setting():
     assert caps == [1, 2, 20]
 
 
-# Known gap (docs/agent.md, "Ingest"): a freshly created venv read 565 / 546 MiB where a long-lived one
-# with the same packages reads 488 / 465; until the cause is found the bound is not met everywhere.
-@pytest.mark.xfail(reason="fresh venvs peak above the 512 MiB half (565 / 546 MiB); cause not found",
-                   strict=False)
 @pytest.mark.parametrize("kind", ["worst", "many"])
 def test_ingest_peaks_within_its_share(tmp_path, kind):
     # GIVEN a 224 px index and a batch of near-cap RGBA PNGs (the cap of a 1 GiB instance), or of
@@ -129,8 +146,12 @@ def test_ingest_peaks_within_its_share(tmp_path, kind):
     assert report["added"] == count and report["skipped"] == 0, report
     assert report["site"]["copied"] == count and not report["site"]["failed"], report["site"]
     assert report["cache"]["warmed"] and report["duplicates"]["ok"], report
-    # AND its peak resident memory stays within its half of the instance
-    peak_mib = json.loads(proc.stderr.strip().splitlines()[-1])["peak_kib"] / 1024
+    # AND its peak, with the libraries' pages counted as read cold, stays within its half of the instance
+    memory = json.loads(proc.stderr.strip().splitlines()[-1])
+    private_mib = (memory["peak_kib"] - memory["file_after_imports_kib"]) / 1024
+    peak_mib = private_mib + LIBRARY_PAGES_MIB
     budget = process_peak_mib(MEMORY_MIB)
-    print(f"ingest of {count} PNGs ({side} x {side}): peak {peak_mib:.0f} MiB of {budget}")
+    print(f"ingest of {count} PNGs ({side} x {side}): peak {peak_mib:.0f} MiB of {budget} "
+          f"(private at most {private_mib:.0f}; VmHWM {memory['peak_kib'] / 1024:.0f} with "
+          f"{memory['file_after_imports_kib'] / 1024:.0f} MiB of file pages after the imports)")
     assert peak_mib <= budget, f"ingest peaked at {peak_mib:.0f} MiB, over its {budget} MiB"
