@@ -13,10 +13,12 @@ help:
 	@echo "make bench  - measure every stage (writes docs/benchmarks.md)"
 	@echo "make sam-build / make publish - deploy to AWS (docs/deploy.md)"
 
+# --no-compile (here and in the other venvs): Python compiles a module when it is first imported;
+# compiling every file of every wheel up front cost about 20 s of CPU for files never imported.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -57,7 +59,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .venv-checkov
 $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	$(CHECKOV_VENV)/bin/pip install --quiet --no-compile checkov==$(CHECKOV_VERSION)
 	touch $@
 
 checkov: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
@@ -70,12 +72,17 @@ sam-build: $(STAMP)
 publish: $(STAMP) wheelhouse
 	$(BIN)/python -m publish $(if $(IMAGES),--images $(IMAGES)) $(ARGS)
 
-# Two workers (the machine's two cores): the unit tests spread over both; the integration and e2e
-# tests share one local stack, so they stay together on one worker (xdist_group "stack", tests/conftest.py).
+# Set-up first, its independent parts side by side (-j3: the dev venv, the functions' runtime venv and
+# checkov's venv are mostly waiting on pip). Then two workers (the machine's two cores), each test
+# module a unit of work; a worker that gets a stack test starts its own local stack (tests/conftest.py).
 PYTEST_WORKERS ?= 2
-test: $(STAMP) system-deps lint wheelhouse runtime-venv $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+test:
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-setup
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadscope
 	$(MAKE) --no-print-directory test-runtime
+
+.PHONY: test-setup
+test-setup: $(STAMP) system-deps lint wheelhouse runtime-venv $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
 # The functions also run on the template's runtime (python3.12): the search function's unit tests
 # run there too, and the local stack runs both functions' containers on it (docs/local.md), in a
@@ -84,11 +91,11 @@ RUNTIME_VENV := .venv-runtime
 $(RUNTIME_VENV)/.installed: constraints.txt functions/search/requirements.txt functions/ingest/requirements.txt \
 		functions/featurize/requirements.txt functions/featurize/layer/requirements.txt
 	$(SAM_BUILD_ENV) python3.12 -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/pip install --quiet -c constraints.txt -r functions/search/requirements.txt \
+	$(RUNTIME_VENV)/bin/pip install --quiet --no-compile -c constraints.txt -r functions/search/requirements.txt \
 		-r functions/ingest/requirements.txt -r functions/featurize/requirements.txt \
 		boto3 moto pytest pytest-socket pytest-timeout pytest-xdist
 	# The featurize layer's own pins (numpy 2 for Python 3.12; constraints.txt pins the instance's 1.23).
-	$(RUNTIME_VENV)/bin/pip install --quiet -r functions/featurize/layer/requirements.txt
+	$(RUNTIME_VENV)/bin/pip install --quiet --no-compile -r functions/featurize/layer/requirements.txt
 	touch $@
 
 # Built where python3.12 exists; elsewhere the local stack says it runs the functions on .venv's Python.

@@ -122,7 +122,9 @@ def archive_bytes(files: dict[str, tuple[bytes, int]]) -> bytes:
             info.uname = info.gname = ""
             tar.addfile(info, io.BytesIO(data))
     out = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
+    # Level 1: the wheels (nearly all the bytes) are zip-compressed already; level 9 made the same
+    # size (91 MiB) in 2.6 times the time (6.5 s against 2.5 here).
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=1) as gz:
         gz.write(raw.getvalue())
     return out.getvalue()
 

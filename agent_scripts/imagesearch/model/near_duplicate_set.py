@@ -16,9 +16,14 @@ the instance's; `available()` says whether it is installed.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
+import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance
@@ -142,13 +147,71 @@ def generate(split: str = "all", *, long_side: int = LONG_SIDE, seed: int = 0,
 
 @functools.lru_cache(maxsize=4)
 def _generate(split: str, long_side: int, seed: int, heic: bool, grey: bool) -> tuple[LabelledImage, ...]:
-    # Deterministic and a few seconds to make: each process makes a set once (publish, then ingest).
+    # Deterministic, and about 7 s to make (the 2400 px encodes): kept once per process, and on disk
+    # for the next process (every publish and build makes the same set).
+    folder = _cache_folder(split, long_side, seed, heic, grey)
+    cached = _read_cached(folder)
+    if cached is not None:
+        return cached
+    shutil.rmtree(folder, ignore_errors=True)  # a damaged copy (a file gone) is replaced
     rng = np.random.default_rng(seed)
     images: list[LabelledImage] = []
     for name in photo_names(split, grey):
         group = name.rsplit(".", 1)[0]
         images += _variants(group, _photo(name, long_side), rng, heic)
+    _write_cached(folder, images)
     return tuple(images)
+
+
+def cache_root() -> Path:
+    """Where made sets are kept between processes: under the user's ~/.cache (the operator's machine;
+    the instance has no scikit-image and never makes a set)."""
+    return Path.home() / ".cache" / "imagesearch" / "near-duplicate-set"
+
+
+def _cache_folder(split: str, long_side: int, seed: int, heic: bool, grey: bool) -> Path:
+    """A folder named by everything the bytes depend on: this module's code, the encoders' and the
+    photographs' versions, and the arguments; a change of any makes a new set."""
+    import PIL
+    import skimage
+
+    try:
+        import pillow_heif
+
+        heif_version = pillow_heif.__version__
+    except ImportError:
+        heif_version = "none"
+    key = json.dumps([Path(__file__).read_text(), PIL.__version__, heif_version, skimage.__version__,
+                      split, long_side, seed, heic, grey])
+    return cache_root() / hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _read_cached(folder: Path) -> tuple[LabelledImage, ...] | None:
+    try:
+        rows = json.loads((folder / "set.json").read_text())
+        return tuple(LabelledImage(r["group"], r["variant"], (folder / r["file"]).read_bytes(), r["suffix"])
+                     for r in rows)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _write_cached(folder: Path, images: list[LabelledImage]) -> None:
+    """Write the set beside its final place, then rename it there (a reader sees all of it or none)."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".part-"))
+    except OSError:
+        return  # no cache folder: the set is made again next time
+    try:
+        for image in images:
+            (staging / image.name).write_bytes(image.data)
+        rows = [{"group": i.group, "variant": i.variant, "suffix": i.suffix, "file": i.name} for i in images]
+        (staging / "set.json").write_text(json.dumps(rows))
+        staging.rename(folder)
+    except OSError:
+        pass  # another process kept the same set first, or the disk is full: either way not needed
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def describe(images: list[LabelledImage], split: str, long_side: int = LONG_SIDE) -> dict:

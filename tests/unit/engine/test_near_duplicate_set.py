@@ -68,3 +68,19 @@ def test_the_set_is_written_as_an_album(images, tmp_path):
     assert [p.split("/")[-2:] for p in paths] == [["copies", i.name] for i in images[:3]]
     described = nds.describe(images, "evaluation", LONG)
     assert described["photos"] == len({i.group for i in images}) and described["long_side"] == LONG
+
+
+def test_a_made_set_is_kept_on_disk_and_read_back_by_the_next_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    nds._generate.cache_clear()  # this process's copy stands for another process's
+    made = nds.generate("evaluation", long_side=LONG, heic=False, seed=3)
+    kept = list(nds.cache_root().glob("*/set.json"))
+    assert len(kept) == 1
+    nds._generate.cache_clear()
+    assert nds.generate("evaluation", long_side=LONG, heic=False, seed=3) == made
+    # a damaged copy (a file gone) is made again, not trusted, and replaced
+    next(kept[0].parent.glob("*.jpg")).unlink()
+    nds._generate.cache_clear()
+    assert nds.generate("evaluation", long_side=LONG, heic=False, seed=3) == made
+    assert len(list(kept[0].parent.glob("*.jpg"))) == len(made)
+    nds._generate.cache_clear()
