@@ -33,7 +33,7 @@ def run_prefix(run: str) -> str:
 
 
 def record_key(run: str, batch: int) -> str:
-    """The shard record of one batch (functions/featurize/featurize_request.shard_record_key)."""
+    """The shard record of one batch (functions/featurize/request.shard_record_key)."""
     return f"{run_prefix(run)}shards/{batch:06d}.json"
 
 

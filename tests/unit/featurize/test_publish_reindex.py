@@ -1,14 +1,18 @@
 """publish --reindex's index step: the gallery featurized through the queue, one version in the index."""
 
+# The engine's imports follow the skip where MXNet is not installed.
+# ruff: noqa: E402
 from __future__ import annotations
 
 import io
 
 import boto3
-from featurize_batch import handle_records
+import pytest
+from featurize_function import fn
 from featurize_material import ENV, GALLERY, SIZE
-from featurize_settings import FeaturizeConfig
-from featurize_shard import FeaturizeClients
+
+pytest.importorskip("mxnet", reason="the instance's side (MXNet, the exporter) is not in the runtime venv")
+
 from imagesearch.index.storage import GALLERY_INDEX_PREFIX, S3IndexStore
 from imagesearch.model import near_duplicate_set
 from imagesearch.model.sample_data import render
@@ -29,7 +33,8 @@ def test_the_step_publishes_one_version_from_the_shards(s3, models, featurizer, 
     def drain() -> None:
         for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
             record = {"messageId": m["MessageId"], "body": m["Body"]}
-            answer = handle_records([record], FeaturizeClients(s3=s3), FeaturizeConfig.from_env(ENV), models)
+            answer = fn.batch.handle_records([record], fn.shard.FeaturizeClients(s3=s3),
+                                             fn.settings.FeaturizeConfig.from_env(ENV), models)
             assert answer == {"batchItemFailures": []}
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
