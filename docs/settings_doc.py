@@ -85,7 +85,8 @@ defaults (`make publish ARGS=--help`):
 | `--site-dir` | `site` | The static page's files; a `config.js` there is replaced by the generated one. |
 | `--weights` | the engine's `IMAGESEARCH_WEIGHTS` | FILE.params (verified, uploaded to models/ under its hash and used from there), s3://..., pretrained (fetched and verified once, then the same) or seed:N. |
 | `--size` | the engine's `IMAGESEARCH_INPUT_SIZE`, else 224 for pretrained weights and 32 for seed:N | Featurizer input size of the index build. |
-| `--reindex` | off | Featurize the gallery on Lambda through the stack's featurize queue (`imagesearch.ops.reindex`) instead of on this machine; needs the `FeaturizeQueueUrl` output (docs/featurize.md). |
+| `--reindex` | off (automatic when the weights changed) | Featurize the gallery on Lambda through the stack's featurize queue (`imagesearch.ops.reindex`) instead of on this machine; needs the `FeaturizeQueueUrl` output (docs/featurize.md). Without `--reindex` or `--no-reindex`, publish does this by itself when the weights' digest differs from the live index's and the stack has the queue, and says so with both digests (`publish.reindex.choose_index_step`). |
+| `--no-reindex` | off | Build the index on this machine even when the weights changed. |
 | `--per-album` | `48` | Browsable images per album copied to albums/ and listed in albums.json. |
 | `--concurrency` | `16` | Uploads in flight at once (s3transfer max_concurrency; the connection pool matches). |
 | `--cache-dir` | `build/publish-cache` | Where the sample collection, downloaded weights and index versions are kept. |
