@@ -119,8 +119,7 @@ def reindex_step(sqs: Any, queue_url: str, *, batch_size: int | None = None, tim
         from imagesearch.model.features import Featurizer
         from imagesearch.ops.reindex import (
             DEFAULT_BATCH,
-            assemble_run,
-            catch_up,
+            finish_run,
             gallery_keys,
             plan_run,
             start_run,
@@ -138,16 +137,20 @@ def reindex_step(sqs: Any, queue_url: str, *, batch_size: int | None = None, tim
                             onnx_sha256=model.sha256, input_size=featurizer.size,
                             batch_size=batch_size or DEFAULT_BATCH)
             start_run(s3, sqs, gallery_bucket, queue_url, plan)
-            wait_for_shards(s3, gallery_bucket, plan, timeout_s=timeout_s, progress=progress, between=between)
-            plan, gone = catch_up(s3, sqs, gallery_bucket, queue_url, plan,
-                                  batch_size=batch_size or DEFAULT_BATCH)
-            wait_for_shards(s3, gallery_bucket, plan, timeout_s=timeout_s, progress=progress, between=between)
+
+            def wait(p) -> None:
+                wait_for_shards(s3, gallery_bucket, p, timeout_s=timeout_s, progress=progress,
+                                between=between)
+
+            wait(plan)
             # The near-duplicate band measured on the labelled set with the same weights, as
             # publish's own build does on this machine (None without scikit-image: the fallback).
             build = BuildConfig.from_settings(config)
             labelled = featurize_labelled_set(featurizer, build.limits, threads=build.threads)
-            assemble_run(s3, gallery_bucket, plan, S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX),
-                         config=build, drop=gone, labelled=labelled)
+            # The catch-up and the conditional switch: no ingest event lost (docs/featurize.md).
+            finish_run(s3, sqs, gallery_bucket, queue_url, plan,
+                       S3IndexStore(s3, gallery_bucket, GALLERY_INDEX_PREFIX), wait=wait, config=build,
+                       labelled=labelled, batch_size=batch_size or DEFAULT_BATCH)
         except SearchError as e:
             raise PublishError(f"re-index failed ({e.code}): {e.message}") from e
         return Counts(1, 0)

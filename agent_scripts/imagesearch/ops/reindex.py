@@ -5,7 +5,8 @@ per batch (docs/contracts.md, "Re-index shards"), waits for every shard with a p
 (images/s and ETA), then assembles the shards into one version in the same index store publish
 writes, through the same `manifest.assemble` and `storage.publish_version` as any build. The
 run's plan is kept at `reindex/<run>/run.json`, so a run resumed with the same id queues only
-the batches whose shard is missing.
+the batches whose shard is missing. `finish_run` closes it: the catch-up listing, then the pointer
+switch only if no ingest switched it since that listing (else the catch-up again).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from imagesearch.keys import GALLERY_KEY_RE
 from imagesearch.s3io import list_objects
 
 DEFAULT_BATCH = 64  # about a minute of one vCPU at 224 px (docs/benchmarks.md, section 13)
+# Catch-up listings and conditional switches before a run gives up (its shards stay; resume it).
+SWITCH_ATTEMPTS = 5
 SQS_SEND_MAX = 10  # SendMessageBatch's limit
 
 
@@ -195,12 +198,14 @@ def read_shards(s3: Any, bucket: str, plan: RunPlan,
 
 
 def assemble_run(s3: Any, bucket: str, plan: RunPlan, index_root: Any, *, config: Any = None,
-                 drop: set[str] = frozenset(), labelled: Any = None) -> dict:
+                 drop: set[str] = frozenset(), labelled: Any = None, expect: Any = None) -> dict:
     """One new live version from the run's shards (as any build: assemble, store, pointer, prune).
 
     `labelled`: the labelled near-duplicate set featurized with the run's weights
     (imagesearch.index.calibration.featurize_labelled_set, where scikit-image is installed, as
-    publish's build measures it); None: the score bands by the fallback rule.
+    publish's build measures it); None: the score bands by the fallback rule. `expect`: the
+    storage.Pointer read before the catch-up listing; the switch then happens only if it is still
+    the live one (else storage.PointerMoved, the version deleted again).
     """
     from imagesearch import settings
     from imagesearch.index.build_params import BuildConfig
@@ -218,6 +223,37 @@ def assemble_run(s3: Any, bucket: str, plan: RunPlan, index_root: Any, *, config
         extra={"build": {"kind": "reindex", "run": plan.run, "skipped": len(failed)}}, labelled=labelled,
     )
     store = open_store(index_root, s3=s3)
-    version = publish_version(store, arrays, manifest, keep=config.keep_versions)
+    version = publish_version(store, arrays, manifest, keep=config.keep_versions, expect=expect)
     skipped = [{"key": f["key"], "reason": "bad_image", "message": f["reason"]} for f in failed]
     return build_report("reindex", version, store.root, manifest, skipped, started, unchanged=False)
+
+
+def finish_run(s3: Any, sqs: Any, bucket: str, queue_url: str, plan: RunPlan, index_root: Any, *,
+               wait: Callable[[RunPlan], None], config: Any = None, labelled: Any = None,
+               batch_size: int = DEFAULT_BATCH, attempts: int = SWITCH_ATTEMPTS) -> tuple[RunPlan, dict]:
+    """After the shards: catch up, assemble and switch, with no ingest event lost in between.
+
+    The live pointer is read (with its ETag) before each catch-up listing, and the version goes
+    live only if the pointer is still that one. An ingest batch that went live after the read
+    changed the gallery before its own switch, but possibly after the listing: the switch is
+    refused, and the run lists the gallery again, featurizes what is new and tries again (`wait`
+    waits for the new batches' shards, e.g. wait_for_shards). An ingest batch still running when
+    the run switches finds the pointer moved in its turn and re-applies itself on the run's version
+    (imagesearch.ops.build.update_images). After `attempts` refused switches: an internal error;
+    the shards stay, and the same run id resumes.
+    """
+    from imagesearch.index.storage import PointerMoved, open_store
+
+    store = open_store(index_root, s3=s3)
+    for attempt in range(1, attempts + 1):
+        seen = store.read_pointer()  # before the listing: a later switch is one the listing may miss
+        plan, gone = catch_up(s3, sqs, bucket, queue_url, plan, batch_size=batch_size)
+        wait(plan)
+        try:
+            return plan, assemble_run(s3, bucket, plan, store, config=config, drop=gone, labelled=labelled,
+                                      expect=seen)
+        except PointerMoved as e:
+            if attempt == attempts:
+                raise SearchError("internal", f"run {plan.run}: {e.message}, {attempts} times in a row; "
+                                  "its shards are kept: resume it with the same run id") from e
+    raise AssertionError("unreachable")
