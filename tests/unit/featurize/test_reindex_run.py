@@ -5,6 +5,7 @@ shards, one assembled version -- and it has the neighbours of a direct build wit
 # ruff: noqa: E402
 from __future__ import annotations
 
+import hashlib
 import io
 
 import boto3
@@ -249,3 +250,25 @@ def test_an_ingest_batch_after_a_reindex_switch_reapplies_itself_on_it(s3, sqs, 
     assert live.read_current() == report["version"]
     assert key in live.read_array(report["version"], "keys").tolist()
     assert live.read_manifest(report["version"])["count"] == 5
+
+
+def test_an_image_replaced_during_a_run_goes_live_with_its_new_content(s3, sqs, onnx_model, models,
+                                                                       featurizer, tmp_path):
+    # GIVEN a live index and a run whose shards are in
+    _, model = onnx_model
+    root = str(tmp_path / "index")
+    plan, drain = _featurized_run(s3, sqs, model, featurizer, models, "run7")
+    build_index(f"s3://{GALLERY}/gallery/", root, s3=s3, featurizer=featurizer)
+    # WHEN an image is replaced after its batch read it, and its ingest batch goes live
+    key, data = "gallery/marble/1.png", _png("brick", 3)
+    s3.put_object(Bucket=GALLERY, Key=key, Body=data)
+    assert update_images(root, sources=[_source(s3, key)], s3=s3, featurizer=featurizer)["replaced"] == 1
+    plan, report = finish_run(s3, sqs[0], GALLERY, sqs[1], plan, root, batch_size=2,
+                              wait=lambda p: wait_for_shards(s3, GALLERY, p, progress=False, between=drain))
+    # THEN the catch-up featurized it again, and the run's version holds it once, with its new content
+    assert plan.batches[-1] == [key]
+    store = open_store(root)
+    keys = store.read_array(report["version"], "keys").tolist()
+    hashes = [h.decode() for h in store.read_array(report["version"], "hashes").tolist()]
+    assert keys == [f"gallery/marble/{n}.png" for n in range(4)]
+    assert hashes[1] == hashlib.sha256(data).hexdigest()
