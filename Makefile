@@ -84,8 +84,9 @@ test:
 .PHONY: test-setup
 test-setup: $(STAMP) system-deps lint wheelhouse runtime-venv $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-# The functions also run on the template's runtime (python3.12): the search function's unit tests
-# run there too, and the local stack runs both functions' containers on it (docs/local.md), in a
+# The functions also run on the template's runtime (python3.12): the search and featurize functions'
+# unit tests run there too (the featurize tests that need MXNet to convert a model skip there), and
+# the local stack runs the functions' containers on it (docs/local.md), in a
 # small venv of the functions' own dependencies and the test tools.
 RUNTIME_VENV := .venv-runtime
 $(RUNTIME_VENV)/.installed: constraints.txt functions/search/requirements.txt functions/ingest/requirements.txt \
@@ -106,7 +107,8 @@ runtime-venv:
 	else echo "python3.12 not found: the local stack runs the functions on $(PYTHON)"; fi
 
 test-runtime: runtime-venv
-	@if [ -x $(RUNTIME_VENV)/bin/python ]; then $(RUNTIME_VENV)/bin/python -m pytest -q -n $(PYTEST_WORKERS) tests/unit/function; \
+	@if [ -x $(RUNTIME_VENV)/bin/python ]; then $(RUNTIME_VENV)/bin/python -m pytest -q -n $(PYTEST_WORKERS) tests/unit/function \
+		tests/unit/featurize; \
 	else echo "python3.12 not found: the function's tests on its runtime were not run"; fi
 
 test-unit: $(STAMP) runtime-venv

@@ -71,7 +71,7 @@ def _per_image(run, x, batch: int, repeat: int) -> float:
 
 def _container(model_path: str, images: list[bytes], start, out) -> None:
     """One 'container': the function's path on its images with one intra-op thread."""
-    from featurize_model import OnnxFeaturizer
+    from model import OnnxFeaturizer
 
     model = OnnxFeaturizer(Path(model_path).read_bytes(), threads=1, chunk=16)
     model.featurize_arrays(_inputs(images[:1]))
@@ -102,9 +102,9 @@ def measure(n_images: int, repeat: int) -> dict:
     """Every figure of the section."""
     import mxnet
     import onnxruntime
-    from featurize_model import OnnxFeaturizer
     from imagesearch.model.features import Featurizer
     from imagesearch.model.onnx_model import export_model
+    from model import OnnxFeaturizer
 
     images = sample_bytes(n_images)
     t = time.perf_counter()

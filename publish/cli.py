@@ -52,8 +52,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, default=Path("build/publish-cache"),
                    help="where downloaded weights, index versions and the sample collection are kept")
     p.add_argument("--no-index", action="store_true", help="do not build or publish the index")
-    p.add_argument("--reindex", action="store_true",
-                   help="featurize on Lambda (the stack's featurize queue), not here (docs/featurize.md)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--reindex", action="store_true",
+                       help="featurize on Lambda (the stack's featurize queue), not here "
+                       "(docs/featurize.md). Default: on Lambda when the weights differ from the live "
+                       "index's and the stack has the queue")
+    where.add_argument("--no-reindex", action="store_true",
+                       help="build the index here even when the weights changed")
     p.add_argument("--force-index", action="store_true", help="build a new index version even if unchanged")
     p.add_argument("--cache-warm", choices=("all", "albums", "off"), default="all",
                    help="warm the result cache of the live index: the top 10 of every indexed image, "
@@ -76,16 +81,21 @@ def _sample_collection(cache_dir: Path, count: int) -> Path:
     return cached_collection(cache_dir, count=count)
 
 
-def _index_step(args: argparse.Namespace, session: boto3.Session, outputs: dict) -> dict:
-    """publish_all's index_step for --reindex (the featurize queue); none otherwise."""
-    if not args.reindex:
-        return {}
-    if not outputs.get("FeaturizeQueueUrl"):
-        raise PublishError("--reindex needs the stack's FeaturizeQueueUrl output: deploy the template first")
-    from publish.reindex import reindex_step
+def _index_step(args: argparse.Namespace, session: boto3.Session, outputs: dict, say) -> dict:
+    """publish_all's index_step: the local build or the re-index (the featurize queue), chosen when
+    the index step runs (publish.reindex.choose_index_step: --reindex, --no-reindex, else the
+    re-index when the weights changed and the stack has the queue)."""
+    from publish.index import publish_index
+    from publish.reindex import NO_QUEUE, auto_index_step, reindex_step
 
-    sqs = session.client("sqs", endpoint_url=args.endpoint_url)
-    return {"index_step": reindex_step(sqs, outputs["FeaturizeQueueUrl"])}
+    queue_url = outputs.get("FeaturizeQueueUrl")
+    if args.reindex and not queue_url:
+        raise PublishError(NO_QUEUE)
+    reindex = None
+    if queue_url:
+        reindex = reindex_step(session.client("sqs", endpoint_url=args.endpoint_url), queue_url)
+    where = "lambda" if args.reindex else "local" if args.no_reindex else "auto"
+    return {"index_step": auto_index_step(publish_index, reindex, where=where, say=say)}
 
 
 def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:
@@ -109,7 +119,7 @@ def run(args: argparse.Namespace, session: boto3.Session, say=print) -> int:
         per_album=args.per_album, index=not args.no_index, agent=not args.no_agent,
         index_options={"work_dir": args.cache_dir / "index", "size": args.size, "force": args.force_index},
         progress=not args.quiet, concurrency=args.concurrency, cache_warm=args.cache_warm,
-        cache_dir=args.cache_dir / "index", **_index_step(args, session, outputs),
+        cache_dir=args.cache_dir / "index", **_index_step(args, session, outputs, say),
     )
     for line in report.lines():
         say(f"  {line}")

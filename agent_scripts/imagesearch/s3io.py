@@ -92,6 +92,17 @@ def get_bytes(s3: Any, bucket: str, key: str) -> bytes | None:
         raise
 
 
+def get_bytes_and_etag(s3: Any, bucket: str, key: str) -> tuple[bytes | None, str | None]:
+    """A small object and its ETag (for a conditional PUT's If-Match), or (None, None) when absent."""
+    try:
+        obj = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as e:
+        if _error_code(e) in _MISSING:
+            return None, None
+        raise
+    return obj["Body"].read(), obj.get("ETag")
+
+
 def put_bytes(
     s3: Any, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
 ) -> None:

@@ -23,8 +23,7 @@ def run_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from imagesearch.model.features import Featurizer
     from imagesearch.model.onnx_model import ensure_model
     from imagesearch.ops.reindex import (
-        assemble_run,
-        catch_up,
+        finish_run,
         gallery_keys,
         load_plan,
         plan_run,
@@ -42,16 +41,19 @@ def run_reindex(args: argparse.Namespace, settings: Settings) -> int:
         run, gallery_keys(s3, args.bucket), weights=featurizer.weights, onnx_sha256=model.sha256,
         input_size=featurizer.size, batch_size=args.batch_size)
     queued = start_run(s3, sqs, args.bucket, args.queue_url, plan)
-    wait_for_shards(s3, args.bucket, plan, timeout_s=args.timeout, progress=progress_bar(args))
-    # Images put or deleted while the run featurized (ingest applied them to the old version).
-    plan, gone = catch_up(s3, sqs, args.bucket, args.queue_url, plan, batch_size=args.batch_size)
-    wait_for_shards(s3, args.bucket, plan, timeout_s=args.timeout, progress=progress_bar(args))
+    def wait(p: Any) -> None:
+        wait_for_shards(s3, args.bucket, p, timeout_s=args.timeout, progress=progress_bar(args))
+
+    wait(plan)
     # Score bands as publish's build measures them here: the labelled set with the same weights
     # where scikit-image is installed, else the fallback rule.
     build = BuildConfig.from_settings(settings)
     labelled = featurize_labelled_set(featurizer, build.limits, threads=build.threads)
-    report = assemble_run(s3, args.bucket, plan, args.index_root or f"s3://{args.bucket}/index",
-                          config=build, drop=gone, labelled=labelled)
+    # Images put or deleted while the run featurized (ingest applied them to the old version): the
+    # catch-up, then the switch only if no ingest went live since its listing (docs/featurize.md).
+    plan, report = finish_run(s3, sqs, args.bucket, args.queue_url, plan,
+                              args.index_root or f"s3://{args.bucket}/index", wait=wait, config=build,
+                              labelled=labelled, batch_size=args.batch_size)
     print_json({**report, "run": run, "batches": len(plan.batches), "queued": len(queued)})
     return 0
 

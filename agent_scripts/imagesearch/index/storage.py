@@ -1,7 +1,10 @@
 """Where an index root lives: a local folder or an S3 prefix, behind one small interface.
 
-Both implementations keep the layout of docs/contracts.md (imagesearch.index.artifacts) and its one
-guarantee: a version folder is complete before current.json names it. Everything that reads or
+Both implementations keep the layout of docs/contracts.md (imagesearch.index.artifacts) and its
+guarantees: a version folder is complete before current.json names it, and a switch can be made
+conditional on the pointer being the one read (`read_pointer`, then `set_current(expect=...)`: S3's
+If-Match / If-None-Match on PutObject; a local root compares under a lock), so a re-index and an
+ingest never overwrite each other's switch. Everything that reads or
 writes an index root goes through `open_store`, so no other code branches on `s3://`.
 Over 300 lines on purpose: two short implementations of one interface (local folder, S3 prefix),
 with version pruning, side by side so they keep behaving alike.
@@ -9,6 +12,7 @@ with version pruning, side by side so they keep behaving alike.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
@@ -16,9 +20,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from botocore.exceptions import ClientError
 
 from imagesearch.errors import SearchError
 from imagesearch.index.artifacts import (
@@ -36,6 +42,7 @@ from imagesearch.model.images import file_sha256
 from imagesearch.s3io import (
     download_file,
     get_bytes,
+    get_bytes_and_etag,
     is_s3_uri,
     join_key,
     list_objects,
@@ -45,6 +52,30 @@ from imagesearch.s3io import (
 
 # The deployed index root is s3://<gallery bucket>/index (docs/contracts.md).
 GALLERY_INDEX_PREFIX = "index"
+POINTER_LOCK = ".current.lock"  # a local root's lock around a pointer switch (hidden: never a version)
+# What S3 answers a conditional PutObject whose condition fails: 412, 409 (another conditional write
+# to the key at the same moment), 404 (If-Match on a key that is gone).
+_MOVED_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey", "404"}
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """current.json as read: the version it names and a tag a conditional switch compares.
+
+    `version` and `tag` are None when the root has no pointer; the tag is S3's ETag of the object,
+    or for a local root the SHA-256 of its bytes.
+    """
+
+    version: str | None
+    tag: str | None
+
+
+class PointerMoved(SearchError):
+    """A conditional switch found current.json changed since it was read (another build went live)."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__("internal", f"{root}/{CURRENT} changed since it was read (another build or "
+                         "ingest batch switched it first)")
 
 
 class IndexStore(Protocol):
@@ -56,8 +87,16 @@ class IndexStore(Protocol):
         """The live version id named by current.json, or None when there is no pointer yet."""
         ...
 
-    def set_current(self, version: str) -> None:
-        """Point current.json at `version` in one write a reader sees whole or not at all."""
+    def read_pointer(self) -> Pointer:
+        """current.json's version and the tag `set_current(expect=...)` compares."""
+        ...
+
+    def set_current(self, version: str, *, expect: Pointer | None = None) -> None:
+        """Point current.json at `version` in one write a reader sees whole or not at all.
+
+        With `expect` (a Pointer read earlier), only if current.json is still that one (absent when
+        its version is None); else PointerMoved and the pointer is left as it is.
+        """
         ...
 
     def list_versions(self) -> list[str]:
@@ -111,17 +150,24 @@ def publish_version(
     *,
     move_current: bool = True,
     keep: int | None = None,
+    expect: Pointer | None = None,
 ) -> str:
     """Store a complete new version, then (by default) point current.json at it; return its id.
 
     With `keep` (IMAGESEARCH_KEEP_VERSIONS) and the pointer moved, older versions are then pruned
-    (`prune_versions`).
+    (`prune_versions`). With `expect`, the switch is conditional (IndexStore.set_current): when
+    another build switched the pointer first, the new version is deleted again and PointerMoved
+    raised, for the caller to redo its work on the version now live.
     """
     version = check_version(manifest.get("version") or new_version_id())
     with store.stage_version(version) as stage:
         write_version_files(stage, arrays, {**manifest, "version": version})
     if move_current:
-        store.set_current(version)
+        try:
+            store.set_current(version, expect=expect)
+        except PointerMoved:
+            store.delete_version(version)  # nothing names it; the caller builds another
+            raise
         if keep is not None:
             prune_versions(store, keep)
     return version
@@ -178,29 +224,59 @@ class LocalIndexStore:
     def __init__(self, root: str) -> None:
         self.root = str(root)
 
-    def read_current(self) -> str | None:
-        """The live version id named by current.json, or None when there is no pointer yet."""
+    def _pointer_raw(self) -> bytes | None:
         try:
             with open(os.path.join(self.root, CURRENT), "rb") as f:
-                return parse_pointer(f.read(), self.root)
+                return f.read()
         except FileNotFoundError:
             return None
 
-    def set_current(self, version: str) -> None:
-        """Replace current.json through a temporary file and os.replace."""
+    def read_current(self) -> str | None:
+        """The live version id named by current.json, or None when there is no pointer yet."""
+        return self.read_pointer().version
+
+    def read_pointer(self) -> Pointer:
+        """current.json's version and the SHA-256 of its bytes (the tag a conditional switch compares)."""
+        raw = self._pointer_raw()
+        if raw is None:
+            return Pointer(None, None)
+        return Pointer(parse_pointer(raw, self.root), hashlib.sha256(raw).hexdigest())
+
+    @contextmanager
+    def _pointer_lock(self) -> Iterator[None]:
+        """Every switch of this root holds an exclusive flock (readers need none: os.replace is atomic)."""
+        os.makedirs(self.root, exist_ok=True)
+        with open(os.path.join(self.root, POINTER_LOCK), "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    def set_current(self, version: str, *, expect: Pointer | None = None) -> None:
+        """Replace current.json through a temporary file and os.replace, under the root's lock.
+
+        With `expect`, the bytes there are compared with the ones read first, under the same lock
+        every switch of the root takes: the local form of S3's conditional PutObject.
+        """
         body = pointer_body(version)
-        fd, tmp = tempfile.mkstemp(prefix=".current-", dir=self.root)
-        try:
-            os.fchmod(fd, 0o644)
-            with os.fdopen(fd, "wb") as f:
-                f.write(body)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, os.path.join(self.root, CURRENT))
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with self._pointer_lock():
+            if expect is not None:
+                raw = self._pointer_raw()
+                if (None if raw is None else hashlib.sha256(raw).hexdigest()) != expect.tag:
+                    raise PointerMoved(self.root)
+            fd, tmp = tempfile.mkstemp(prefix=".current-", dir=self.root)
+            try:
+                os.fchmod(fd, 0o644)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(body)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, os.path.join(self.root, CURRENT))
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
 
     def list_versions(self) -> list[str]:
         """Version folders under the root, oldest first."""
@@ -269,12 +345,28 @@ class S3IndexStore:
 
     def read_current(self) -> str | None:
         """The live version id named by current.json, or None when there is no pointer yet."""
-        raw = get_bytes(self.s3, self.bucket, self._key(CURRENT))
-        return None if raw is None else parse_pointer(raw, self.root)
+        return self.read_pointer().version
 
-    def set_current(self, version: str) -> None:
-        """Put current.json (one PUT: readers see the old or the new object whole)."""
-        put_bytes(self.s3, self.bucket, self._key(CURRENT), pointer_body(version), "application/json")
+    def read_pointer(self) -> Pointer:
+        """current.json's version and its ETag (what a conditional switch's If-Match names)."""
+        raw, etag = get_bytes_and_etag(self.s3, self.bucket, self._key(CURRENT))
+        return Pointer(None, None) if raw is None else Pointer(parse_pointer(raw, self.root), etag)
+
+    def set_current(self, version: str, *, expect: Pointer | None = None) -> None:
+        """Put current.json (one PUT: readers see the old or the new object whole).
+
+        With `expect`: If-Match its ETag (If-None-Match: * when it named no pointer), so S3 refuses
+        the PUT when another build switched the pointer since it was read (PointerMoved).
+        """
+        condition = {} if expect is None else {"IfNoneMatch": "*"} if expect.tag is None else {
+            "IfMatch": expect.tag}
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=self._key(CURRENT), Body=pointer_body(version),
+                               ContentType="application/json", **condition)
+        except ClientError as e:
+            if condition and str(e.response.get("Error", {}).get("Code", "")) in _MOVED_CODES:
+                raise PointerMoved(self.root) from e
+            raise
 
     def list_versions(self) -> list[str]:
         """Version "folders" (common prefixes) under the root, oldest first."""

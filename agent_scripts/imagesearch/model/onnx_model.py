@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-WEIGHTS_METADATA = "weights_sha256"  # the same name as functions/featurize/featurize_model.py reads
+WEIGHTS_METADATA = "weights_sha256"  # the same name as functions/featurize/model.py reads
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class OnnxModel:
 
     @property
     def key(self) -> str:
-        """models/<sha256>.onnx (featurize_request.model_key)."""
+        """models/<sha256>.onnx (functions/featurize/request.model_key)."""
         return f"models/{self.sha256}.onnx"
 
 

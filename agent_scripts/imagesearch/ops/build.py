@@ -23,7 +23,14 @@ from imagesearch.index.build_params import BuildConfig
 from imagesearch.index.lsh import LshBuildParams, default_probes
 from imagesearch.index.manifest import assemble, build_report, source_digest
 from imagesearch.index.skipped import carry, record
-from imagesearch.index.storage import IndexStore, S3IndexStore, open_store, publish_version
+from imagesearch.index.storage import (
+    IndexStore,
+    Pointer,
+    PointerMoved,
+    S3IndexStore,
+    open_store,
+    publish_version,
+)
 from imagesearch.model.features import Featurizer, load_featurizer
 from imagesearch.model.pipeline import featurize_sources
 from imagesearch.model.sources import Source, collect_sources
@@ -40,13 +47,24 @@ def _keys_and_hashes(arrays: dict[str, np.ndarray]) -> tuple[list[str], list[str
     return arrays["keys"].tolist(), [h.decode("ascii") for h in arrays["hashes"].tolist()]
 
 
+# A switch lost to another build (a re-index, another process's batch) is redone on the version that
+# won this many times in all before the update gives up (nothing applied; its caller retries).
+POINTER_ATTEMPTS = 3
+
+
 def _live(store: IndexStore, cache_dir: str, what: str) -> tuple[str, dict, dict]:
     """The live version's id, manifest and arrays; index_unavailable (saying `what`) when there is none."""
-    version = store.read_current()
-    if version is None:
+    pointer, manifest, arrays = _live_pointer(store, cache_dir, what)
+    return pointer.version, manifest, arrays
+
+
+def _live_pointer(store: IndexStore, cache_dir: str, what: str) -> tuple[Pointer, dict, dict]:
+    """As _live, with the pointer as read (a conditional switch from this version compares it)."""
+    pointer = store.read_pointer()
+    if pointer.version is None:
         raise SearchError("index_unavailable", f"no index at {store.root}{what}")
-    manifest, arrays = load_version(store.local_dir(version, cache_dir=cache_dir))
-    return version, manifest, arrays
+    manifest, arrays = load_version(store.local_dir(pointer.version, cache_dir=cache_dir))
+    return pointer, manifest, arrays
 
 
 def _readable_live(store: IndexStore) -> tuple[str, dict] | None:
@@ -220,13 +238,45 @@ def update_images(
     An image already indexed with the same content costs one read and no model run; a source that
     is also named in `remove` is added (the caller decides which came last). When nothing changes,
     no version is published and the live one is reported (so a repeated batch changes nothing).
+
+    The switch is conditional on the live version read first: when another build went live
+    meanwhile (a re-index, docs/featurize.md), the update is redone on that version (with its
+    weights), up to POINTER_ATTEMPTS in all; then an internal error, nothing applied.
     """
+    for attempt in range(1, POINTER_ATTEMPTS + 1):
+        try:
+            return _update_once(index_root, sources=sources, remove=remove, config=config, s3=s3,
+                                featurizer=featurizer, cache_dir=cache_dir, source=source, progress=progress,
+                                kind=kind, refused=refused)
+        except PointerMoved as e:
+            if attempt == POINTER_ATTEMPTS:
+                raise SearchError("internal", f"{e.message}, {attempt} times in a row: the update was not "
+                                  "applied; retry it") from e
+    raise AssertionError("unreachable")
+
+
+def _update_once(
+    index_root: str | IndexStore,
+    *,
+    sources: list[Source],
+    remove: Iterable[str],
+    config: BuildConfig | None,
+    s3: Any,
+    featurizer: Featurizer | None,
+    cache_dir: str | None,
+    source: str,
+    progress: bool,
+    kind: str,
+    refused: list[dict],
+) -> dict:
+    """update_images on the version live now; PointerMoved when another build switched first."""
     started = time.perf_counter()
     config = _config(config)
     store = open_store(index_root, s3=s3)
     cache_dir = cache_dir or config.cache_dir
     limits, threads = config.limits, config.threads
-    parent, manifest, arrays = _live(store, cache_dir, " to update; run `index build` first")
+    pointer, manifest, arrays = _live_pointer(store, cache_dir, " to update; run `index build` first")
+    parent = pointer.version
     # Hash first: an image already indexed under the same key costs one read, no model.
     probe = featurize_sources(list(sources), None, limits, threads=threads, progress=False)
     skipped = list(refused) + list(probe.skipped)
@@ -274,7 +324,7 @@ def update_images(
     carried = carry(manifest.get("skipped_files", []), looked_at, skipped)
     new_arrays, new_manifest = _reassemble(keys, hashes, features, manifest, config, build,
                                            skipped_files=carried)
-    version = publish_version(store, new_arrays, new_manifest, keep=config.keep_versions)
+    version = publish_version(store, new_arrays, new_manifest, keep=config.keep_versions, expect=pointer)
     return build_report(
         kind,
         version,

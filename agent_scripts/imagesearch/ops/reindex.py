@@ -5,7 +5,8 @@ per batch (docs/contracts.md, "Re-index shards"), waits for every shard with a p
 (images/s and ETA), then assembles the shards into one version in the same index store publish
 writes, through the same `manifest.assemble` and `storage.publish_version` as any build. The
 run's plan is kept at `reindex/<run>/run.json`, so a run resumed with the same id queues only
-the batches whose shard is missing.
+the batches whose shard is missing. `finish_run` closes it: the catch-up listing, then the pointer
+switch only if no ingest switched it since that listing (else the catch-up again).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from imagesearch.keys import GALLERY_KEY_RE
 from imagesearch.s3io import list_objects
 
 DEFAULT_BATCH = 64  # about a minute of one vCPU at 224 px (docs/benchmarks.md, section 13)
+# Catch-up listings and conditional switches before a run gives up (its shards stay; resume it).
+SWITCH_ATTEMPTS = 5
 SQS_SEND_MAX = 10  # SendMessageBatch's limit
 
 
@@ -33,7 +36,7 @@ def run_prefix(run: str) -> str:
 
 
 def record_key(run: str, batch: int) -> str:
-    """The shard record of one batch (functions/featurize/featurize_request.shard_record_key)."""
+    """The shard record of one batch (functions/featurize/request.shard_record_key)."""
     return f"{run_prefix(run)}shards/{batch:06d}.json"
 
 
@@ -95,17 +98,23 @@ def load_plan(s3: Any, bucket: str, run: str) -> RunPlan | None:
 
 
 def catch_up(s3: Any, sqs: Any, bucket: str, queue_url: str, plan: RunPlan, *,
-             batch_size: int = DEFAULT_BATCH) -> tuple[RunPlan, set[str]]:
+             batch_size: int = DEFAULT_BATCH, live: dict[str, str] | None = None) -> tuple[RunPlan, set[str]]:
     """Images put or deleted during the run: new keys as more batches of the run, gone keys to drop.
 
     Ingest keeps applying gallery events to the live version while a run featurizes; the run's
     version replaces that one, so before assembling, the gallery is listed again: keys added since
     the plan are featurized as further batches (queued and stored in run.json), keys deleted since
-    are left out. An event after this listing reaches the new version through ingest as usual.
+    are left out. `live` ({key: content hash} of the live version, which ingest keeps current):
+    a key whose content there differs from its shard's (replaced after its batch read it) is
+    featurized again too; the last batch naming a key wins (read_shards). An event after this
+    listing reaches the new version through ingest as usual (finish_run: no switch is lost).
     """
     now = set(gallery_keys(s3, bucket))
     planned = {k for batch in plan.batches for k in batch}
     added = sorted(now - planned)
+    if live:
+        featurized = shard_hashes(s3, bucket, plan)
+        added += sorted(k for k, h in live.items() if k in now and k in planned and featurized.get(k) != h)
     if added:
         more = [added[i : i + batch_size] for i in range(0, len(added), batch_size)]
         plan = RunPlan(plan.run, plan.weights, plan.onnx_sha256, plan.input_size, plan.batches + more)
@@ -113,6 +122,16 @@ def catch_up(s3: Any, sqs: Any, bucket: str, queue_url: str, plan: RunPlan, *,
                       ContentType="application/json")
         start_run(s3, sqs, bucket, queue_url, plan)
     return plan, planned - now
+
+
+def shard_hashes(s3: Any, bucket: str, plan: RunPlan) -> dict[str, str | None]:
+    """{key: content hash} of the run's shards (None: it could not be read); the last batch naming it wins."""
+    hashes: dict[str, str | None] = {}
+    for batch in range(len(plan.batches)):
+        record = json.loads(s3.get_object(Bucket=bucket, Key=record_key(plan.run, batch))["Body"].read())
+        hashes.update(zip(record["keys"], record["hashes"], strict=True))
+        hashes.update((f["key"], None) for f in record["failed"])
+    return hashes
 
 
 def written_batches(s3: Any, bucket: str, run: str) -> set[int]:
@@ -173,7 +192,14 @@ def wait_for_shards(s3: Any, bucket: str, plan: RunPlan, *, poll_s: float = 5.0,
 
 def read_shards(s3: Any, bucket: str, plan: RunPlan,
                 drop: set[str] = frozenset()) -> tuple[list[str], list[str], np.ndarray, list[dict]]:
-    """Keys, content hashes, float16 features and unreadable images of every shard (`drop` left out)."""
+    """Keys, content hashes, float16 features and unreadable images of every shard (`drop` left out).
+
+    A key featurized again by a later batch of the run (the catch-up: its content changed) is taken
+    from the last batch naming it, as a vector or as a failure.
+    """
+    last: dict[str, int] = {}
+    for batch, batch_keys in enumerate(plan.batches):
+        last.update((key, batch) for key in batch_keys)
     keys: list[str] = []
     hashes: list[str] = []
     parts: list[np.ndarray] = []
@@ -186,21 +212,25 @@ def read_shards(s3: Any, bucket: str, plan: RunPlan,
         vectors = np.load(io.BytesIO(data), allow_pickle=False)
         if vectors.shape != (record["count"], 2048) or len(record["keys"]) != record["count"]:
             raise SearchError("internal", f"shard {batch} of run {plan.run} is inconsistent")
-        keep = [i for i, key in enumerate(record["keys"]) if key not in drop]
+        mine = {key for key in record["keys"] + [f["key"] for f in record["failed"]]
+                if key not in drop and last.get(key, batch) == batch}
+        keep = [i for i, key in enumerate(record["keys"]) if key in mine]
         keys += [record["keys"][i] for i in keep]
         hashes += [record["hashes"][i] for i in keep]
         parts.append(vectors[keep])
-        failed += [f for f in record["failed"] if f["key"] not in drop]
+        failed += [f for f in record["failed"] if f["key"] in mine]
     return keys, hashes, np.concatenate(parts).astype(np.float16), failed
 
 
 def assemble_run(s3: Any, bucket: str, plan: RunPlan, index_root: Any, *, config: Any = None,
-                 drop: set[str] = frozenset(), labelled: Any = None) -> dict:
+                 drop: set[str] = frozenset(), labelled: Any = None, expect: Any = None) -> dict:
     """One new live version from the run's shards (as any build: assemble, store, pointer, prune).
 
     `labelled`: the labelled near-duplicate set featurized with the run's weights
     (imagesearch.index.calibration.featurize_labelled_set, where scikit-image is installed, as
-    publish's build measures it); None: the score bands by the fallback rule.
+    publish's build measures it); None: the score bands by the fallback rule. `expect`: the
+    storage.Pointer read before the catch-up listing; the switch then happens only if it is still
+    the live one (else storage.PointerMoved, the version deleted again).
     """
     from imagesearch import settings
     from imagesearch.index.build_params import BuildConfig
@@ -218,6 +248,50 @@ def assemble_run(s3: Any, bucket: str, plan: RunPlan, index_root: Any, *, config
         extra={"build": {"kind": "reindex", "run": plan.run, "skipped": len(failed)}}, labelled=labelled,
     )
     store = open_store(index_root, s3=s3)
-    version = publish_version(store, arrays, manifest, keep=config.keep_versions)
+    version = publish_version(store, arrays, manifest, keep=config.keep_versions, expect=expect)
     skipped = [{"key": f["key"], "reason": "bad_image", "message": f["reason"]} for f in failed]
     return build_report("reindex", version, store.root, manifest, skipped, started, unchanged=False)
+
+
+def live_hashes(store: Any, version: str | None) -> dict[str, str]:
+    """{key: content hash} of an index version (two of its arrays); empty without a readable one."""
+    if version is None:
+        return {}
+    try:
+        keys = store.read_array(version, "keys").tolist()
+        hashes = store.read_array(version, "hashes").tolist()
+    except SearchError:
+        return {}  # no usable live version: nothing ingest applied to compare with
+    return {k: h.decode("ascii") if isinstance(h, bytes) else h for k, h in zip(keys, hashes, strict=True)}
+
+
+def finish_run(s3: Any, sqs: Any, bucket: str, queue_url: str, plan: RunPlan, index_root: Any, *,
+               wait: Callable[[RunPlan], None], config: Any = None, labelled: Any = None,
+               batch_size: int = DEFAULT_BATCH, attempts: int = SWITCH_ATTEMPTS) -> tuple[RunPlan, dict]:
+    """After the shards: catch up, assemble and switch, with no ingest event lost in between.
+
+    The live pointer is read (with its ETag) before each catch-up listing, and the version goes
+    live only if the pointer is still that one. An ingest batch that went live after the read
+    changed the gallery before its own switch, but possibly after the listing: the switch is
+    refused, and the run lists the gallery again, featurizes what is new and tries again (`wait`
+    waits for the new batches' shards, e.g. wait_for_shards). An ingest batch still running when
+    the run switches finds the pointer moved in its turn and re-applies itself on the run's version
+    (imagesearch.ops.build.update_images). After `attempts` refused switches: an internal error;
+    the shards stay, and the same run id resumes.
+    """
+    from imagesearch.index.storage import PointerMoved, open_store
+
+    store = open_store(index_root, s3=s3)
+    for attempt in range(1, attempts + 1):
+        seen = store.read_pointer()  # before the listing: a later switch is one the listing may miss
+        plan, gone = catch_up(s3, sqs, bucket, queue_url, plan, batch_size=batch_size,
+                              live=live_hashes(store, seen.version))
+        wait(plan)
+        try:
+            return plan, assemble_run(s3, bucket, plan, store, config=config, drop=gone, labelled=labelled,
+                                      expect=seen)
+        except PointerMoved as e:
+            if attempt == attempts:
+                raise SearchError("internal", f"run {plan.run}: {e.message}, {attempts} times in a row; "
+                                  "its shards are kept: resume it with the same run id") from e
+    raise AssertionError("unreachable")

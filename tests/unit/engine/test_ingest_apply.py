@@ -152,7 +152,7 @@ def test_a_crash_before_the_pointer_moves_leaves_the_old_version_and_the_retry_a
     s3.put_object(Bucket="gallery", Key="gallery/new/a.png", Body=noise_png(1))
     _batch(s3, [("gallery/new/a.png", "put")])
 
-    def killed(self, version):
+    def killed(self, version, *, expect=None):
         raise SystemExit("killed mid-batch")
 
     with monkeypatch.context() as m:

@@ -10,7 +10,14 @@ from imagesearch.index.artifacts import load_version, new_version_id
 from imagesearch.index.lsh import LshBuildParams
 from imagesearch.index.manifest import ModeRule, assemble
 from imagesearch.index.opened import OpenIndex
-from imagesearch.index.storage import LocalIndexStore, S3IndexStore, open_store, publish_version
+from imagesearch.index.storage import (
+    LocalIndexStore,
+    Pointer,
+    PointerMoved,
+    S3IndexStore,
+    open_store,
+    publish_version,
+)
 
 WEIGHTS = {"source": "seed:0", "sha256": "0" * 64, "pretrained": False}
 
@@ -175,3 +182,30 @@ def test_cache_prune_keeps_the_newest_and_the_protected(s3, tmp_path):
     assert store.prune_cache(str(tmp_path), 2, {ids[0]}) == ids[1:4]
     assert sorted(os.listdir(folder)) == [".tmp-x", ids[0], *ids[4:]]
     assert open_store(str(tmp_path / "local")).prune_cache(str(tmp_path), 0, set()) == []
+
+
+def test_a_conditional_switch_goes_through_only_from_the_pointer_it_read(store):
+    # GIVEN a live version and the pointer as a re-index (or an ingest batch) read it
+    publish_version(store, *_version(seed=0))
+    seen = store.read_pointer()
+    assert seen.version == store.read_current() and seen.tag
+    # WHEN another build switches the pointer first
+    winner = publish_version(store, *_version(seed=1))
+    # THEN the switch from the stale read is refused: the winner stays live, the loser's version is gone
+    with pytest.raises(PointerMoved, match="changed since it was read"):
+        publish_version(store, *_version(seed=2), expect=seen)
+    assert store.read_current() == winner and len(store.list_versions()) == 2
+    # AND from a fresh read it goes through
+    third = publish_version(store, *_version(seed=2), expect=store.read_pointer())
+    assert store.read_current() == third
+
+
+def test_a_conditional_first_switch_needs_the_root_still_without_a_pointer(store):
+    empty = store.read_pointer()
+    assert empty == Pointer(None, None)
+    first = publish_version(store, *_version(seed=0))
+    with pytest.raises(PointerMoved):
+        store.set_current(first, expect=empty)
+    assert store.read_current() == first
+    # The same bytes again (a version named twice) keep the tag: a switch from it still goes through.
+    assert store.read_pointer().tag == store.read_pointer().tag

@@ -1,4 +1,9 @@
-"""Fixtures for the featurize function: its modules on sys.path, a seeded 32 px model, moto's S3."""
+"""Fixtures for the featurize function: a seeded 32 px model, moto's S3.
+
+The function's modules are imported once through featurize_function (by their own names, as on
+Lambda, without leaving them in sys.modules: the search and ingest functions have modules named app,
+batch and settings). The fixtures that need MXNet and the exporter (the engine) skip where it is not
+installed: the python3.12 runtime venv (`make test-runtime`) runs the tests that need no model."""
 
 from __future__ import annotations
 
@@ -9,14 +14,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-REPO = Path(__file__).resolve().parents[3]
-FUNCTION_DIR = REPO / "functions" / "featurize"
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
 SHARED_DIR = REPO / "functions" / "shared"
-for _path in (SHARED_DIR, FUNCTION_DIR, Path(__file__).resolve().parent):
+for _path in (SHARED_DIR, HERE.parent / "lambda_helpers", HERE):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from featurize_material import GALLERY, SIZE  # noqa: E402 - after the path is set
+from featurize_function import fn  # noqa: E402 - after the path is set
+from featurize_material import GALLERY, SIZE  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +35,7 @@ def _aws_env(monkeypatch):
 
 @pytest.fixture(scope="session")
 def featurizer():
+    pytest.importorskip("mxnet", reason="the seeded network needs MXNet (not in the runtime venv)")
     from imagesearch.model.features import Featurizer
 
     return Featurizer.load("seed:0", size=SIZE, batch_size=16)
@@ -47,17 +54,13 @@ def onnx_model(featurizer, tmp_path_factory):
 @pytest.fixture(scope="session")
 def loaded_model(onnx_model):
     """The converted model loaded once: ONNX Runtime takes seconds to load 100 MB of weights."""
-    from featurize_model import OnnxFeaturizer
-
-    return OnnxFeaturizer(onnx_model[0])
+    return fn.model.OnnxFeaturizer(onnx_model[0])
 
 
 @pytest.fixture
 def models(onnx_model, loaded_model):
     """A model cache holding the loaded model (the loading itself is tested on its own)."""
-    from featurize_model import ModelCache
-
-    cache = ModelCache()
+    cache = fn.model.ModelCache()
     cache.add(onnx_model[1].sha256, loaded_model)
     return cache
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import featurize_app
 import pytest
 from botocore.exceptions import ClientError
+from featurize_function import fn
 from featurize_material import GALLERY, SIZE, png
-from featurize_request import BatchRequest, shard_record_key
-from featurize_settings import FeaturizeConfig
-from featurize_shard import FeaturizeClients, read_image
+
+BatchRequest, shard_record_key = fn.request.BatchRequest, fn.request.shard_record_key
+FeaturizeConfig = fn.settings.FeaturizeConfig
+FeaturizeClients, read_image = fn.shard.FeaturizeClients, fn.shard.read_image
 
 
 @dataclass
@@ -27,12 +28,12 @@ class Context:
 def test_the_handler_answers_with_the_failed_message_ids(s3, onnx_model, models, monkeypatch):
     _, model = onnx_model
     monkeypatch.setenv("GALLERY_BUCKET", GALLERY)
-    monkeypatch.setattr(featurize_app, "_models", models)
-    featurize_app.use_clients(FeaturizeClients(s3=s3))
+    monkeypatch.setattr(fn.app, "_models", models)
+    fn.app.use_clients(FeaturizeClients(s3=s3))
     s3.put_object(Bucket=GALLERY, Key="gallery/a/one.png", Body=png(1))
     good = BatchRequest("run1", 4, ("gallery/a/one.png",), model.weights_sha256, model.sha256, SIZE)
     event = {"Records": [{"messageId": "ok", "body": good.body()}, {"messageId": "poison", "body": "{}"}]}
-    answer = featurize_app.lambda_handler(event, Context())
+    answer = fn.app.lambda_handler(event, Context())
     assert answer == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
     assert s3.get_object(Bucket=GALLERY, Key=shard_record_key("run1", 4))["ContentLength"] > 0
 

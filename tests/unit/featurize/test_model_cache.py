@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from featurize_function import fn
 from featurize_material import GALLERY
-from featurize_model import ModelCache
+
+ModelCache = fn.model.ModelCache
 
 
 class ModelBucket:

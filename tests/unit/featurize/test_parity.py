@@ -6,6 +6,8 @@ decodes as it does in use: the instance through imagesearch.model.images (its me
 caps over image_prep), the function through image_prep directly; their input tensors are equal.
 """
 
+# The engine's imports follow the skip where MXNet is not installed.
+# ruff: noqa: E402
 from __future__ import annotations
 
 import io
@@ -14,11 +16,11 @@ import json
 import image_prep
 import numpy as np
 import pytest
+from featurize_function import fn
 from featurize_material import ENV, GALLERY
-from featurize_model import ModelCache, OnnxFeaturizer
-from featurize_request import BatchRequest, shard_record_key
-from featurize_settings import FeaturizeConfig
-from featurize_shard import FeaturizeClients, featurize_batch
+
+pytest.importorskip("mxnet", reason="the instance's side (MXNet, the exporter) is not in the runtime venv")
+
 from imagesearch.model.features import Featurizer
 from imagesearch.model.images import decode_image
 from imagesearch.model.onnx_model import export_model
@@ -60,11 +62,13 @@ def test_both_runtimes_agree_on_every_image(pair, s3):
     decoded = [decode_image(body, max_pixels=10**8, size=square) for body in images.values()]
     instance = mxnet.featurize_images(decoded)
     # AND the function featurizes them with ONNX Runtime into a float16 shard
-    models = ModelCache()
-    models.add(model.sha256, OnnxFeaturizer(data))
-    request = BatchRequest("parity", 0, tuple(keys), mxnet.digest, model.sha256, mxnet.size)
-    featurize_batch(request, FeaturizeClients(s3=s3), FeaturizeConfig.from_env(ENV), models)
-    record = json.loads(s3.get_object(Bucket=GALLERY, Key=shard_record_key("parity", 0))["Body"].read())
+    models = fn.model.ModelCache()
+    models.add(model.sha256, fn.model.OnnxFeaturizer(data))
+    request = fn.request.BatchRequest("parity", 0, tuple(keys), mxnet.digest, model.sha256, mxnet.size)
+    config = fn.settings.FeaturizeConfig.from_env(ENV)
+    fn.shard.featurize_batch(request, fn.shard.FeaturizeClients(s3=s3), config, models)
+    record_key = fn.request.shard_record_key("parity", 0)
+    record = json.loads(s3.get_object(Bucket=GALLERY, Key=record_key)["Body"].read())
     shard = np.load(io.BytesIO(s3.get_object(Bucket=GALLERY, Key=record["vectors"]["key"])["Body"].read()))
     # THEN every image's two vectors point the same way
     assert record["keys"] == keys and record["failed"] == []
@@ -82,7 +86,7 @@ def test_both_paths_build_the_same_input_tensor(pair):
     for name, body in parity_images().items():
         # WHEN the instance prepares it for MXNet (its decode: gate and caps over image_prep)
         instance = mxnet.preprocess(decode_image(body, max_pixels=10**8, size=square))
-        # AND the function prepares it for ONNX Runtime (featurize_shard's calls)
+        # AND the function prepares it for ONNX Runtime (the function's shard.py)
         function = image_prep.to_input(image_prep.decode(body, max_pixels=10**8, size=square), mxnet.size)
         # THEN the two networks get the very same numbers
         np.testing.assert_array_equal(instance, function, err_msg=name)

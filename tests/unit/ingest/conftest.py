@@ -1,7 +1,7 @@
 """Fixtures for the ingest function: the test helpers' folder on sys.path, AWS settings.
 
-The function's own modules are imported through function_modules (their names are also the
-search function's)."""
+The function's own modules are imported through function_modules (tests/unit/lambda_helpers; their
+names are also the search and featurize functions')."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-_HELPERS = str(Path(__file__).resolve().parent)
-if _HELPERS not in sys.path:
-    sys.path.insert(0, _HELPERS)
+_HERE = Path(__file__).resolve().parent
+for _helpers in (str(_HERE), str(_HERE.parent / "lambda_helpers")):
+    if _helpers not in sys.path:
+        sys.path.insert(0, _helpers)
 
 
 @pytest.fixture(autouse=True)

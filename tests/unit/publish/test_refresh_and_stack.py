@@ -6,7 +6,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from publish.cli import parse_args
+from publish.cli import _index_step, parse_args
 from publish.refresh import instance_state, parse_health, refresh_instance
 from publish.stack import samconfig_value, stack_outputs
 from publish.uploader import PublishError
@@ -140,3 +140,18 @@ def test_cli_refuses_non_positive_counts(argv, capsys):
         parse_args(argv)
     assert e.value.code == 2
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_refuses_reindex_with_no_reindex(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--reindex", "--no-reindex"])
+    assert e.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_cli_reindex_needs_the_featurize_queue():
+    # A stack without FeaturizeQueueUrl: refused before anything is uploaded.
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with pytest.raises(PublishError, match="FeaturizeQueueUrl"):
+        _index_step(parse_args(["--reindex"]), session, {}, print)
+    # Without the flag the step is chosen when it runs (publish.reindex.choose_index_step).
+    assert callable(_index_step(parse_args([]), session, {}, print)["index_step"])

@@ -26,7 +26,7 @@ def _statements(resource: dict) -> list[dict]:
 def test_the_function_runs_python312_with_memory_and_concurrency_as_parameters(template, resources):
     function = resources["FeaturizeFunction"]["Properties"]
     runtime = function.get("Runtime", template["Globals"]["Function"]["Runtime"])
-    assert runtime == "python3.12" and function["Handler"] == "featurize_app.lambda_handler"
+    assert runtime == "python3.12" and function["Handler"] == "app.lambda_handler"
     assert function["MemorySize"] == {"Ref": "FeaturizeMemorySize"}
     assert function["ReservedConcurrentExecutions"] == {
         "Fn::If": ["ReserveFeaturizeConcurrency", {"Ref": "FeaturizeReservedConcurrency"},
@@ -72,7 +72,7 @@ def test_the_featurize_function_is_least_privilege(resources):
 
 
 def test_the_environment_is_the_settings_table(resources):
-    tree = ast.parse((FUNCTION_DIR / "featurize_settings.py").read_text())
+    tree = ast.parse((FUNCTION_DIR / "settings.py").read_text())
     table = next(n.value for n in tree.body if isinstance(n, ast.AnnAssign) and n.target.id == "SETTINGS")
     names = {row[0] for row in ast.literal_eval(table)}
     env = resources["FeaturizeFunction"]["Properties"]["Environment"]["Variables"]

@@ -1,4 +1,4 @@
-"""The featurize Lambda: SQS messages of gallery keys in, vector shards out (featurize_shard).
+"""The featurize Lambda: SQS messages of gallery keys in, vector shards out (shard).
 
 This module wires Powertools and boto3 and answers with ReportBatchItemFailures. Importing it
 makes no network call and does not import ONNX Runtime (the first batch with an image does).
@@ -12,11 +12,11 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from batch import handle_records
 from botocore.config import Config
-from featurize_batch import handle_records
-from featurize_model import ModelCache
-from featurize_settings import FeaturizeConfig
-from featurize_shard import FeaturizeClients
+from model import ModelCache
+from settings import FeaturizeConfig
+from shard import FeaturizeClients
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"featurize"})

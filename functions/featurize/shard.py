@@ -21,15 +21,15 @@ from typing import Any
 import image_prep
 import numpy as np
 from botocore.exceptions import ClientError
-from featurize_model import FEATURE_DIM, ModelCache
-from featurize_request import (
+from model import FEATURE_DIM, ModelCache
+from request import (
     GALLERY_KEY,
     BatchRequest,
     model_key,
     shard_record_key,
     shard_vectors_key,
 )
-from featurize_settings import FeaturizeConfig
+from settings import FeaturizeConfig
 
 log = logging.getLogger("featurize")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
-from featurize_model import ModelCache, ModelUnavailable
-from featurize_request import BadRequest, BatchRequest
-from featurize_settings import FeaturizeConfig
-from featurize_shard import FeaturizeClients, ShardOutcome, featurize_batch
+from model import ModelCache, ModelUnavailable
+from request import BadRequest, BatchRequest
+from settings import FeaturizeConfig
+from shard import FeaturizeClients, ShardOutcome, featurize_batch
 
 log = logging.getLogger("featurize")
 

@@ -1,6 +1,7 @@
 """Import a function's modules by their own names, as its Lambda does, without leaving them in
-sys.modules: the search function has modules of the same names (app, settings, keys) and both
-functions' tests run in one pytest process."""
+sys.modules: the functions have modules of the same names (app, batch, settings, keys) and every
+function's tests run in one pytest process. The ingest and featurize tests' conftests put this
+folder on sys.path."""
 
 from __future__ import annotations
 
@@ -35,3 +36,9 @@ def import_function(folder: Path, *names: str) -> SimpleNamespace:
 def ingest_modules() -> SimpleNamespace:
     """The ingest function's modules: app, batch, keys, settings, s3_events."""
     return import_function(REPO / "functions" / "ingest", "app", "batch", "keys", "settings", "s3_events")
+
+
+def featurize_modules() -> SimpleNamespace:
+    """The featurize function's modules: app, batch, model, request, settings, shard."""
+    return import_function(REPO / "functions" / "featurize", "app", "batch", "model", "request", "settings",
+                           "shard")
