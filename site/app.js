@@ -295,6 +295,14 @@ export function createApp({ api, views, win = window,
       return render();
     },
     render,
+    /** Read albums.json again after a new index version went live: the header's label follows it. */
+    async refreshIndex() {
+      const data = await api.albums();
+      if (data && Array.isArray(data.albums)) {
+        catalog = data;
+        views.setIndexInfo(data.index || null);
+      }
+    },
     get k() {
       return k;
     },
