@@ -101,7 +101,7 @@ export function createReindexPanel({ doc = document } = {}) {
     showError(message, { running = false } = {}) {
       button.disabled = running;
       if (!running) status.textContent = "The re-index did not start.";
-      showError(message);
+      showError(capitalised(message));
     },
   };
 }

@@ -76,7 +76,7 @@ def progress(state: str, **fields) -> dict:
             "daemon_version": None, "error": None, **fields}
 
 
-def test_a_refused_start_is_shown_and_the_running_one_followed(page, stub_site):
+def test_a_refused_start_is_shown_and_the_running_one_followed(page, stub_site, output_dir):
     running = progress("running", phase="featurizing", run="r1", done=8, total=20, images_per_s=4.0,
                        eta_s=3.0)
     refused = {"error": {"code": "busy", "message": "a re-index is already running (featurizing, 8 of 20 "
@@ -86,12 +86,16 @@ def test_a_refused_start_is_shown_and_the_running_one_followed(page, stub_site):
     page.wait_for_selector("#reindex-start")
     page.locator("#reindex-start").click()
     page.wait_for_selector("#reindex-error:not([hidden])")
-    assert page.locator("#reindex-error").inner_text().startswith("a re-index is already running")
+    assert page.locator("#reindex-error").inner_text().startswith("A re-index is already running (")
     page.wait_for_function("() => document.querySelector('#reindex-counts').innerText"
                            " === '8 of 20 images · 4.0 images/s · about 3 s left'")
     assert page.locator("#reindex-status").inner_text() == "Featurizing…"
     assert page.locator("#reindex-start").is_disabled()
     assert page.locator("#reindex-error").is_visible()  # kept while that run goes on
+    # At phone width the panel wraps and keeps every part readable.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(output_dir / "e2e-reindex-phone.png"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert not page.errors
 
 
