@@ -291,8 +291,8 @@ class LocalStack:
         return report
 
     def _publish_at_start(self, s3, work: Path) -> None:
-        """The start's publish, around the index cache (a re-index's version is not cached: it has no
-        source digest to compare, so the next start would build again)."""
+        """The start's publish, around the index cache (which keeps what a build made of the images
+        folder; a re-index's version, made from the gallery bucket, is not saved there)."""
         saved = index_cache.snapshot_dir(work, self.images_dir)
         if index_cache.restore(s3, GALLERY_BUCKET, saved):
             self.say("  index    restored the last run's index; the publisher checks it against the images")
