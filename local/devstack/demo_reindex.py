@@ -130,6 +130,7 @@ class DemoReindex:
                     watcher.join(5)
                     progress.set_phase("publishing: result cache, duplicates, albums")
 
+            progress.set_phase("checking the gallery against the images folder")
             self.publish(index_step)
             progress.set_phase("the daemon loads the new version")
             health = self.reload()

@@ -35,7 +35,9 @@ def reindex_handler(runner: DemoReindex, origin: str) -> LocalHandler:
                           f"{method} is not allowed here: GET reads the re-index's progress, POST starts one")
         lowered = {name.lower(): value for name, value in headers.items()}
         sender = lowered.get("origin")
-        if sender is not None and sender.rstrip("/").lower() != origin.lower():
+        # The page's own origin: the server's URL, or the Host it was reached by (--host 0.0.0.0).
+        own = {origin.lower(), f"http://{lowered.get('host', '')}".lower()}
+        if sender is not None and sender.rstrip("/").lower() not in own:
             return _error(HTTPStatus.FORBIDDEN, "forbidden", "a re-index is started only from the demo's "
                           f"own page ({origin}), not from {sender}")
         content_type = lowered.get("content-type", "").split(";")[0].strip().lower()

@@ -161,6 +161,12 @@ def test_post_starts_and_a_second_post_is_409(handler):
     assert answer["progress"]["state"] == "running"
 
 
+def test_post_from_the_host_the_page_was_reached_by_is_its_own_origin(handler):
+    # Served on --host 0.0.0.0 and opened as http://192.168.1.5:8000: Origin and Host agree.
+    headers = {**JSON, "Origin": "http://192.168.1.5:8000", "Host": "192.168.1.5:8000"}
+    assert handler.call("POST", headers, b"{}")[0] == 202
+
+
 def test_post_without_a_body_starts_too(handler):
     assert handler.call("POST", {"Content-Type": "application/json"}, b"")[0] == 202
 
@@ -169,6 +175,7 @@ def test_post_without_a_body_starts_too(handler):
     ("PUT", JSON, b"{}", 405, "GET reads the re-index's progress, POST starts one"),
     ("DELETE", JSON, b"", 405, "not allowed"),
     ("POST", {**JSON, "Origin": "https://elsewhere.example"}, b"{}", 403, "only from the demo's own page"),
+    ("POST", {**JSON, "Origin": "http://evil.example", "Host": "127.0.0.1:8000"}, b"{}", 403, "not from"),
     ("POST", {"Origin": ORIGIN}, b"{}", 415, "application/json"),
     ("POST", {**JSON, "Content-Type": "text/plain"}, b"{}", 415, "got text/plain"),
     ("POST", JSON, b"{not json", 400, "not JSON"),
