@@ -58,6 +58,7 @@ def publish_all(
     cache_warm: str = "all",
     cache_dir: Path | None = None,
     index_step: Callable[..., Counts] = publish_index,
+    site_config: dict[str, str] | None = None,
 ) -> Report:
     """Publish gallery, weights, agent, index, cache, duplicates, albums and site in that order.
 
@@ -66,6 +67,7 @@ def publish_all(
     albums.json carries the index's summary; the site goes last so a page never points at albums
     that are not there yet. cache_warm: "all" (every indexed image), "albums" or "off".
     index_step: publish_index (built here) or publish.reindex.reindex_step's (featurized on Lambda).
+    site_config: more config.js fields (the local stack's `localReindex`; none when deployed).
     """
     report = Report()
     common = {"progress": progress, "concurrency": concurrency}
@@ -120,5 +122,6 @@ def publish_all(
         report.duplicate_groups = len(doc["groups"]) if doc else None
     report.steps["albums"] = publish_albums(s3, site_bucket, gallery_bucket, images_dir,
                                             concurrency=concurrency)
-    report.steps["site"] = publish_site(s3, site_bucket, Path(site_dir), api_url, **common)
+    report.steps["site"] = publish_site(s3, site_bucket, Path(site_dir), api_url, config=site_config,
+                                          **common)
     return report

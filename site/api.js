@@ -46,9 +46,13 @@ export function postForm(form, file, { onProgress = () => {}, timeoutMs = UPLOAD
   });
 }
 
-/** Build the client for an API base URL (trailing slash optional). */
+/**
+ * Build the client for an API base URL (trailing slash optional). reindexUrl: the local stack's
+ * re-index endpoint (config.js's localReindex; absent when deployed, and then not called).
+ */
 export function createApi({ apiUrl, fetchImpl = globalThis.fetch.bind(globalThis),
-                            searchTimeoutMs = SEARCH_TIMEOUT_MS, albumsTimeoutMs = ALBUMS_TIMEOUT_MS }) {
+                            searchTimeoutMs = SEARCH_TIMEOUT_MS, albumsTimeoutMs = ALBUMS_TIMEOUT_MS,
+                            reindexUrl = "" }) {
   const base = String(apiUrl).replace(/\/+$/, "");
 
   async function request(url, init, timeoutMs, what) {
@@ -135,6 +139,21 @@ export function createApi({ apiUrl, fetchImpl = globalThis.fetch.bind(globalThis
         throw new ApiError("bad_response", "The upload API answered without an upload form.");
       }
       return body;
+    },
+
+    /** The local re-index's progress (docs/contracts.md, "Local re-index"). */
+    reindexProgress() {
+      return request(reindexUrl, { headers: { Accept: "application/json" }, cache: "no-store" },
+        albumsTimeoutMs, "the local re-index");
+    },
+
+    /** Start the local re-index; a run already under way is an ApiError with status 409. */
+    startReindex() {
+      return request(reindexUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: "{}",
+      }, albumsTimeoutMs, "the local re-index");
     },
 
     /** Send the file with the form, reporting progress (0..1, or null when unknown). */

@@ -295,6 +295,19 @@ export function createApp({ api, views, win = window,
       return render();
     },
     render,
+    /** Read albums.json again after a new index version went live: the header's label follows it. */
+    async refreshIndex() {
+      let data;
+      try {
+        data = await api.albums();
+      } catch {
+        return; // albums.json unreadable for a moment: the label stays until the next load
+      }
+      if (data && Array.isArray(data.albums)) {
+        catalog = data;
+        views.setIndexInfo(data.index || null);
+      }
+    },
     get k() {
       return k;
     },

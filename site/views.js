@@ -70,8 +70,10 @@ export function createViews({ doc = document, main, indexInfo }) {
         indexInfo.append(h("span", { className: "badge warn", text: "demo weights, not pretrained" }));
       }
       // With demo weights the badge already says it; the label would repeat it.
+      // The version names the index the page lists: it changes with every new version (a re-index).
       const bits = [`${index.count ?? "?"} images indexed`, index.mode ? `${index.mode} index` : null,
-        demo ? null : index.weights_label || null].filter(Boolean);
+        demo ? null : index.weights_label || null, index.version ? `index ${index.version}` : null]
+        .filter(Boolean);
       indexInfo.append(h("span", { className: "index-text", text: bits.join(" · ") }));
     },
 

@@ -45,6 +45,18 @@ def stack_factory():
 
 
 @pytest.fixture(scope="session")
+def reindex_stack(stack_factory) -> dict:
+    """A stack of its own for the page's re-index (a re-index changes the live version every other
+    test of the shared stack sees): a small collection in batches of 4, shared by the re-index's
+    integration and e2e tests (tests/integration/test_reindex_demo.py, tests/e2e/test_reindex_page.py)."""
+    stack = stack_factory("reindex", "--count", "16", "--reindex-batch", "4")
+    stack.start()
+    yield stack.info
+    code = stack.stop()
+    assert code == 0, f"devstack did not stop cleanly (exit {code}):\n{stack.log_tail()}"
+
+
+@pytest.fixture(scope="session")
 def local_stack() -> dict:
     """The running stack's addresses: url, api, s3_endpoint, site_bucket, gallery_bucket, ..."""
     stack = new_stack("session")

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from devstack.demo_reindex import DEFAULT_BATCH
 from devstack.images import DEFAULT_COUNT
 from devstack.stack import LocalStack, StackConfig
 from publish.uploader import PublishError
@@ -33,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-album", type=int, help="images per album offered on the page (default: publish's)")
     p.add_argument("--weights", help="pretrained (fetched and verified once, then cached) or FILE.params; "
                    "default: the seeded demo weights, offline")
+    p.add_argument("--featurize-containers", type=int, default=2, metavar="N",
+                   help="containers of the featurize function for the page's Re-index (default 2; "
+                   "0: the page offers no re-index)")
+    p.add_argument("--reindex-batch", type=int, default=DEFAULT_BATCH, metavar="N",
+                   help=f"images per featurize batch in a re-index (default {DEFAULT_BATCH})")
     p.add_argument("--smoke", action="store_true", help="start, run one search over HTTP, print it, exit")
     p.add_argument("--ready-file", type=Path, help="write the stack's addresses here as JSON once it is up")
     return p
@@ -63,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.count < 1:
         print(f"--count must be at least 1, got {args.count}", file=sys.stderr)
         return 2
+    if not 0 <= args.featurize_containers <= 16:
+        print(f"--featurize-containers must be 0..16, got {args.featurize_containers}", file=sys.stderr)
+        return 2
+    if args.reindex_batch < 1:
+        print(f"--reindex-batch must be at least 1, got {args.reindex_batch}", file=sys.stderr)
+        return 2
     stopping = threading.Event()
 
     def on_signal(signum, frame) -> None:
@@ -72,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     config = StackConfig(images=args.images, count=args.count, port=args.port, host=args.host,
                          work_dir=args.work_dir, per_album=args.per_album, progress=sys.stderr.isatty(),
-                         weights=args.weights)
+                         weights=args.weights, featurize_containers=args.featurize_containers,
+                         reindex_batch=args.reindex_batch)
     stack = LocalStack(config, say=lambda line: print(line, flush=True))
     try:
         stack.start()

@@ -6,6 +6,8 @@ config.js, albums.json, album images and copied results all come from the bucket
 /api/ it does what API Gateway does (devstack.http_api, read from template.yaml): a preflight is
 answered here, a request matching one of the function's routes becomes an HTTP API payload 2.0
 event for the function's handler, anything else is a 404, and CORS headers are the API's.
+Under /local/ it serves the stack's own local-only endpoints (`local_routes`, e.g. the demo's
+re-index, devstack.reindex_endpoint), which exist nowhere in AWS: no function, no template route.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import shutil
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
@@ -29,10 +31,14 @@ from devstack.lambda_host import FunctionError, http_api_event
 log = logging.getLogger("devstack.devserver")
 
 API_PREFIX = "/api"
+# The local stack's own endpoints: never under /api, so never mistaken for the deployed API.
+LOCAL_PREFIX = "/local"
 # API Gateway refuses payloads over 10 MB; the search API takes a few hundred bytes.
 MAX_BODY_BYTES = 1024 * 1024
 
 Invoke = Callable[[dict], dict]
+# A local endpoint: (method, request headers, body) -> (HTTP status, JSON answer).
+LocalHandler = Callable[[str, Mapping[str, str], bytes], tuple[int, dict]]
 # What API Gateway's HTTP API answers (500) when its Lambda integration errs or times out.
 INTEGRATION_ERROR = {"message": "Internal Server Error"}
 
@@ -59,17 +65,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routing ------------------------------------------------------------------------------------
 
-    def _is_api(self) -> bool:
+    def _under(self, prefix: str) -> bool:
         path = urlsplit(self.path).path
-        return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+        return path == prefix or path.startswith(prefix + "/")
+
+    def _is_api(self) -> bool:
+        return self._under(API_PREFIX)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self._under(LOCAL_PREFIX):
+            return self._local()
         self._api() if self._is_api() else self._static(head=False)
 
     def do_HEAD(self) -> None:  # noqa: N802
+        if self._under(LOCAL_PREFIX):
+            return self._local()
         self._api() if self._is_api() else self._static(head=True)
 
     def do_POST(self) -> None:  # noqa: N802
+        if self._under(LOCAL_PREFIX):
+            return self._local()
         self._api() if self._is_api() else self._plain(HTTPStatus.METHOD_NOT_ALLOWED, "static site: GET only")
 
     do_PUT = do_DELETE = do_PATCH = do_POST
@@ -129,6 +144,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(data)
+
+    # -- the stack's local endpoints -----------------------------------------------------------------
+
+    def _local(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        path = urlsplit(self.path).path
+        handler = self.server.local_routes.get(path)
+        if handler is None:
+            status, answer = 404, {"error": {"code": "not_found", "message": f"no local endpoint {path}"}}
+        else:
+            status, answer = handler(self.command, dict(self.headers.items()), body)
+        self._json(HTTPStatus(status), answer, {"Cache-Control": "no-store"})
 
     # -- the API --------------------------------------------------------------------------------------
 
@@ -230,7 +259,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
 
 class DevServer(ThreadingHTTPServer):
@@ -251,6 +281,8 @@ class DevServer(ThreadingHTTPServer):
         self._thread: threading.Thread | None = None
         # The distribution's response headers policy (devstack.site_headers): on every page answer.
         self.security_headers: dict[str, str] = {}
+        # Local-only endpoints by path (under LOCAL_PREFIX); none unless the stack adds them.
+        self.local_routes: dict[str, LocalHandler] = {}
 
     @property
     def url(self) -> str:

@@ -21,11 +21,14 @@ from devstack import images as collection
 from devstack import index_cache
 from devstack.bucket_cors import apply_cors
 from devstack.daemon_proc import DaemonProcess
+from devstack.demo_reindex import DEFAULT_BATCH, DemoReindex
 from devstack.devserver import DevServer
+from devstack.featurize_local import LocalFeaturize
 from devstack.http_api import HttpApi
 from devstack.ingest_queue import IngestPoller, QueueSettings, configure_notifications, create_queues
 from devstack.intrinsics import LocalResources
 from devstack.lambda_host import FunctionCode, LambdaHost, runtime_python
+from devstack.reindex_endpoint import REINDEX_PATH, reindex_handler
 from devstack.s3server import (
     DUMMY_CREDENTIALS,
     MotoServer,
@@ -85,6 +88,10 @@ class StackConfig:
     # Shorter than the template's 20 s window and 30 min visibility: nobody waits that long locally.
     ingest_window_s: float = 3.0
     ingest_visibility_s: int = 30
+    # The page's re-index (issue 25): the featurize function's local containers (0: not offered)
+    # and the images per featurize batch.
+    featurize_containers: int = 2
+    reindex_batch: int = DEFAULT_BATCH
 
 
 @dataclass
@@ -99,11 +106,14 @@ class LocalStack:
     ssm: SsmEndpoint | None = None
     ingest_ssm: SsmEndpoint | None = None
     ingest: IngestPoller | None = None
+    reindex: DemoReindex | None = None
+    featurize: LocalFeaturize | None = None
     hosts: list[LambdaHost] = field(default_factory=list)
     instance_id: str = ""
     fresh_token: str = ""
     images_dir: Path | None = None
     _tmp: str | None = None
+    _template: dict = field(default_factory=dict)
     _started: float = 0.0
     timings_s: dict[str, float] = field(default_factory=dict)
 
@@ -126,6 +136,7 @@ class LocalStack:
                 "fresh_token": self.fresh_token,
                 "ingest_queue": queues.url if queues else "",
                 "dead_letter_queue": queues.dead_letter_url if queues else "",
+                "reindex": self.url.rstrip("/") + REINDEX_PATH if self.reindex else "",
                 "add_images": self.add_images_command()}
 
     def add_images_command(self, folder: str = "path/to/albums") -> str:
@@ -156,7 +167,7 @@ class LocalStack:
         # AF_UNIX paths are limited to ~108 bytes: the socket lives in a short temporary folder.
         self._tmp = tempfile.mkdtemp(prefix="devstack-")
 
-        template = load_template(cfg.repo / "template.yaml")
+        template = self._template = load_template(cfg.repo / "template.yaml")
         self.moto = MotoServer()
         endpoint = self.moto.start()
         self.say(f"moto (S3, EC2) on {endpoint}")
@@ -185,7 +196,7 @@ class LocalStack:
             self.say(f"sample collection: {cfg.count} images (cached in {work})")
             self.images_dir = self._step("samples", lambda: collection.sample_collection(work, cfg.count))
         self.say(f"publishing {self.images_dir} to the buckets (the index is built once per image set)")
-        self._step("publish", lambda: self._publish(s3, work))
+        self._step("publish", lambda: self._publish_at_start(s3, work))
 
         env = self._agent_env(endpoint, work)
         self.daemon = DaemonProcess(env, env["IMAGESEARCH_SOCKET"], work / "logs" / "daemon.log")
@@ -221,6 +232,8 @@ class LocalStack:
         # The distribution's security headers (CSP included) on every page answer, as in AWS.
         self.server.security_headers = site_security_headers(template, local.resolve)
         self._step("ingest", lambda: self._start_ingest(template, s3, endpoint, env_file, python))
+        if cfg.featurize_containers:
+            self._offer_reindex(endpoint)
         self.server.start()
         self.timings_s["total"] = time.monotonic() - self._started
         self.say("ready in " + ", ".join(f"{name} {s:.1f} s" for name, s in self.timings_s.items()))
@@ -258,24 +271,65 @@ class LocalStack:
         self.say(f"ingest: gallery/ events -> {INGEST_QUEUE} (batches of {settings.batch_size} within "
                  f"{settings.window_s:g} s) -> IngestDocument")
 
-    def _publish(self, s3, work: Path) -> None:
-        """Publish with the publisher's own publish_all (no agent bundle), around the index cache."""
+    def _publish(self, s3, work: Path, **steps) -> object:
+        """Publish with the publisher's own publish_all (no agent bundle); `steps`: e.g. the re-index's
+        index_step. The same options at start and for every re-index, so both publish the same site."""
         from publish.core import publish_all
 
+        cfg = self.config
+        options = {"per_album": cfg.per_album} if cfg.per_album else {}
+        # Only this stack offers the page's re-index, through a config.js field a deploy never writes.
+        site_config = {"localReindex": REINDEX_PATH} if cfg.featurize_containers else None
+        # Without --weights the demo stays offline: a seeded initialisation, labelled as such.
+        report = publish_all(s3, site_bucket=SITE_BUCKET, gallery_bucket=GALLERY_BUCKET, api_url=API_URL,
+                             site_dir=cfg.repo / "site", images_dir=self.images_dir,
+                             weights=cfg.weights or DEMO_WEIGHTS, agent=False, progress=cfg.progress,
+                             index_options={"work_dir": work / "cache" / "publish"}, site_config=site_config,
+                             **options, **steps)
+        for line in report.lines():
+            self.say("  " + line)
+        return report
+
+    def _publish_at_start(self, s3, work: Path) -> None:
+        """The start's publish, around the index cache (which keeps what a build made of the images
+        folder; a re-index's version, made from the gallery bucket, is not saved there)."""
         saved = index_cache.snapshot_dir(work, self.images_dir)
         if index_cache.restore(s3, GALLERY_BUCKET, saved):
             self.say("  index    restored the last run's index; the publisher checks it against the images")
-        options = {"per_album": self.config.per_album} if self.config.per_album else {}
-        # Without --weights the demo stays offline: a seeded initialisation, labelled as such.
-        report = publish_all(s3, site_bucket=SITE_BUCKET, gallery_bucket=GALLERY_BUCKET, api_url=API_URL,
-                             site_dir=self.config.repo / "site", images_dir=self.images_dir,
-                             weights=self.config.weights or DEMO_WEIGHTS, agent=False,
-                             progress=self.config.progress,
-                             index_options={"work_dir": work / "cache" / "publish"}, **options)
-        for line in report.lines():
-            self.say("  " + line)
+        report = self._publish(s3, work)
         if report.steps["index"].uploaded:
             index_cache.save(s3, GALLERY_BUCKET, saved)
+
+    def _offer_reindex(self, endpoint: str) -> None:
+        """The page's re-index: POST/GET /local/reindex on the dev server (local only, docs/local.md)."""
+        cfg = self.config
+        s3 = client("s3", endpoint)
+        work = Path(cfg.work_dir).resolve()
+        self.reindex = DemoReindex(
+            s3=s3, sqs=client("sqs", endpoint), bucket=GALLERY_BUCKET,
+            publish=lambda index_step: self._publish(s3, work, index_step=index_step),
+            featurize=lambda: self._featurize(endpoint), reload=self._reload_daemon,
+            batch_size=cfg.reindex_batch, say=self.say)
+        self.server.local_routes[REINDEX_PATH] = reindex_handler(self.reindex, self.server.url)
+        self.say(f"re-index: the page's Re-index button (POST {REINDEX_PATH}) featurizes the gallery "
+                 f"through the featurize function in up to {cfg.featurize_containers} local containers")
+
+    def _featurize(self, endpoint: str) -> LocalFeaturize:
+        """The featurize queue and function, started by the first re-index and kept for the next."""
+        if self.featurize is None:
+            self.featurize = LocalFeaturize.start(self._template, self.config.repo, endpoint, GALLERY_BUCKET,
+                                                  containers=self.config.featurize_containers)
+        return self.featurize
+
+    def _reload_daemon(self) -> dict:
+        """What publish's refresh asks of the instance: reload the index now (not at the next poll)."""
+        from imagesearch.agent.client import ask_daemon
+        from imagesearch.agent.protocol import Request
+
+        answer = ask_daemon(self.daemon.socket_path, Request("reload"), timeout=120.0)
+        if not answer.get("ok", True) or "error" in answer:
+            raise RuntimeError(f"the daemon did not load the new version: {answer.get('error')}")
+        return answer
 
     def _agent_env(self, endpoint: str, work: Path) -> dict[str, str]:
         """The daemon's environment: the index in the gallery bucket, reached through moto."""
@@ -316,6 +370,12 @@ class LocalStack:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        if self.reindex is not None:
+            self.reindex.stop()
+            self.reindex = None
+        if self.featurize is not None:
+            self.featurize.stop()
+            self.featurize = None
         if self.ingest is not None:
             self.ingest.stop()
             self.ingest = None

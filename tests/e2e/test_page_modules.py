@@ -81,7 +81,8 @@ def test_the_modules_have_one_job_each():
     modules = {p.name for p in SITE.glob("*.js")}
     assert modules == {"api.js", "views.js", "view_parts.js", "album_view.js", "app.js", "main.js",
                        "config.js", "k.js", "urls.js", "upload_file.js",
-                       "bands.js", "duplicates.js"}  # issue 23: score bands, the Duplicates view
+                       "bands.js", "duplicates.js",  # issue 23: score bands, the Duplicates view
+                       "reindex_panel.js", "reindex_control.js"}  # issue 25: the local stack's re-index
 
 
 def test_only_api_js_reaches_the_network(page, stub_site):

@@ -130,6 +130,34 @@ def test_any_other_route_is_the_apis_404_and_never_reaches_the_function(server, 
     assert function.events == []
 
 
+def test_local_endpoints_are_served_outside_the_api_and_only_when_added(server):
+    # GIVEN a dev server with no local endpoint THEN /local/... is a JSON 404, never the function
+    url, function = server
+    as_json = {"Content-Type": "application/json"}
+    status, headers, body = request(url + "/local/reindex", "POST", as_json, b"{}")
+    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
+    # WHEN the stack adds one (the demo's re-index) THEN it gets the method, headers and body
+    seen = []
+
+    def handler(method, headers, body):
+        seen.append((method, headers.get("Content-Type"), body))
+        return 202, {"state": "running"}
+
+    dev = DevServer("127.0.0.1", 0, s3=None, site_bucket="unused")
+    dev.local_routes["/local/reindex"] = handler
+    dev.start()
+    try:
+        status, headers, body = request(dev.url + "/local/reindex", "POST", as_json, b"{}")
+        head_status, _, head_body = request(dev.url + "/local/reindex", "HEAD")
+    finally:
+        dev.stop()
+    assert (status, json.loads(body)) == (202, {"state": "running"})
+    assert headers["cache-control"] == "no-store"  # progress is never cached
+    assert seen[0] == ("POST", "application/json", b"{}")
+    assert head_status == 202 and head_body == b""  # HEAD: the status and headers, no body
+    assert function.events == []
+
+
 def test_the_function_environment_is_the_templates_resolved_locally():
     # GIVEN the template's Globals and the function's own variables, with the local names
     template = load_template()

@@ -30,6 +30,19 @@ def test_config_js_refuses_what_is_not_an_api_url(url):
         config_js(url)
 
 
+def test_config_js_carries_extra_fields_only_when_given():
+    # Only the local stack passes one (the page's re-index panel); a deploy writes apiUrl alone.
+    assert config_js("/api") == 'export default { apiUrl: "/api" };\n'
+    assert config_js("/api", {"localReindex": "/local/reindex"}) == \
+        'export default { apiUrl: "/api", localReindex: "/local/reindex" };\n'
+
+
+@pytest.mark.parametrize("name", ["bad-name", "1x", "a b", ""])
+def test_config_js_refuses_a_field_name_that_is_not_an_identifier(name):
+    with pytest.raises(PublishError, match="identifiers"):
+        config_js("/api", {name: "x"})
+
+
 def test_generated_config_replaces_the_local_one(tmp_path):
     (tmp_path / "config.js").write_text("export default { apiUrl: '/api' };\n")
     (tmp_path / "index.html").write_text("x")
