@@ -48,7 +48,8 @@ def test_the_page_config_and_albums_come_from_the_site_bucket(local_stack):
     assert b'<script type="module" src="main.js">' in body
     status, ctype, body = get(local_stack["url"] + "config.js")
     assert (status, ctype.split(";")[0]) == (200, "text/javascript")
-    assert body.decode().strip() == 'export default { apiUrl: "/api" };'
+    # the demo also offers its local re-index (devstack only; docs/local.md)
+    assert body.decode().strip() == 'export default { apiUrl: "/api", localReindex: "/local/reindex" };'
     status, _, body = get(local_stack["url"] + "albums.json")
     albums = json.loads(body)
     assert status == 200 and albums["albums"]
