@@ -28,6 +28,14 @@ import aws_xray_sdk.core  # noqa: E402,F401
 for _path in (SHARED_DIR, FUNCTION_DIR):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
+# A few tests compare the function with the engine (the same accepted formats, a real preview). The
+# runtime venv (python3.12, where `make test` runs this folder) has no editable install of the engine,
+# so its source is put at the end of the path: the modules they use need only Pillow, pillow-heif and
+# numpy, which the runtime venv has (the featurize layer's), never MXNet.
+try:
+    import imagesearch  # noqa: F401
+except ImportError:
+    sys.path.append(str(REPO / "agent_scripts"))
 
 SITE_BUCKET = "test-site-bucket"
 GALLERY_BUCKET = "test-gallery-bucket"

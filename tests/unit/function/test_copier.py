@@ -6,7 +6,6 @@ import threading
 import time
 
 import boto3
-import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from copier import copy_results, result_key
@@ -52,8 +51,6 @@ def test_all_k_are_copied_from_their_previews_never_the_originals(aws, ssm_answe
 def test_a_real_preview_copied_to_results_carries_no_metadata(aws):
     import io
 
-    # The engine makes the preview; on the function's own runtime venv (make test-runtime) it is absent.
-    pytest.importorskip("imagesearch")
     from imagesearch.model.display import make_display_copies
     from imagesearch.model.sample_photos import SERIAL, phone_jpeg
     from PIL import Image

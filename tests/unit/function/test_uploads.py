@@ -184,8 +184,6 @@ def test_a_refused_type_names_every_accepted_format_the_agent_decodes(wired, loa
     _put_upload(wired, b"hello", "text/plain")
     _, answer = _search(wired, load_event, lambda_context, {"upload": UPLOAD_ID, "k": 5})
     assert "HEIC" in answer["error"]["message"] and "AVIF" in answer["error"]["message"]
-    # The agent's list; on the function's own runtime venv (make test-runtime) the engine is absent.
-    pytest.importorskip("imagesearch")
     from imagesearch.model.images import ACCEPTED_TEXT
     from uploads import ACCEPTED_TEXT as FUNCTION_TEXT
 
