@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -113,15 +114,23 @@ def test_the_ingest_share_derives_from_the_memory_setting():
     assert caps == [1, 2, 20]
 
 
+@pytest.fixture(scope="module")
+def built_index(tmp_path_factory) -> Path:
+    """A 224 px index of INDEXED sample images, built once (each case applies its batch to a copy)."""
+    work = tmp_path_factory.mktemp("ingest-memory-index")
+    subprocess.run([sys.executable, "-c", BUILD, str(work / "images"), str(work / "index"),
+                    str(work / "build-cache"), str(SIZE), str(INDEXED)], check=True, timeout=900)
+    return work / "index"
+
+
 @pytest.mark.parametrize("kind", ["worst", "many"])
-def test_ingest_peaks_within_its_share(tmp_path, kind):
+def test_ingest_peaks_within_its_share(tmp_path, built_index, kind):
     # GIVEN a 224 px index and a batch of near-cap RGBA PNGs (the cap of a 1 GiB instance), or of
     # more small ones than one model batch of the default IMAGESEARCH_BATCH_SIZE (64) held
     env_memory = {"IMAGESEARCH_MEMORY_MIB": str(MEMORY_MIB)}
     side, count = (math.isqrt(settings.load(env_memory).max_pixels), WORST) if kind == "worst" else (64, MANY)
     index_root, cache = tmp_path / "index", tmp_path / "cache"
-    subprocess.run([sys.executable, "-c", BUILD, str(tmp_path / "images"), str(index_root),
-                    str(tmp_path / "build-cache"), str(SIZE), str(INDEXED)], check=True, timeout=900)
+    shutil.copytree(built_index, index_root)
     stack = subprocess.Popen([sys.executable, "-c", STACK, str(side), str(count)], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     try:
