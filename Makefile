@@ -76,13 +76,19 @@ publish: $(STAMP) wheelhouse
 # checkov's venv are mostly waiting on pip). Then two workers (the machine's two cores), each test
 # module a unit of work; a worker that gets a stack test starts its own local stack (tests/conftest.py).
 # The search function's unit tests run once, on its runtime (test-runtime, python3.12) where the
-# machine has it, else here.
+# machine has it, else here. test-runtime runs beside the main suite at a lower priority (nice): it
+# takes the CPU the two workers leave idle (starting up, waiting on a stack, the last module), and
+# its output is printed after the main suite's; either failing fails `make test`.
 PYTEST_WORKERS ?= 2
 test:
 	$(MAKE) --no-print-directory -j3 --output-sync=target test-setup
+	@mkdir -p test-output
+	nice -n 10 $(MAKE) --no-print-directory test-runtime > test-output/test-runtime.log 2>&1 & runtime=$$!; \
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadscope \
-		$$([ -x $(RUNTIME_VENV)/bin/python ] && echo --ignore=tests/unit/function)
-	$(MAKE) --no-print-directory test-runtime
+		$$([ -x $(RUNTIME_VENV)/bin/python ] && echo --ignore=tests/unit/function); main=$$?; \
+	wait $$runtime; rc=$$?; \
+	echo "--- the functions' tests on their runtime (make test-runtime, test-output/test-runtime.log):"; \
+	cat test-output/test-runtime.log; [ $$main -eq 0 ] && [ $$rc -eq 0 ]
 
 .PHONY: test-setup
 test-setup: $(STAMP) system-deps lint wheelhouse runtime-venv $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
