@@ -43,8 +43,8 @@ FALLBACK_MEMORY_MIB = 1024  # when /proc/meminfo cannot be read: the default ins
 # The instance's memory is split in two halves between the processes that load the model and
 # decode: the daemon, and the `imagesearch ingest` command the IngestDocument runs beside it. Each
 # peaks within its half with the worst admitted image (its decode share above included), as
-# measured at IMAGESEARCH_MEMORY_MIB=1024 (bench/decode_memory.py; a test for ingest:
-# tests/unit/engine/test_ingest_memory.py). The two resident sets share the libraries' file
+# measured at IMAGESEARCH_MEMORY_MIB=1024 (bench/decode_memory.py; a test for each:
+# tests/unit/engine/test_instance_memory.py). The two resident sets share the libraries' file
 # pages, so their sum overstates what the pair holds; docs/agent.md ("Ingest") has the split.
 PROCESS_SHARE = 0.5
 

@@ -1,9 +1,12 @@
-"""`imagesearch ingest` with the worst admitted images peaks within its half of the default instance.
+"""The daemon and `imagesearch ingest`, with the worst admitted images, each peak within its half of
+the default instance (IMAGESEARCH_MEMORY_MIB=1024, a t3.micro).
 
 The command runs as the IngestDocument runs it: its own process, seeded weights at the default
 224 px input, the gallery and site buckets over S3 (a moto server in another process, so moto's
 memory is not counted), display copies made, the new version warmed and its duplicates written.
-The process reports its own peak resident memory (VmHWM of /proc/self/status) when main() returns:
+The daemon (`imagesearch serve`, with the service unit's allocator settings) serves a small query,
+then one worst image, then six at once, and its peak is read from /proc/<pid>/status. The ingest
+command reports its own peak resident memory (VmHWM of /proc/self/status) when main() returns:
 the parent's wait4 ru_maxrss is no measure of it, since Linux carries the forking parent's peak
 across exec (that artefact read 954 MiB for six small PNGs; the command's own peak was 454).
 The budget derives from IMAGESEARCH_MEMORY_MIB (decode_budget.process_peak_mib). No timings.
@@ -25,10 +28,15 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from devstack.daemon_proc import DaemonProcess
+from devstack.s3server import DUMMY_CREDENTIALS
 from imagesearch import settings
+from imagesearch.agent.client import ask_daemon
+from imagesearch.agent.protocol import search_request
 from imagesearch.decode_budget import model_batch_cap, process_peak_mib
 
 MEMORY_MIB = 1024  # the default instance, t3.micro
@@ -64,6 +72,9 @@ STACK = textwrap.dedent("""
             key = f"gallery/worst/{n}.png"
             s3.put_object(Bucket="gallery", Key=key, Body=out.getvalue())
             changes.append({"key": key, "op": "put"})
+        small = io.BytesIO()
+        Image.new("RGB", (640, 480), (10, 200, 30)).save(small, "JPEG")
+        s3.put_object(Bucket="gallery", Key="gallery/worst/small.jpg", Body=small.getvalue())
         batch = "ingest/0123456789abcdef0123456789abcdef.json"
         s3.put_object(Bucket="gallery", Key=batch, Body=json.dumps({"changes": changes}).encode())
         print(json.dumps({"endpoint": server.endpoint_url, "batch": batch}), flush=True)
@@ -164,3 +175,61 @@ def test_ingest_peaks_within_its_share(tmp_path, built_index, kind):
           f"(private at most {private_mib:.0f}; VmHWM {memory['peak_kib'] / 1024:.0f} with "
           f"{memory['file_after_imports_kib'] / 1024:.0f} MiB of file pages after the imports)")
     assert peak_mib <= budget, f"ingest peaked at {peak_mib:.0f} MiB, over its {budget} MiB"
+
+
+# The service unit's allocator settings (agent_scripts/systemd/imagesearch.service), as the daemon runs.
+SERVICE_MALLOC = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "1048576"}
+DAEMON_WORST = 6  # more near-cap queries at once than the decode budget admits together
+
+
+def _status_kib(pid: int) -> dict[str, int]:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {name: int(fields[name].split()[0]) for name in ("VmHWM", "RssFile")}
+
+
+def test_the_daemon_peaks_within_its_share(tmp_path, built_index):
+    # GIVEN the daemon on a 224 px index, the default instance's memory, and the worst admitted
+    # images (near-cap RGBA PNGs) in the gallery beside a small photo
+    env_memory = {"IMAGESEARCH_MEMORY_MIB": str(MEMORY_MIB)}
+    side = math.isqrt(settings.load(env_memory).max_pixels)
+    index_root, cache = tmp_path / "index", tmp_path / "cache"
+    shutil.copytree(built_index, index_root)
+    cache.mkdir()
+    stack = subprocess.Popen([sys.executable, "-c", STACK, str(side), str(DAEMON_WORST)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(stack.stdout.readline())
+        socket_path = cache / "daemon.sock"
+        env = {**os.environ, **DUMMY_CREDENTIALS, **env_memory, **SERVICE_MALLOC,
+               "AWS_ENDPOINT_URL": ready["endpoint"], "IMAGESEARCH_INDEX": str(index_root),
+               "IMAGESEARCH_CACHE_DIR": str(cache), "IMAGESEARCH_COLD_CACHE_DIR": str(cache / "cold"),
+               "IMAGESEARCH_SOCKET": str(socket_path), "IMAGESEARCH_ENV_FILE": str(cache / "absent.env"),
+               "IMAGESEARCH_ALLOWED_BUCKETS": "gallery", "IMAGESEARCH_RELOAD_SECONDS": "3600"}
+        daemon = DaemonProcess(env, str(socket_path), tmp_path / "daemon.log")
+        daemon.start()
+        try:
+            assert daemon.wait_healthy(300).get("status") == "serving", daemon.log_tail()
+
+            def ask(key: str) -> None:
+                answer = ask_daemon(str(socket_path), search_request("gallery", key, 5), timeout=300.0)
+                assert answer.get("ok"), (key, answer)
+
+            # WHEN it answers a small query (the model loaded and run), then one worst image, then six
+            ask("gallery/worst/small.jpg")
+            warm = _status_kib(daemon.proc.pid)
+            ask("gallery/worst/0.png")
+            with ThreadPoolExecutor(max_workers=DAEMON_WORST) as pool:
+                list(pool.map(ask, [f"gallery/worst/{n}.png" for n in range(DAEMON_WORST)]))
+            after = _status_kib(daemon.proc.pid)
+        finally:
+            daemon.stop()
+    finally:
+        stack.communicate(timeout=60)
+    # THEN its peak, with the libraries' pages counted as read cold, stays within its half
+    private_mib = (after["VmHWM"] - warm["RssFile"]) / 1024
+    peak_mib = private_mib + LIBRARY_PAGES_MIB
+    budget = process_peak_mib(MEMORY_MIB)
+    print(f"daemon, {DAEMON_WORST} PNGs ({side} x {side}): peak {peak_mib:.0f} MiB of {budget} "
+          f"(private at most {private_mib:.0f}; VmHWM {after['VmHWM'] / 1024:.0f} with "
+          f"{warm['RssFile'] / 1024:.0f} MiB of file pages once warm)")
+    assert peak_mib <= budget, f"the daemon peaked at {peak_mib:.0f} MiB, over its {budget} MiB"
