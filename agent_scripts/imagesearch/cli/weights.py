@@ -6,14 +6,14 @@ import argparse
 from typing import Any
 
 from imagesearch.cli.common import print_json
-from imagesearch.model.weights import fetched_path
+from imagesearch.model.weights import FETCHED_NAME, fetched_path
 from imagesearch.model.weights_fetch import DEFAULT_TIMEOUT_S, ONNX_ZOO_URL, fetch_weights
 
 
 def run_weights_fetch(args: argparse.Namespace, settings: Any) -> int:
     """Fetch, verify and record the weights; print the report (every source tried and why it failed)."""
     report = fetch_weights(
-        args.out,
+        args.out or fetched_path(),
         named=args.source,
         mxnet_zoo=not args.no_mxnet_zoo,
         onnx_url=None if args.no_onnx_zoo else args.onnx_url,
@@ -34,8 +34,11 @@ def add_weights_commands(sub: Any) -> None:
         "checked), the ONNX model zoo's resnet50-v1-7 (converted). Verify names and shapes; write FILE "
         "and FILE.json (source, sha256, sha1).",
     )
-    p.add_argument("--out", default=fetched_path(),
-                   help="where to write the .params file (default: where --weights pretrained looks)")
+    # The default is resolved when the command runs: it asks MXNet for its folder, and importing
+    # MXNet (1.5 s) to build the parser cost every command, `health` and `index info` included.
+    p.add_argument("--out", default=None,
+                   help=f"where to write the .params file (default: where --weights pretrained looks, "
+                        f"$MXNET_HOME/models/{FETCHED_NAME})")
     p.add_argument("--from", dest="source", default=None,
                    help="a URL or file you trust: .params, the zoo's .zip, or an .onnx to convert")
     p.add_argument("--no-mxnet-zoo", action="store_true", help="skip the MXNet model zoo")

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from imagesearch.cli import main
@@ -92,3 +94,12 @@ def test_errors_print_the_error_json(tmp_path, capsys, argv, code):
     argv = [a.format(root=str(tmp_path / "idx"), bad=str(bad)) for a in argv]
     status, out = _run(argv, capsys)
     assert status == 1 and out["ok"] is False and out["error"]["code"] == code
+
+
+def test_the_parser_does_not_load_mxnet():
+    # Building the parser ran every command's defaults; one asked MXNet for its folder, so `health`,
+    # `index info` and every other command paid MXNet's import (1.5 s) before doing anything.
+    code = ("import sys; from imagesearch.cli.parser import build_parser; build_parser(); "
+            "print('mxnet' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
