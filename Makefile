@@ -76,7 +76,7 @@ publish: $(STAMP) wheelhouse
 # checkov's venv are mostly waiting on pip). Then three workers on the machine's two cores, each
 # test module a unit of work; a worker that gets a stack test starts its own local stack
 # (tests/conftest.py). The stack tests wait on their stack (polls, the daemon's reload), and a third
-# worker fills that time: 347 s against 407 s with two (CPU idle 7% of the run with three).
+# worker fills that time (a fresh clone's pytest: 389 s with three, 407 s with two).
 # The search function's unit tests run once, on its runtime (test-runtime, python3.12) where the
 # machine has it, else here. test-runtime runs beside the main suite at a lower priority (nice): it
 # takes the CPU the two workers leave idle (starting up, waiting on a stack, the last module), and
