@@ -86,6 +86,13 @@ STACK = textwrap.dedent("""
 # RssFile after the imports), rounded up.
 LIBRARY_PAGES_MIB = 112
 
+# The allocator settings the daemon runs with: the service unit's own (its Environment= lines).
+SERVICE_UNIT = Path(__file__).resolve().parents[3] / "agent_scripts" / "systemd" / "imagesearch.service"
+SERVICE_MALLOC = dict(line.removeprefix("Environment=").split("=", 1)
+                      for line in SERVICE_UNIT.read_text().splitlines()
+                      if line.startswith("Environment=MALLOC_"))
+DAEMON_WORST = 6  # more near-cap queries at once than the decode budget admits together
+
 # The command itself (imagesearch.cli.main, the console script's entry) after the libraries it maps,
 # then its own peak and its file pages at both points.
 INGEST = textwrap.dedent("""
@@ -114,6 +121,17 @@ def _vmhwm_readable() -> bool:
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not _vmhwm_readable(),
                                 reason="needs Linux /proc (VmHWM)")
+
+
+def _assert_within_share(what: str, vmhwm_kib: int, file_kib: int, when: str) -> None:
+    """The process's peak (VmHWM less its file pages `when`, plus the libraries' cold pages) within
+    its half of the default instance; the figures are printed either way."""
+    private_mib = (vmhwm_kib - file_kib) / 1024
+    peak_mib = private_mib + LIBRARY_PAGES_MIB
+    budget = process_peak_mib(MEMORY_MIB)
+    print(f"{what}: peak {peak_mib:.0f} MiB of {budget} (private at most {private_mib:.0f}; "
+          f"VmHWM {vmhwm_kib / 1024:.0f} with {file_kib / 1024:.0f} MiB of file pages {when})")
+    assert peak_mib <= budget, f"{what} peaked at {peak_mib:.0f} MiB, over its {budget} MiB"
 
 
 def test_the_ingest_share_derives_from_the_memory_setting():
@@ -152,7 +170,7 @@ def test_ingest_peaks_within_its_share(tmp_path, built_index, kind):
                "IMAGESEARCH_ENV_FILE": str(cache / "absent.env"),
                "IMAGESEARCH_SOCKET": str(cache / "no.sock"),
                "IMAGESEARCH_BUILD_MAX_BYTES": str(64 << 20)}
-        for name in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"):
+        for name in SERVICE_MALLOC:
             env.pop(name, None)  # SSM runs the command without the service unit's settings
         # WHEN the command applies the batch
         proc = subprocess.run([sys.executable, "-c", INGEST, "ingest", "--key", ready["batch"],
@@ -168,18 +186,8 @@ def test_ingest_peaks_within_its_share(tmp_path, built_index, kind):
     assert report["cache"]["warmed"] and report["duplicates"]["ok"], report
     # AND its peak, with the libraries' pages counted as read cold, stays within its half of the instance
     memory = json.loads(proc.stderr.strip().splitlines()[-1])
-    private_mib = (memory["peak_kib"] - memory["file_after_imports_kib"]) / 1024
-    peak_mib = private_mib + LIBRARY_PAGES_MIB
-    budget = process_peak_mib(MEMORY_MIB)
-    print(f"ingest of {count} PNGs ({side} x {side}): peak {peak_mib:.0f} MiB of {budget} "
-          f"(private at most {private_mib:.0f}; VmHWM {memory['peak_kib'] / 1024:.0f} with "
-          f"{memory['file_after_imports_kib'] / 1024:.0f} MiB of file pages after the imports)")
-    assert peak_mib <= budget, f"ingest peaked at {peak_mib:.0f} MiB, over its {budget} MiB"
-
-
-# The service unit's allocator settings (agent_scripts/systemd/imagesearch.service), as the daemon runs.
-SERVICE_MALLOC = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "1048576"}
-DAEMON_WORST = 6  # more near-cap queries at once than the decode budget admits together
+    _assert_within_share(f"ingest of {count} PNGs ({side} x {side})", memory["peak_kib"],
+                         memory["file_after_imports_kib"], "after the imports")
 
 
 def _status_kib(pid: int) -> dict[str, int]:
@@ -226,10 +234,5 @@ def test_the_daemon_peaks_within_its_share(tmp_path, built_index):
     finally:
         stack.communicate(timeout=60)
     # THEN its peak, with the libraries' pages counted as read cold, stays within its half
-    private_mib = (after["VmHWM"] - warm["RssFile"]) / 1024
-    peak_mib = private_mib + LIBRARY_PAGES_MIB
-    budget = process_peak_mib(MEMORY_MIB)
-    print(f"daemon, {DAEMON_WORST} PNGs ({side} x {side}): peak {peak_mib:.0f} MiB of {budget} "
-          f"(private at most {private_mib:.0f}; VmHWM {after['VmHWM'] / 1024:.0f} with "
-          f"{warm['RssFile'] / 1024:.0f} MiB of file pages once warm)")
-    assert peak_mib <= budget, f"the daemon peaked at {peak_mib:.0f} MiB, over its {budget} MiB"
+    _assert_within_share(f"daemon, {DAEMON_WORST} PNGs ({side} x {side})", after["VmHWM"],
+                         warm["RssFile"], "once warm")
