@@ -63,17 +63,14 @@ def smoke(base_url: str, k: int = SMOKE_K, timeout: float = 60.0) -> tuple[bool,
 def main(argv: list[str] | None = None) -> int:
     """Run the stack until Ctrl-C or SIGTERM (or, with --smoke, for one search)."""
     args = build_parser().parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        print(f"--port must be 0..65535, got {args.port}", file=sys.stderr)
-        return 2
-    if args.count < 1:
-        print(f"--count must be at least 1, got {args.count}", file=sys.stderr)
-        return 2
-    if not 0 <= args.featurize_containers <= 16:
-        print(f"--featurize-containers must be 0..16, got {args.featurize_containers}", file=sys.stderr)
-        return 2
-    if args.reindex_batch < 1:
-        print(f"--reindex-batch must be at least 1, got {args.reindex_batch}", file=sys.stderr)
+    wrong = [f"{option} must be {rule}, got {value}" for option, value, ok, rule in (
+        ("--port", args.port, 0 <= args.port <= 65535, "0..65535"),
+        ("--count", args.count, args.count >= 1, "at least 1"),
+        ("--featurize-containers", args.featurize_containers, 0 <= args.featurize_containers <= 16, "0..16"),
+        ("--reindex-batch", args.reindex_batch, args.reindex_batch >= 1, "at least 1"),
+    ) if not ok]
+    if wrong:
+        print(wrong[0], file=sys.stderr)
         return 2
     stopping = threading.Event()
 
