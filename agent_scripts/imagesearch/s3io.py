@@ -35,7 +35,8 @@ def join_key(prefix: str, *parts: str) -> str:
     return "/".join(p.strip("/") for p in (prefix, *parts) if p.strip("/"))
 
 
-def _error_code(e: ClientError) -> str:
+def error_code(e: ClientError) -> str:
+    """The error code of a botocore ClientError ("NoSuchKey", "PreconditionFailed", "404", ...)."""
     return str(e.response.get("Error", {}).get("Code", ""))
 
 
@@ -44,7 +45,7 @@ def read_s3_capped(s3: Any, bucket: str, key: str, max_bytes: int) -> bytes:
     try:
         obj = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as e:
-        if _error_code(e) in _MISSING:
+        if error_code(e) in _MISSING:
             raise SearchError("not_found", f"s3://{bucket}/{key} does not exist") from e
         raise SearchError("internal", f"reading s3://{bucket}/{key} failed: {e}") from e
     body = obj["Body"]
@@ -77,19 +78,14 @@ def list_objects(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[str, int]]
             for item in page.get("Contents", []):
                 yield item["Key"], int(item["Size"])
     except ClientError as e:
-        if _error_code(e) in _MISSING:
+        if error_code(e) in _MISSING:
             raise SearchError("not_found", f"bucket {bucket!r} does not exist") from e
         raise
 
 
 def get_bytes(s3: Any, bucket: str, key: str) -> bytes | None:
     """The whole object (for small files such as manifests), or None when it does not exist."""
-    try:
-        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as e:
-        if _error_code(e) in _MISSING:
-            return None
-        raise
+    return get_bytes_and_etag(s3, bucket, key)[0]
 
 
 def get_bytes_and_etag(s3: Any, bucket: str, key: str) -> tuple[bytes | None, str | None]:
@@ -97,7 +93,7 @@ def get_bytes_and_etag(s3: Any, bucket: str, key: str) -> tuple[bytes | None, st
     try:
         obj = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as e:
-        if _error_code(e) in _MISSING:
+        if error_code(e) in _MISSING:
             return None, None
         raise
     return obj["Body"].read(), obj.get("ETag")
@@ -119,7 +115,7 @@ def download_file(s3: Any, bucket: str, key: str, dest: str) -> None:
         s3.download_file(bucket, key, tmp)
         os.replace(tmp, dest)
     except ClientError as e:
-        if _error_code(e) in _MISSING:
+        if error_code(e) in _MISSING:
             raise SearchError("not_found", f"s3://{bucket}/{key} does not exist") from e
         raise
     finally:
@@ -132,7 +128,7 @@ def object_exists(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as e:
-        if _error_code(e) in _MISSING:
+        if error_code(e) in _MISSING:
             return False
         raise SearchError("internal", f"cannot check s3://{bucket}/{key}: {e}") from e
     return True

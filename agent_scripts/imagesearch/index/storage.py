@@ -41,6 +41,7 @@ from imagesearch.index.artifacts import (
 from imagesearch.model.images import file_sha256
 from imagesearch.s3io import (
     download_file,
+    error_code,
     get_bytes,
     get_bytes_and_etag,
     is_s3_uri,
@@ -364,7 +365,7 @@ class S3IndexStore:
             self.s3.put_object(Bucket=self.bucket, Key=self._key(CURRENT), Body=pointer_body(version),
                                ContentType="application/json", **condition)
         except ClientError as e:
-            if condition and str(e.response.get("Error", {}).get("Code", "")) in _MOVED_CODES:
+            if condition and error_code(e) in _MOVED_CODES:
                 raise PointerMoved(self.root) from e
             raise
 
