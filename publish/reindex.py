@@ -67,7 +67,7 @@ def auto_index_step(local: IndexStep, reindex: IndexStep | None, *, where: str =
 
     The new weights' digest is the network's (imagesearch.model.features.params_digest, what the
     manifest records), so it is computed by loading them: only when there is a live index to compare
-    with and no flag decided (a few seconds; the chosen step loads them again).
+    with, no flag decided and the source is not the live one's by name (names_its_content).
     """
 
     def step(s3: Any, gallery_bucket: str, images_dir: Path, *, weights: str | None = None,
@@ -77,7 +77,10 @@ def auto_index_step(local: IndexStep, reindex: IndexStep | None, *, where: str =
 
         live = live_manifest(s3, gallery_bucket) if where == "auto" else None
         live_sha = live["weights"]["sha256"] if live else None
-        new_sha = weights_digest(s3, weights, size=size, work_dir=work_dir) if live_sha else None
+        if live_sha and weights and weights == live["weights"].get("source") and names_its_content(weights):
+            new_sha = live_sha  # the same seed, or the same copy publish made: no load needed
+        else:
+            new_sha = weights_digest(s3, weights, size=size, work_dir=work_dir) if live_sha else None
         choice = choose_index_step(where, live_sha, new_sha, reindex is not None)
         say(choice.why)
         if choice.reindex and reindex is None:
@@ -87,6 +90,15 @@ def auto_index_step(local: IndexStep, reindex: IndexStep | None, *, where: str =
                       force=force, progress=progress)
 
     return step
+
+
+def names_its_content(weights: str) -> bool:
+    """Whether a weights source names fixed contents: `seed:N`, or a copy publish made under models/
+    (a new file gets a new key, publish.weights.weights_key), so an equal source means equal weights."""
+    from publish.weights import MODELS_PREFIX
+
+    return weights.startswith("seed:") or (weights.startswith("s3://")
+                                           and weights.split("/", 3)[-1].startswith(MODELS_PREFIX))
 
 
 def weights_digest(s3: Any, weights: str | None, *, size: int | None = None,

@@ -20,7 +20,7 @@ from imagesearch.model.features import Featurizer
 from imagesearch.model.sample_data import render
 from imagesearch.ops.build import build_index
 
-from publish.reindex import auto_index_step, choose_index_step, reindex_step
+from publish.reindex import auto_index_step, choose_index_step, names_its_content, reindex_step
 from publish.uploader import Counts
 
 
@@ -111,6 +111,20 @@ def test_unchanged_weights_keep_the_local_build(s3, featurizer, tmp_path):
     # THEN the normal step runs (it featurizes only what changed), and publish says why
     assert len(local.calls) == 1 and not reindex.calls
     assert said == [f"index: built here (weights unchanged, {digest[:16]})"]
+
+
+def test_the_same_seed_is_not_loaded_again_to_compare(s3, featurizer, tmp_path, monkeypatch):
+    # GIVEN a live index built with seed:0 (a source that names its weights)
+    digest = _live_index(s3, featurizer, tmp_path)
+    monkeypatch.setattr("publish.reindex.weights_digest", lambda *a, **k: pytest.fail("weights loaded again"))
+    local, reindex, said = Step(), Step(), []
+    # WHEN publish runs with the same source THEN the digest is the live one, without loading the weights
+    _publish_index_step(s3, tmp_path, auto_index_step(local, reindex, say=said.append), "seed:0")
+    assert len(local.calls) == 1 and said == [f"index: built here (weights unchanged, {digest[:16]})"]
+    # and only sources that name their content are taken at their word
+    assert names_its_content("seed:3") and names_its_content("s3://gallery/models/resnet-0123abcd.params")
+    assert not names_its_content("weights/w.params") and not names_its_content("s3://other/w.params")
+    assert not names_its_content("pretrained")
 
 
 def test_changed_weights_with_a_queue_choose_the_reindex(s3, featurizer, tmp_path):
