@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagesearch.errors import SearchError
-from imagesearch.ops.reindex import load_plan, written_batches
+from imagesearch.ops.reindex import RUNS_PREFIX, load_plan, written_batches
 
 from devstack.featurize_local import LocalFeaturize
 from devstack.reindex_progress import ReindexProgress
@@ -30,7 +30,6 @@ from publish.index import live_version
 from publish.reindex import IndexStep, reindex_step
 
 DEFAULT_BATCH = 16  # small batches: the page's progress moves every few seconds on the sample
-RUN_PREFIX = "reindex/"
 
 
 class ReindexBusy(Exception):
@@ -40,8 +39,9 @@ class ReindexBusy(Exception):
 def run_ids(s3: Any, bucket: str) -> set[str]:
     """The runs under reindex/ (each one's folder name)."""
     found: set[str] = set()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=RUN_PREFIX, Delimiter="/"):
-        found |= {p["Prefix"][len(RUN_PREFIX):].rstrip("/") for p in page.get("CommonPrefixes", [])}
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=RUNS_PREFIX, Delimiter="/")
+    for page in pages:
+        found |= {p["Prefix"][len(RUNS_PREFIX):].rstrip("/") for p in page.get("CommonPrefixes", [])}
     return found
 
 

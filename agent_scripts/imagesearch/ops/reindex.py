@@ -30,9 +30,12 @@ SWITCH_ATTEMPTS = 5
 SQS_SEND_MAX = 10  # SendMessageBatch's limit
 
 
+RUNS_PREFIX = "reindex/"  # every run's folder is under it (docs/contracts.md, "Re-index shards")
+
+
 def run_prefix(run: str) -> str:
     """Everything a run writes lives under this prefix of the gallery bucket."""
-    return f"reindex/{run}/"
+    return f"{RUNS_PREFIX}{run}/"
 
 
 def record_key(run: str, batch: int) -> str:
