@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+# Python may write its bytecode caches (__pycache__, gitignored) whatever the environment says: the
+# venvs are installed without them (--no-compile, below), and the test run starts about 170 Python
+# processes that would otherwise each compile the same modules again.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help venv system-deps lint test test-runtime test-unit demo bench bench-quick clean validate sam-build publish checkov bench-cache
 
@@ -23,7 +27,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-# Chromium drives the e2e tests and shellcheck lints the bootstrap; both come from Debian.
+# Chromium drives the e2e tests and shellcheck lints the bootstrap; both come from Debian. The e2e
+# tests prefer chromium-headless-shell (the same Chromium build in the old headless mode, as
+# Playwright's own headless runs use): on this machine's two cores it took under half the CPU of
+# chromium's full headless browser (56 -> 24 CPU-s for tests/e2e). Optional: chromium stands in.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
@@ -32,6 +39,11 @@ system-deps:
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else echo "please install:$$missing (Debian packages)"; exit 1; fi; \
+	fi
+	@if ! command -v chromium-headless-shell >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null; then :; \
+		else echo "chromium-headless-shell not installed: the e2e tests use chromium (slower)"; fi; \
 	fi
 
 # The template is linted with both tools; sam stays offline and quiet.
@@ -73,10 +85,9 @@ publish: $(STAMP) wheelhouse
 	$(BIN)/python -m publish $(if $(IMAGES),--images $(IMAGES)) $(ARGS)
 
 # Set-up first, its independent parts side by side (-j3: the dev venv, the functions' runtime venv and
-# checkov's venv are mostly waiting on pip). Then three workers on the machine's two cores, each
-# test module a unit of work; a worker that gets a stack test starts its own local stack
-# (tests/conftest.py). The stack tests wait on their stack (polls, the daemon's reload), and a third
-# worker fills that time (a fresh clone's pytest: 389 s with three, 407 s with two).
+# checkov's venv). Then three workers on the machine's two cores (the stack tests wait on their
+# stack: polls, the daemon's reload), each test module a unit of work, but the session stack's
+# modules are one unit on one worker, and the longest units start first (tests/conftest.py).
 # The search function's unit tests run once, on its runtime (test-runtime, python3.12) where the
 # machine has it, else here. test-runtime runs beside the main suite at a lower priority (nice): it
 # takes the CPU the two workers leave idle (starting up, waiting on a stack, the last module), and
