@@ -3,10 +3,9 @@
 The stack starts when the first test that needs it runs and stops at the end of the session; the
 integration and e2e tests share it. In one process the unit tests run first (pyproject's testpaths),
 so the stack never idles through them. Under pytest-xdist (`make test`) each worker is a session of
-its own: a worker that gets a stack test starts its own stack, in a work dir of its own, so the
-stack tests spread over both workers (kept on one, they were the suite's critical path: about 500 s
-against 300 for everything else). Tests that change what every other test sees (the gallery's
-ingest) start one of their own with `stack_factory`.
+its own, and the modules that use the session's stack are one unit of work (SHARED_UNITS below), so
+one worker starts it, in a work dir of its own. Tests that change what every other test sees (the
+gallery's ingest, a re-index) start one of their own with `stack_factory`.
 """
 
 from __future__ import annotations
@@ -18,6 +17,93 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parent
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One botocore data loader per test process (devstack.s3server.share_service_models): moto starts
+    every test on a new default session, which read the service models again."""
+    try:
+        from devstack.s3server import share_service_models
+    except ImportError:  # the functions' runtime venv (make test-runtime) has no devstack
+        return
+    share_service_models()
+
+
+# --- units of work for pytest-xdist ------------------------------------------------------------------
+
+# Modules that share a session fixture costly to start run on one worker together, as one unit: the
+# session's local stack (the unit's tests take about 130 s, under half a worker's run), with the
+# browser's other modules; and the re-index stack. A module using either stack must be listed here
+# (pytest_collection_modifyitems checks it), else its worker would start another stack.
+SHARED_UNITS = {
+    "tests/integration/test_stack.py": "local_stack",
+    "tests/integration/test_result_cache.py": "local_stack",
+    "tests/integration/test_smoke.py": "local_stack",
+    "tests/integration/test_uploads.py": "local_stack",
+    "tests/e2e/test_page.py": "local_stack",
+    "tests/e2e/test_album_weight.py": "local_stack",
+    "tests/e2e/test_upload.py": "local_stack",
+    "tests/e2e/test_duplicates_page.py": "local_stack",
+    "tests/e2e/test_page_albums.py": "local_stack",  # the browser only
+    "tests/e2e/test_page_modules.py": "local_stack",  # the browser only
+    "tests/integration/test_reindex_demo.py": "reindex_stack",
+    "tests/e2e/test_reindex_page.py": "reindex_stack",
+}
+# The units that took longest (wall seconds on three workers), longest first: they are handed out
+# first, so none of them starts near the end and keeps one worker busy alone. Only the order of the
+# run depends on this list; the other units follow in xdist's order (most tests first).
+LONGEST_UNITS = [
+    "local_stack",  # about 130
+    "tests/unit/engine/test_instance_memory.py",  # 62
+    "tests/integration/test_publish_weights.py",  # 50
+    "tests/integration/test_ingest.py",  # 44 (a stack of its own)
+    "reindex_stack",  # 42
+    "tests/integration/test_publish.py",  # 41
+    "tests/unit/agent/test_daemon.py",  # 39
+    "tests/unit/agent/test_wheelhouse.py",  # 34
+    "tests/integration/test_demo_weights.py",  # 33 (a stack of its own)
+    "tests/unit/template/test_linters.py",  # 29
+    "tests/integration/test_reindex_local.py",  # 26
+]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """SHARED_UNITS stays true: a test using a stack fixture is in that stack's unit."""
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        for fixture in ("local_stack", "reindex_stack"):
+            if fixture in item.fixturenames and SHARED_UNITS.get(module) != fixture:
+                raise pytest.UsageError(f"{item.nodeid} uses {fixture}: list {module} under it in "
+                                        "SHARED_UNITS (tests/conftest.py)")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With `--dist loadscope`: pytest-xdist's module-per-unit scheduling, with the SHARED_UNITS
+    modules as one unit each and the LONGEST_UNITS first. (xdist's `xdist_group` mark would say the
+    former per test, but pytest 9.2 no longer lets xdist 3.8 rename the tests it groups, so the mark
+    has no effect.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None  # another --dist: xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    missing = [module for module in [*SHARED_UNITS, *LONGEST_UNITS]
+               if module.endswith(".py") and not (REPO / module).is_file()]
+    assert not missing, f"tests/conftest.py names modules that do not exist: {missing}"
+    rank = {unit: place for place, unit in enumerate(LONGEST_UNITS)}
+
+    class Units(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return SHARED_UNITS.get(module, module)
+
+        def _assign_work_unit(self, node) -> None:
+            # xdist hands out the queue's first unit: put the longest one left there.
+            longest = min(self.workqueue, key=lambda unit: rank.get(unit, len(rank)))
+            self.workqueue.move_to_end(longest, last=False)
+            super()._assign_work_unit(node)
+
+    return Units(config, log)
+
 
 # --- the running local stack (devstack) -------------------------------------------------------------
 # One `python -m devstack` child per session on a free port, with a small generated collection. The
@@ -112,5 +198,3 @@ def album_keys(local_stack) -> list[str]:
     from publish.smoke import album_keys as listed
 
     return listed(local_stack["url"], 30.0)
-
-
