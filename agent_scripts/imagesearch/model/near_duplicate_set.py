@@ -15,6 +15,7 @@ the instance's; `available()` says whether it is installed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -153,14 +154,37 @@ def _generate(split: str, long_side: int, seed: int, heic: bool, grey: bool) -> 
     cached = _read_cached(folder)
     if cached is not None:
         return cached
-    shutil.rmtree(folder, ignore_errors=True)  # a damaged copy (a file gone) is replaced
-    rng = np.random.default_rng(seed)
-    images: list[LabelledImage] = []
-    for name in photo_names(split, grey):
-        group = name.rsplit(".", 1)[0]
-        images += _variants(group, _photo(name, long_side), rng, heic)
-    _write_cached(folder, images)
+    # Processes that start together (a publish beside a build or a re-index) make it once: the first
+    # makes it, the others wait for it and read it.
+    with _making(folder):
+        cached = _read_cached(folder)
+        if cached is not None:
+            return cached
+        shutil.rmtree(folder, ignore_errors=True)  # a damaged copy (a file gone) is replaced
+        rng = np.random.default_rng(seed)
+        images: list[LabelledImage] = []
+        for name in photo_names(split, grey):
+            group = name.rsplit(".", 1)[0]
+            images += _variants(group, _photo(name, long_side), rng, heic)
+        _write_cached(folder, images)
     return tuple(images)
+
+
+@contextlib.contextmanager
+def _making(folder: Path):
+    """Hold an exclusive lock on the set's folder name while it is made (none where there is no
+    cache folder, or no fcntl: the set is then made by each process that needs it)."""
+    try:
+        import fcntl
+
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(folder.with_name(folder.name + ".lock"), "a")  # noqa: SIM115 - held for the block
+    except (ImportError, OSError):
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def cache_root() -> Path:

@@ -84,3 +84,29 @@ def test_a_made_set_is_kept_on_disk_and_read_back_by_the_next_process(tmp_path, 
     assert nds.generate("evaluation", long_side=LONG, heic=False, seed=3) == made
     assert len(list(kept[0].parent.glob("*.jpg"))) == len(made)
     nds._generate.cache_clear()
+
+
+def test_a_process_that_finds_the_set_being_made_waits_and_reads_it(tmp_path, monkeypatch):
+    import fcntl
+    import threading
+    import time
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    nds._generate.cache_clear()
+    folder = nds._cache_folder("evaluation", LONG, 5, False, False)
+    folder.parent.mkdir(parents=True)
+    # GIVEN another process making the set (it holds the lock)
+    with open(folder.with_name(folder.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        got = []
+        waiting = threading.Thread(target=lambda: got.append(
+            nds.generate("evaluation", long_side=LONG, heic=False, seed=5)))
+        waiting.start()
+        time.sleep(1.0)  # the thread reaches the lock (not a timing assertion)
+        # WHEN that process writes its set and lets go
+        theirs = [nds.LabelledImage("g", "original", b"made by the other process", ".jpg")]
+        nds._write_cached(folder, theirs)
+    waiting.join(timeout=60)
+    # THEN the waiting one read that set instead of making its own
+    assert got == [theirs]
+    nds._generate.cache_clear()
