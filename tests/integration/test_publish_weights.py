@@ -31,8 +31,8 @@ def test_publish_pretrained_uploads_the_verified_file_and_the_manifest_names_its
     seeded = str(tmp_path / "seeded.params")
     Featurizer.load("seed:0", size=32).save_params(seeded)
     record = fetch_weights(fetched_path(), named=seeded, mxnet_zoo=False, onnx_url=None)["record"]
-    # WHEN publishing with --weights pretrained
-    publish(deployed, images, site_dir, tmp_path / "cache", "--weights", "pretrained")
+    # WHEN publishing with --weights pretrained (the agent bundle is test_publish.py's)
+    publish(deployed, images, site_dir, tmp_path / "cache", "--weights", "pretrained", "--no-agent")
     # THEN the file and its record are in models/ under its hash, and the manifest names both
     s3, gallery = deployed["s3"], deployed["gallery"]
     key = f"models/resnet50_v1-pretrained-{record['file_sha256'][:16]}.params"
@@ -78,7 +78,8 @@ def test_publish_without_weights_takes_the_engine_default_through_the_same_path(
     done = subprocess.run(
         [sys.executable, "-m", "publish", "--endpoint-url", deployed["endpoint"], "--stack-name",
          deployed["stack"], "--samconfig", str(tmp_path / "none.toml"), "--images", str(images),
-         "--site-dir", str(site_dir), "--cache-dir", str(tmp_path / "cache"), "--no-refresh", "--quiet"],
+         "--site-dir", str(site_dir), "--cache-dir", str(tmp_path / "cache"), "--no-refresh", "--no-agent",
+         "--quiet"],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     # THEN the index names the uploaded copy, not "pretrained"
