@@ -31,7 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # --- units of work for pytest-xdist ------------------------------------------------------------------
 
 # Modules that share a session fixture costly to start run on one worker together, as one unit: the
-# session's local stack (the unit's tests take about 130 s, under half a worker's run), with the
+# session's local stack (the unit's tests take about 160 s, two thirds of a worker's run), with the
 # browser's other modules; and the re-index stack. A module using either stack must be listed here
 # (pytest_collection_modifyitems checks it), else its worker would start another stack.
 SHARED_UNITS = {
@@ -52,17 +52,16 @@ SHARED_UNITS = {
 # first, so none of them starts near the end and keeps one worker busy alone. Only the order of the
 # run depends on this list; the other units follow in xdist's order (most tests first).
 LONGEST_UNITS = [
-    "local_stack",  # about 130
-    "tests/unit/engine/test_instance_memory.py",  # 62
-    "tests/integration/test_publish_weights.py",  # 50
-    "tests/integration/test_ingest.py",  # 44 (a stack of its own)
-    "reindex_stack",  # 42
-    "tests/integration/test_publish.py",  # 41
-    "tests/unit/agent/test_daemon.py",  # 39
-    "tests/unit/agent/test_wheelhouse.py",  # 34
-    "tests/integration/test_demo_weights.py",  # 33 (a stack of its own)
-    "tests/unit/template/test_linters.py",  # 29
-    "tests/integration/test_reindex_local.py",  # 26
+    "local_stack",  # 160
+    "tests/unit/engine/test_instance_memory.py",  # 57
+    "tests/integration/test_ingest.py",  # 46 (a stack of its own)
+    "tests/integration/test_publish_weights.py",  # 42
+    "reindex_stack",  # 40
+    "tests/integration/test_publish.py",  # 37
+    "tests/unit/template/test_linters.py",  # 33
+    "tests/unit/agent/test_wheelhouse.py",  # 33
+    "tests/unit/agent/test_daemon.py",  # 33
+    "tests/integration/test_demo_weights.py",  # 24 (a stack of its own)
 ]
 
 
