@@ -90,7 +90,7 @@ publish: $(STAMP) wheelhouse
 # modules are one unit on one worker, and the longest units start first (tests/conftest.py).
 # The search function's unit tests run once, on its runtime (test-runtime, python3.12) where the
 # machine has it, else here. test-runtime runs beside the main suite at a lower priority (nice): it
-# takes the CPU the two workers leave idle (starting up, waiting on a stack, the last module), and
+# takes the CPU the workers leave idle (starting up, waiting on a stack, the last module), and
 # its output is printed after the main suite's; either failing fails `make test`.
 PYTEST_WORKERS ?= 3
 test:

@@ -18,6 +18,7 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 
+
 def pytest_configure(config: pytest.Config) -> None:
     """One botocore data loader per test process (devstack.s3server.share_service_models): moto starts
     every test on a new default session, which read the service models again."""
@@ -76,6 +77,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                                         "SHARED_UNITS (tests/conftest.py)")
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: none without it
 def pytest_xdist_make_scheduler(config, log):
     """With `--dist loadscope`: pytest-xdist's module-per-unit scheduling, with the SHARED_UNITS
     modules as one unit each and the LONGEST_UNITS first. (xdist's `xdist_group` mark would say the
