@@ -367,36 +367,22 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop the dev server, the SSM runner, the daemon and moto; remove temporary files."""
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-        if self.reindex is not None:
-            self.reindex.stop()
-            self.reindex = None
-        if self.featurize is not None:
-            self.featurize.stop()
-            self.featurize = None
-        if self.ingest is not None:
-            self.ingest.stop()
-            self.ingest = None
+        self._stop_parts("server", "reindex", "featurize", "ingest")  # nothing new comes in
         for host in self.hosts:
             host.close()
         self.hosts.clear()
-        if self.ingest_ssm is not None:
-            self.ingest_ssm.stop()
-            self.ingest_ssm = None
-        if self.ssm is not None:
-            self.ssm.stop()
-            self.ssm = None
-        if self.daemon is not None:
-            self.daemon.stop()
-            self.daemon = None
-        if self.moto is not None:
-            self.moto.stop()
-            self.moto = None
+        self._stop_parts("ingest_ssm", "ssm", "daemon", "moto")
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+
+    def _stop_parts(self, *names: str) -> None:
+        """Stop each started part named, in order, and forget it (stop() may run again)."""
+        for name in names:
+            part = getattr(self, name)
+            if part is not None:
+                part.stop()
+                setattr(self, name, None)
 
     def __enter__(self) -> LocalStack:
         return self.start()

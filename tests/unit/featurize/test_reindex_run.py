@@ -146,8 +146,10 @@ def _source(s3, key: str) -> Source:
                   lambda: s3.get_object(Bucket=GALLERY, Key=key)["Body"].read())
 
 
-def _featurized_run(s3, sqs, model, featurizer, models, run: str):
-    """A gallery of four images, its live index built directly, and a run whose shards are all in."""
+def _featurized_run(s3, sqs, onnx_model, featurizer, models, run: str, root: str):
+    """A gallery of four images, a run whose shards are all in, and the gallery's live index at `root`
+    (built directly)."""
+    _, model = onnx_model
     for n in range(4):
         s3.put_object(Bucket=GALLERY, Key=f"gallery/marble/{n}.png", Body=_png("marble", n))
     plan = plan_run(run, gallery_keys(s3, GALLERY), weights=featurizer.weights, onnx_sha256=model.sha256,
@@ -155,16 +157,15 @@ def _featurized_run(s3, sqs, model, featurizer, models, run: str):
     start_run(s3, sqs[0], GALLERY, sqs[1], plan)
     drain = _event_source(s3, sqs, models)
     wait_for_shards(s3, GALLERY, plan, progress=False, between=drain)
+    build_index(f"s3://{GALLERY}/gallery/", root, s3=s3, featurizer=featurizer)
     return plan, drain
 
 
 def test_an_ingest_switch_after_the_catch_up_listing_is_not_lost(s3, sqs, onnx_model, models, featurizer,
                                                                  tmp_path):
     # GIVEN a live index and a run whose shards are in
-    _, model = onnx_model
     root = str(tmp_path / "index")
-    plan, drain = _featurized_run(s3, sqs, model, featurizer, models, "run4")
-    build_index(f"s3://{GALLERY}/gallery/", root, s3=s3, featurizer=featurizer)
+    plan, drain = _featurized_run(s3, sqs, onnx_model, featurizer, models, "run4", root)
     ingested = []
 
     def wait(p):
@@ -190,10 +191,8 @@ def test_an_ingest_switch_after_the_catch_up_listing_is_not_lost(s3, sqs, onnx_m
 
 def test_a_run_that_keeps_losing_its_switch_says_so_and_keeps_its_shards(s3, sqs, onnx_model, models,
                                                                          featurizer, tmp_path):
-    _, model = onnx_model
     root = str(tmp_path / "index")
-    plan, drain = _featurized_run(s3, sqs, model, featurizer, models, "run5")
-    build_index(f"s3://{GALLERY}/gallery/", root, s3=s3, featurizer=featurizer)
+    plan, drain = _featurized_run(s3, sqs, onnx_model, featurizer, models, "run5", root)
     store = open_store(root)
     live = store.read_current()
 
@@ -231,10 +230,8 @@ class SwitchedFirst:
 def test_an_ingest_batch_after_a_reindex_switch_reapplies_itself_on_it(s3, sqs, onnx_model, models,
                                                                        featurizer, tmp_path):
     # GIVEN a live index and a run whose shards are in
-    _, model = onnx_model
     root = str(tmp_path / "index")
-    plan, _ = _featurized_run(s3, sqs, model, featurizer, models, "run6")
-    build_index(f"s3://{GALLERY}/gallery/", root, s3=s3, featurizer=featurizer)
+    plan, _ = _featurized_run(s3, sqs, onnx_model, featurizer, models, "run6", root)
     old = open_store(root).read_current()
     # WHEN an image is put and its ingest batch, working from the old version, reaches its switch
     # just after the run's version went live
@@ -255,10 +252,8 @@ def test_an_ingest_batch_after_a_reindex_switch_reapplies_itself_on_it(s3, sqs, 
 def test_an_image_replaced_during_a_run_goes_live_with_its_new_content(s3, sqs, onnx_model, models,
                                                                        featurizer, tmp_path):
     # GIVEN a live index and a run whose shards are in
-    _, model = onnx_model
     root = str(tmp_path / "index")
-    plan, drain = _featurized_run(s3, sqs, model, featurizer, models, "run7")
-    build_index(f"s3://{GALLERY}/gallery/", root, s3=s3, featurizer=featurizer)
+    plan, drain = _featurized_run(s3, sqs, onnx_model, featurizer, models, "run7", root)
     # WHEN an image is replaced after its batch read it, and its ingest batch goes live
     key, data = "gallery/marble/1.png", _png("brick", 3)
     s3.put_object(Bucket=GALLERY, Key=key, Body=data)
