@@ -12,7 +12,6 @@ with version pruning, side by side so they keep behaving alike.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import os
@@ -27,6 +26,7 @@ import numpy as np
 from botocore.exceptions import ClientError
 
 from imagesearch.errors import SearchError
+from imagesearch.file_lock import exclusive_lock
 from imagesearch.index.artifacts import (
     CURRENT,
     MANIFEST,
@@ -247,12 +247,8 @@ class LocalIndexStore:
     def _pointer_lock(self) -> Iterator[None]:
         """Every switch of this root holds an exclusive flock (readers need none: os.replace is atomic)."""
         os.makedirs(self.root, exist_ok=True)
-        with open(os.path.join(self.root, POINTER_LOCK), "a+b") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        with exclusive_lock(os.path.join(self.root, POINTER_LOCK)):
+            yield
 
     def set_current(self, version: str, *, expect: Pointer | None = None) -> None:
         """Replace current.json through a temporary file and os.replace, under the root's lock.

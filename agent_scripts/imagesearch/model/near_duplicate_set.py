@@ -23,11 +23,14 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance
+
+from imagesearch.file_lock import exclusive_lock
 
 # Colour photographs of scenes and objects among skimage.data's bundled files (phone photos are
 # colour). Left out: drawings and synthetic patterns, the texture samples (grass, gravel, brick,
@@ -171,19 +174,15 @@ def _generate(split: str, long_side: int, seed: int, heic: bool, grey: bool) -> 
 
 
 @contextlib.contextmanager
-def _making(folder: Path):
+def _making(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on the set's folder name while it is made (none where there is no
-    cache folder, or no fcntl: the set is then made by each process that needs it)."""
-    try:
-        import fcntl
-
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(folder.with_name(folder.name + ".lock"), "a")  # noqa: SIM115 - held for the block
-    except (ImportError, OSError):
-        yield
-        return
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    cache folder: the set is then made by each process that needs it)."""
+    with contextlib.ExitStack() as held:
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            held.enter_context(exclusive_lock(folder.with_name(folder.name + ".lock")))
+        except OSError:
+            pass
         yield
 
 
