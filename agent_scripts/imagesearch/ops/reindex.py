@@ -28,8 +28,6 @@ DEFAULT_BATCH = 64  # about a minute of one vCPU at 224 px (docs/benchmarks.md, 
 # Catch-up listings and conditional switches before a run gives up (its shards stay; resume it).
 SWITCH_ATTEMPTS = 5
 SQS_SEND_MAX = 10  # SendMessageBatch's limit
-
-
 RUNS_PREFIX = "reindex/"  # every run's folder is under it (docs/contracts.md, "Re-index shards")
 
 
